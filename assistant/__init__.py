@@ -1,0 +1,23 @@
+"""Question answering with verified citations over international security-cooperation policy.
+
+    >>> from assistant import ask
+    >>> answer = ask("What does Article 5 of the North Atlantic Treaty commit members to?")  # doctest: +SKIP
+
+Importing the package is cheap: torch and the embedding model load on first use.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from .api import Assistant, ask  # noqa: E402
+from .errors import AssistantError, BadInput, IndexNotFound  # noqa: E402
+from .types import Answer, Citation, IngestReport, Passage  # noqa: E402
+
+__all__ = ["Answer", "Assistant", "AssistantError", "BadInput", "Citation", "IndexNotFound",
+           "IngestReport", "Passage", "ask"]
+__version__ = "0.1.0"

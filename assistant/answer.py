@@ -1,0 +1,205 @@
+"""Extractive answers: the sentences of the retrieved passages that best answer the question,
+each followed by its citation marker, or an abstention when the sources do not support one.
+
+Nothing in an extractive answer is written by the assistant except the abstention notice:
+every answer sentence is a verbatim span of a cited chunk, and that span is the citation's quote.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .chunking import sentence_spans
+from .lexical import LexicalIndex, references, tokenize
+from .retrieval import Retrieval
+from .types import Answer, Citation, Passage
+
+ABSTAIN_TEXT = "The sources I have do not cover this question, so I cannot answer it from them."
+PRONOUNS = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those|he|she|there|the same)\b", re.I)
+FOLLOW_UP_START = re.compile(r"^(and|what about|how about|but|also|so|then|why|when|which|who)\b", re.I)
+SPECIFIC_RE = re.compile(r"\b(\d{2,}|[A-Z][A-Za-z0-9’'-]{2,})\b")
+QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does",
+                  "did", "do", "is", "are", "was", "were", "can", "could", "should", "would",
+                  "will", "has", "have", "under", "and", "the", "tell", "explain", "list", "give",
+                  "compare", "describe", "summarize", "summarise", "according", "if", "in", "on",
+                  "for", "about", "a", "an", "i", "please", "whats", "what's"}
+
+
+@dataclass
+class Candidate:
+    passage_rank: int
+    passage: Passage
+    start: int
+    end: int
+    score: float = 0.0
+    vector: np.ndarray | None = None
+
+    @property
+    def text(self) -> str:
+        return self.passage.text[self.start : self.end]
+
+
+def standalone_query(question: str, history: list[dict] | None) -> str:
+    """Rule-based follow-up rewrite: a question that leans on earlier turns (pronouns, "and …",
+    very short) borrows the last user question, so retrieval sees the entities it refers to."""
+    if not history:
+        return question
+    previous = [t.get("content", "") for t in history if t.get("role") == "user" and t.get("content")]
+    if not previous:
+        return question
+    words = question.split()
+    leans = bool(PRONOUNS.search(question)) or bool(FOLLOW_UP_START.match(question)) or len(words) < 6
+    return f"{previous[-1]} {question}" if leans else question
+
+
+def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:
+    """Specific terms of the question (names, numbers) that occur nowhere in the index."""
+    out: list[str] = []
+    for m in SPECIFIC_RE.finditer(question):
+        word = m.group(1)
+        if word.lower() in QUESTION_WORDS:
+            continue
+        tokens = tokenize(word)
+        if tokens and all(lexical.document_frequency(t) == 0 for t in tokens):
+            out.append(word)
+    return out
+
+
+class ExtractiveAnswerer:
+    """Select answer sentences by similarity to the question and word overlap, then cite them."""
+
+    def __init__(self, embeddings, threshold: float, max_sentences: int = 3, passages_used: int = 4) -> None:
+        self.embeddings = embeddings
+        self.threshold = threshold
+        self.max_sentences = max_sentences
+        self.passages_used = passages_used
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    # -- support gate --------------------------------------------------------------------
+    def abstain_reason(self, question: str, passages: list[Passage], lexical: LexicalIndex) -> str | None:
+        """Why the sources cannot support an answer, or None when they may."""
+        if not passages:
+            return "nothing in the index matches the question"
+        best = max(p.similarity for p in passages)
+        if best < self.threshold:
+            return f"the closest passage is too far from the question (similarity {best:.2f} < {self.threshold:.2f})"
+        unknown = unknown_terms(question, lexical)
+        if unknown:
+            return "the sources never mention " + ", ".join(f"“{u}”" for u in unknown[:3])
+        return None
+
+    def abstention(self, question: str, passages: list[Passage], reason: str) -> Answer:
+        nearest = list(OrderedDict((p.doc_id, p.title) for p in passages[:3] if p.title).values())
+        text = ABSTAIN_TEXT + f" ({reason}.)"
+        if nearest:
+            text += " The nearest documents I found: " + "; ".join(nearest) + "."
+        return Answer(question=question, text=text, citations=[], abstained=True, passages=passages,
+                      abstain_reason=reason)
+
+    # -- sentence selection --------------------------------------------------------------
+    def _vectors(self, cands: list[Candidate]) -> None:
+        keys = [f"{c.passage.chunk_id}:{c.start}" for c in cands]
+        todo = [i for i, key in enumerate(keys) if key not in self._cache]
+        if todo:
+            vecs = self.embeddings.encode([cands[i].text for i in todo])
+            for i, vec in zip(todo, vecs):
+                self._cache[keys[i]] = vec
+                if len(self._cache) > 20000:
+                    self._cache.popitem(last=False)
+        for cand, key in zip(cands, keys):
+            cand.vector = self._cache[key]
+
+    def candidates(self, passages: list[Passage], spans: dict[str, list[tuple[int, int]]]) -> list[Candidate]:
+        """Sentences of the top passages (stored spans; split afresh only when absent)."""
+        out: list[Candidate] = []
+        for rank, p in enumerate(passages[: self.passages_used]):
+            spans_p = spans.get(p.chunk_id) or sentence_spans(p.text)
+            for start, end in spans_p:
+                sentence = p.text[start:end]
+                if len(sentence.split()) >= 4 and sentence.count("|") < 2:
+                    out.append(Candidate(rank, p, start, end))
+        return out
+
+    def score(self, question: str, qvec: np.ndarray, cands: list[Candidate], lexical: LexicalIndex) -> None:
+        n_docs = max(len(lexical), 1)
+        q_tokens = set(tokenize(question))
+        idf = {t: math.log(1 + n_docs / (1 + lexical.document_frequency(t))) for t in q_tokens}
+        total = sum(idf.values()) or 1.0
+        self._vectors(cands)
+        refs = set(references(question))
+        context: dict[str, set[str]] = {}
+        for c in cands:
+            # A sentence inherits the words of its heading: it is "in Article 5" even if
+            # it never says so.
+            if c.passage.chunk_id not in context:
+                context[c.passage.chunk_id] = set(tokenize(f"{c.passage.title} {c.passage.section}"))
+            s_tokens = set(tokenize(c.text)) | context[c.passage.chunk_id]
+            overlap = sum(w for t, w in idf.items() if t in s_tokens) / total
+            cosine = float(np.dot(qvec, c.vector))
+            # The user named "Article 5": sentences under that heading are what they asked about.
+            named = 0.15 if refs and refs & set(references(c.passage.section)) else 0.0
+            c.score = 0.45 * cosine + 0.35 * overlap + 0.2 * c.passage.similarity + named - 0.02 * c.passage_rank
+
+    def select(self, cands: list[Candidate]) -> list[Candidate]:
+        ranked = sorted(cands, key=lambda c: -c.score)
+        chosen: list[Candidate] = []
+        words = 0
+        for c in ranked:
+            if len(chosen) == self.max_sentences:
+                break
+            if chosen and c.score < 0.8 * chosen[0].score:
+                break
+            if any(float(np.dot(c.vector, o.vector)) > 0.9 for o in chosen):
+                continue
+            n = len(c.text.split())
+            if chosen and words + n > 120:
+                continue
+            chosen.append(c)
+            words += n
+        return chosen
+
+    def answer(self, question: str, retrieval: Retrieval, lexical: LexicalIndex) -> Answer:
+        """Build the answer (or abstention) for ``question`` from a retrieval result."""
+        passages, qvec = retrieval.passages, retrieval.query_vector
+        reason = self.abstain_reason(question, passages, lexical)
+        if reason:
+            return self.abstention(question, passages, reason)
+        cands = self.candidates(passages, retrieval.spans)
+        if not cands:
+            return self.abstention(question, passages, "the passages found hold no usable sentence")
+        self.score(question, qvec, cands, lexical)
+        chosen = self.select(cands)
+        return compose(question, chosen, passages)
+
+
+def compose(question: str, chosen: list[Candidate], passages: list[Passage]) -> Answer:
+    """Write chosen sentences with markers; adjacent sentences of one chunk share a citation."""
+    # Keep the answer in a readable order: by passage rank, then position in the chunk.
+    chosen = sorted(chosen, key=lambda c: (c.passage_rank, c.start))
+    groups: list[list[Candidate]] = []
+    for c in chosen:
+        last = groups[-1][-1] if groups else None
+        gap = c.passage.text[last.end : c.start] if last and last.passage is c.passage else None
+        if gap is not None and gap.strip() == "":
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+    parts: list[str] = []
+    citations: list[Citation] = []
+    for marker, group in enumerate(groups, 1):
+        p = group[0].passage
+        quote = p.text[group[0].start : group[-1].end]
+        parts.append(f"{' '.join(quote.split())} [{marker}]")
+        citations.append(
+            Citation(
+                marker=marker, doc_id=p.doc_id, title=p.title, section=p.section, url=p.url,
+                quote=quote, chunk_id=p.chunk_id, score=round(max(c.score for c in group), 4),
+                issuer=p.issuer, adopted=p.adopted, page=p.page,
+            )
+        )
+    return Answer(question=question, text=" ".join(parts), citations=citations, abstained=False, passages=passages)
+

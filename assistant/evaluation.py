@@ -1,0 +1,288 @@
+"""``assistant eval``: retrieval, answer, citation and abstention quality on a question set.
+
+Retrieval metrics come from ``ir-measures`` at document level (a question's relevant documents
+are its ``must_cite`` ids; a run ranks documents by their first retrieved passage).
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+
+MARKER_RE = re.compile(r"\s*\[\d+\]")
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    answerable: bool
+    must_cite: list[str]
+    key_facts: list[str]
+    kind: str = ""
+    history: list[dict] = field(default_factory=list)
+    answer: str = ""
+
+
+def load_questions(path: Path) -> tuple[list[Question], list[str]]:
+    """Parse a JSONL question set; bad lines are returned as messages with their line number."""
+    if not path.exists():
+        raise BadInput(f"no such question file: {path}")
+    questions: list[Question] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+            q = Question(
+                id=str(row.get("id") or f"line{n}"),
+                question=row["question"],
+                answerable=bool(row.get("answerable", True)),
+                must_cite=list(row.get("must_cite") or []),
+                key_facts=list(row.get("key_facts") or []),
+                kind=str(row.get("kind", "")),
+                history=list(row.get("history") or []),
+                answer=str(row.get("answer", "")),
+            )
+            if not isinstance(q.question, str) or not q.question.strip():
+                raise ValueError("empty question")
+            if q.id in seen:
+                raise ValueError(f"duplicate id {q.id}")
+            seen.add(q.id)
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(f"line {n}: skipped ({exc.__class__.__name__}: {exc})")
+            continue
+        questions.append(q)
+    return questions, problems
+
+
+def strip_markers(text: str) -> str:
+    return MARKER_RE.sub("", text)
+
+
+def ranked_docs(doc_ids: list[str]) -> list[str]:
+    """Documents in the order of their first passage."""
+    return list(dict.fromkeys(doc_ids))
+
+
+def retrieval_metrics(rows: list[dict], k: int = 5) -> dict[str, float | None]:
+    """recall@k (= success@k), MRR@10 and nDCG@10 with ir-measures over answerable questions."""
+    import ir_measures
+    from ir_measures import RR, Success, nDCG
+
+    rows = [r for r in rows if r["answerable"] and r["must_cite"]]
+    if not rows:
+        return {f"recall@{k}": None, "mrr@10": None, "ndcg@10": None}
+    qrels = [ir_measures.Qrel(r["id"], d, 1) for r in rows for d in r["must_cite"]]
+    run = [
+        ir_measures.ScoredDoc(r["id"], d, float(len(r["retrieved_docs"]) - i))
+        for r in rows for i, d in enumerate(r["retrieved_docs"])
+    ]
+    measures = [Success @ k, RR @ 10, nDCG @ 10]
+    agg = ir_measures.calc_aggregate(measures, qrels, run)
+    # ir-measures leaves out questions with nothing retrieved: count them as zeros.
+    scale = len({s.query_id for s in run}) / len(rows)
+    return {
+        f"recall@{k}": round(agg.get(Success @ k, 0.0) * scale, 4),
+        "mrr@10": round(agg.get(RR @ 10, 0.0) * scale, 4),
+        "ndcg@10": round(agg.get(nDCG @ 10, 0.0) * scale, 4),
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def _percentile(values: list[float], pct: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, int(round(pct / 100 * (len(ordered) - 1)))))
+    return round(ordered[idx], 2)
+
+
+def answer_metrics(rows: list[dict]) -> dict[str, float | None]:
+    """Key-fact coverage, citation precision/recall and quote exactness (see the contract)."""
+    answerable = [r for r in rows if r["answerable"]]
+    coverage = [len(r["facts_found"]) / len(r["key_facts"]) for r in answerable if r["key_facts"]]
+    cited = [(d in r["must_cite"]) for r in rows if r["must_cite"] for d in r["cited_docs"]]
+    recall = [bool(set(r["cited_docs"]) & set(r["must_cite"])) for r in answerable if r["must_cite"]]
+    exact = [q for r in rows for q in r["quotes_exact"]]
+    return {
+        "key_fact_coverage": _mean(coverage),
+        "citation_precision": _mean([float(c) for c in cited]),
+        "citation_recall": _mean([float(c) for c in recall]),
+        "quote_exact": _mean([float(e) for e in exact]),
+    }
+
+
+def abstention_metrics(rows: list[dict]) -> dict[str, float | None]:
+    """Abstention as the positive class; ``answerable: false`` as the truth."""
+    tp = sum(1 for r in rows if r["abstained"] and not r["answerable"])
+    fp = sum(1 for r in rows if r["abstained"] and r["answerable"])
+    fn = sum(1 for r in rows if not r["abstained"] and not r["answerable"])
+    n_answerable = sum(1 for r in rows if r["answerable"])
+    return {
+        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "recall": round(tp / (tp + fn), 4) if tp + fn else None,
+        "false_abstention_rate": round(fp / n_answerable, 4) if n_answerable else None,
+    }
+
+
+def summarize(rows: list[dict], k: int = 5) -> dict[str, Any]:
+    """The contract's result object from per-question rows."""
+    latencies = [r["latency_ms"] for r in rows]
+    return {
+        "n": len(rows),
+        "answerable": sum(1 for r in rows if r["answerable"]),
+        "unanswerable": sum(1 for r in rows if not r["answerable"]),
+        "retrieval": retrieval_metrics(rows, k),
+        "answer": answer_metrics(rows),
+        "abstention": abstention_metrics(rows),
+        "latency_ms": {"p50": _percentile(latencies, 50), "p95": _percentile(latencies, 95)},
+    }
+
+
+def evaluate_answer(q: Question, answer, chunk_text: dict[str, str]) -> dict[str, Any]:
+    """One per-question row: what was retrieved, cited, found and missed."""
+    plain = strip_markers(answer.text).lower()
+    plain_ws = " ".join(plain.split())
+    found = [f for f in q.key_facts if " ".join(f.lower().split()) in plain_ws]
+    return {
+        "id": q.id,
+        "kind": q.kind,
+        "question": q.question,
+        "answerable": q.answerable,
+        "must_cite": q.must_cite,
+        "key_facts": q.key_facts,
+        "abstained": answer.abstained,
+        "abstain_reason": getattr(answer, "abstain_reason", ""),
+        "best_similarity": round(max((p.similarity for p in answer.passages), default=0.0), 4),
+        "retrieved_docs": ranked_docs([p.doc_id for p in answer.passages]),
+        "cited_docs": [c.doc_id for c in answer.citations],
+        "quotes_exact": [c.quote in chunk_text.get(c.chunk_id, "") for c in answer.citations],
+        "facts_found": found,
+        "facts_missed": [f for f in q.key_facts if f not in found],
+        "answer": answer.text,
+        "latency_ms": answer.latency_ms,
+    }
+
+
+def run_questions(bot, questions: list[Question], progress: bool = True, k: int = 10) -> list[dict]:
+    """Ask every question (warm model) and score it."""
+    from rich.progress import Progress
+
+    bot.ask("warm-up question about Article 5")  # load the model before timing anything
+    rows: list[dict] = []
+    with Progress(transient=True, disable=not (progress and sys.stderr.isatty())) as bar:
+        task = bar.add_task("Questions", total=len(questions))
+        for q in questions:
+            answer = bot.ask(q.question, history=q.history or None, k=k)
+            ids = [c.chunk_id for c in answer.citations]
+            texts = {cid: t for cid, (t, _, _) in bot.index().get(ids).items()}
+            rows.append(evaluate_answer(q, answer, texts))
+            bar.advance(task)
+    return rows
+
+
+def evaluate(bot, path: Path, k: int = 5, progress: bool = True) -> dict[str, Any]:
+    """Run a question file and return the contract's result (with ``problems`` for bad lines)."""
+    questions, problems = load_questions(path)
+    for problem in problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    start = time.perf_counter()
+    rows = run_questions(bot, questions, progress)
+    result = summarize(rows, k)
+    result["per_question"] = rows
+    result["problems"] = problems
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def calibrate(rows: list[dict]) -> dict[str, Any]:
+    """Choose the similarity gate on one half of the questions, report it on the other.
+
+    The halves are split by id (stable). A question abstains at threshold t when its best
+    passage similarity is below t or it abstained for another reason (unknown terms).
+    The chosen t maximises balanced accuracy (mean of abstention recall and answer rate).
+    """
+    def other_reason(r: dict) -> bool:
+        return r["abstained"] and "similarity" not in r.get("abstain_reason", "")
+
+    def at(t: float, subset: list[dict]) -> dict[str, float | None]:
+        shifted = [dict(r, abstained=other_reason(r) or r["best_similarity"] < t) for r in subset]
+        return abstention_metrics(shifted)
+
+    def balanced(t: float, subset: list[dict]) -> float:
+        m = at(t, subset)
+        return ((m["recall"] or 0.0) + (1 - (m["false_abstention_rate"] or 0.0))) / 2
+
+    import hashlib
+
+    halves: tuple[list[dict], list[dict]] = ([], [])
+    for r in rows:
+        halves[int(hashlib.sha1(r["id"].encode()).hexdigest(), 16) % 2].append(r)
+    fit, test = halves
+    grid = [round(0.2 + 0.01 * i, 2) for i in range(51)]
+    best = max(grid, key=lambda t: (balanced(t, fit), -abs(t - 0.4)))
+    return {
+        "threshold": best,
+        "fit": {"n": len(fit), "balanced_accuracy": round(balanced(best, fit), 4), **at(best, fit)},
+        "test": {"n": len(test), "balanced_accuracy": round(balanced(best, test), 4), **at(best, test)},
+    }
+
+
+def run_eval_command(bot, path: Path, as_json: bool, report: Path | None, k: int, compare: bool, calibrate: bool) -> None:
+    """What ``assistant eval`` does: run, print, and optionally report/compare/calibrate."""
+    result = evaluate(bot, path, k)
+    if calibrate:
+        result["calibration"] = globals()["calibrate"](result["per_question"])
+    if compare:
+        from .ablations import run_ablations
+
+        questions, _ = load_questions(path)
+        result["ablations"] = run_ablations(bot, questions, k)
+    if report:
+        from .report import write_report
+
+        write_report(result, report)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print_summary(result)
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    """A readable summary table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['n']} questions ({result['answerable']} answerable, {result['unanswerable']} unanswerable)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for group in ("retrieval", "answer", "abstention", "latency_ms"):
+        for name, value in result[group].items():
+            table.add_row(f"{group}.{name}", "n/a" if value is None else f"{value}")
+    console = Console()
+    console.print(table)
+    if "calibration" in result:
+        console.print(f"calibration: {result['calibration']}")
+    if "ablations" in result:
+        abl = Table(title="Ablations (same questions, same run)")
+        abl.add_column("system")
+        metrics = list(next(iter(result["ablations"].values())).keys())
+        for m in metrics:
+            abl.add_column(m, justify="right")
+        for name, values in result["ablations"].items():
+            abl.add_row(name, *("n/a" if values[m] is None else f"{values[m]}" for m in metrics))
+        console.print(abl)

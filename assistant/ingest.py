@@ -1,0 +1,235 @@
+"""Incremental ingestion: scan → parse → chunk → embed (one batched pass) → write per file.
+
+Order of writes per file: delete the file's old chunks, upsert its new ones, then record it in
+the manifest (atomically). A run killed at any point leaves either the old or the new state of
+each file, and the consistency check at the start of the next run deletes orphan chunks and
+re-ingests files whose chunks are missing, so a re-run repairs the index.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .chunking import Chunk, chunk_document
+from .errors import BadDocument, IndexBusy
+from .loaders import SUPPORTED, load
+from .store import Index
+from .types import IngestReport
+
+IGNORE_FILE = ".assistantignore"
+MAX_FILE_BYTES = 50 * 1024 * 1024
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class _Pending:
+    path: str
+    sha1: str
+    chunks: list[Chunk]
+    doc_id: str
+    title: str
+    is_new: bool
+
+
+def _sha1(path: Path) -> str:
+    h = hashlib.sha1()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _ignored(root: Path, path: Path) -> bool:
+    patterns_file = root / IGNORE_FILE
+    if not patterns_file.exists():
+        return False
+    rel = path.relative_to(root).as_posix()
+    patterns = [ln.strip() for ln in patterns_file.read_text(encoding="utf-8").splitlines()]
+    return any(p and not p.startswith("#") and fnmatch.fnmatch(rel, p) for p in patterns)
+
+
+def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
+    """Expand the given paths into (files to ingest, roots scanned, files refused with a reason).
+
+    Hidden files are skipped; symlinks that lead outside the folder being scanned are refused.
+    """
+    files: list[Path] = []
+    roots: list[Path] = []
+    refused: list[tuple[str, str]] = []
+    for given in paths:
+        given = Path(given)
+        if not given.exists():
+            refused.append((str(given), "no such file or directory"))
+            continue
+        if given.is_file():
+            files.append(given.resolve())
+            continue
+        root = given.resolve()
+        roots.append(root)
+        for path in sorted(given.rglob("*")):
+            rel_parts = path.relative_to(given).parts
+            if any(part.startswith(".") for part in rel_parts):
+                continue
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    refused.append((str(path), f"symlink points outside {given}"))
+                    continue
+            if not path.is_file():
+                continue
+            if _ignored(given, path):
+                continue
+            if path.suffix.lower() not in SUPPORTED:
+                refused.append((str(path.resolve()), f"unsupported file type {path.suffix or '(none)'}"))
+                continue
+            files.append(path.resolve())
+    unique = sorted(set(files))
+    return unique, roots, refused
+
+
+def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+    """Bring the index in line with ``paths``; see the module docstring for the guarantees."""
+    start = time.perf_counter()
+    index.dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(index.dir / "ingest.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as exc:
+        raise IndexBusy(f"another ingest is already running on {index.dir}; try again when it ends") from exc
+    try:
+        report = _ingest_locked(index, list(paths), progress or (lambda *a: None))
+    finally:
+        lock.release()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _repair(index: Index, manifest: dict) -> tuple[bool, int]:
+    """Delete orphan chunks and forget files whose chunks are missing. Returns (changed, removed)."""
+    in_store = index.all_ids()
+    expected: set[str] = set()
+    changed = False
+    for path, entry in list(manifest["files"].items()):
+        ids = set(entry["chunks"])
+        if not ids <= in_store:
+            del manifest["files"][path]  # will be re-ingested as new
+            changed = True
+        else:
+            expected |= ids
+    orphans = sorted(in_store - expected)
+    if orphans:
+        index.delete(orphans)
+        changed = True
+    return changed, len(orphans)
+
+
+def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> IngestReport:
+    report = IngestReport()
+    manifest = index.load_manifest()
+    repaired, _ = _repair(index, manifest)
+    files, roots, refused = scan(paths)
+    report.failed += refused
+
+    # 1. Which files are new or changed?
+    todo: list[tuple[Path, str]] = []
+    for path in files:
+        key = str(path)
+        try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                report.failed.append((key, f"file too large ({size // (1024 * 1024)} MB > {MAX_FILE_BYTES // (1024 * 1024)} MB)"))
+                continue
+            digest = _sha1(path)
+        except OSError as exc:
+            report.failed.append((key, f"cannot read: {exc.strerror or exc}"))
+            continue
+        entry = manifest["files"].get(key)
+        if entry and entry["sha1"] == digest:
+            report.unchanged.append(key)
+        else:
+            todo.append((path, digest))
+
+    # 2. Parse and chunk them.
+    pending: list[_Pending] = []
+    taken = {e["doc_id"]: p for p, e in manifest["files"].items()}
+    for n, (path, digest) in enumerate(todo, 1):
+        progress("parse", n, len(todo))
+        key = str(path)
+        try:
+            doc = load(path)
+        except BadDocument as exc:
+            report.failed.append((key, str(exc)))
+            continue
+        except OSError as exc:
+            report.failed.append((key, f"cannot read: {exc.strerror or exc}"))
+            continue
+        doc_id = doc.meta["id"]
+        owner = taken.get(doc_id)
+        if owner is not None and owner != key:
+            report.failed.append((key, f"duplicate document id {doc_id!r} (already used by {owner})"))
+            continue
+        taken[doc_id] = key
+        chunks = chunk_document(doc, key, index.settings.chunk_max_words, index.settings.chunk_overlap_sentences)
+        pending.append(_Pending(key, digest, chunks, doc_id, doc.meta["title"], key not in manifest["files"]))
+
+    # 3. Embed every new chunk in one length-sorted, batched pass.
+    all_chunks = [c for p in pending for c in p.chunks]
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("embed", done, len(all_chunks))
+
+    vectors = index.embeddings.encode([c.embed_text for c in all_chunks], progress=tick)
+
+    # 4. Write file by file: delete old chunks, upsert new, record in the manifest.
+    offset = 0
+    for p in pending:
+        vecs = vectors[offset : offset + len(p.chunks)]
+        offset += len(p.chunks)
+        new_ids = [c.chunk_id for c in p.chunks]
+        old_ids = manifest["files"].get(p.path, {}).get("chunks", [])
+        stale = sorted(set(old_ids) - set(new_ids))
+        index.delete(stale)
+        index.upsert(new_ids, [c.text for c in p.chunks], [c.metadata for c in p.chunks], vecs)
+        manifest["files"][p.path] = {"sha1": p.sha1, "doc_id": p.doc_id, "title": p.title, "chunks": new_ids}
+        index.save_manifest(manifest)
+        (report.added if p.is_new else report.updated).append(p.path)
+        report.chunks_added += len(set(new_ids) - set(old_ids))
+        report.chunks_removed += len(stale)
+
+    # 5. Files under a scanned root that are gone (deleted, ignored, hidden) lose their chunks.
+    #    A file that is still there but failed to parse keeps its last good version.
+    present = set(map(str, files))
+    for key in list(manifest["files"]):
+        if key in present or not any(Path(key).is_relative_to(r) for r in roots):
+            continue
+        entry = manifest["files"].pop(key)
+        index.delete(entry["chunks"])
+        index.save_manifest(manifest)
+        report.removed.append(key)
+        report.chunks_removed += len(entry["chunks"])
+
+    changed = bool(pending or report.removed or repaired)
+    lexical_stale = changed or not (index.lexical_dir / "chunks.json").exists()
+    if not lexical_stale:
+        from .lexical import LexicalIndex, fingerprint
+
+        saved = LexicalIndex.load(index.lexical_dir)
+        expected = [c for e in manifest["files"].values() for c in e["chunks"]]
+        lexical_stale = saved is None or saved.fingerprint != fingerprint(expected)
+    if lexical_stale:
+        progress("lexical", 0, 1)
+        index.rebuild_lexical()
+        progress("lexical", 1, 1)
+    if changed or not index.manifest_path.exists():
+        index.save_manifest(manifest)
+    return report
+

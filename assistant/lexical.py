@@ -1,0 +1,193 @@
+"""BM25 over chunk texts with ``bm25s``, persisted next to the Chroma data.
+
+Chroma is the source of truth: the lexical index is rebuilt from it after every ingest and
+records a fingerprint of the chunk ids it covers, so a reader can tell when it is stale.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+TOKEN_RE = re.compile(r"\w+", re.UNICODE)
+FILTER_FIELDS = ("doc_id", "issuer", "type", "section")
+# "Article 5", "Art. 42(7)", "Articles 2 and 3", "Chapter VII", "Recommendation 16", "Rule 3"
+REF_RE = re.compile(
+    r"\b(article|art\.?|chapter|recommendation|rule|section|annex|protocol|title|part)s?\s+"
+    r"([0-9]+[a-z]?|[ivxlc]+)\b(?:\s*\((\d+)\))?",
+    re.I,
+)
+_KIND = {"art": "article", "art.": "article"}
+
+
+def references(text: str) -> list[tuple[str, str]]:
+    """Structural references in a question or heading, e.g. [("article", "5"), ("chapter", "vii")]."""
+    out = []
+    for m in REF_RE.finditer(text):
+        kind = m.group(1).lower()
+        out.append((_KIND.get(kind, kind), m.group(2).lower()))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """English stop words (bm25s's list)."""
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase word tokens, stop words dropped, stemmed; numbers are kept whole ("1373")."""
+    words = [w for w in TOKEN_RE.findall(text.lower()) if w not in stopwords()]
+    words = [w for w in words if len(w) > 1 or w.isdigit()]
+    return _stemmer().stemWords(words)
+
+
+def fingerprint(ids: Iterable[str]) -> str:
+    """Order-independent digest of a set of chunk ids."""
+    h = hashlib.sha1()
+    for cid in sorted(ids):
+        h.update(cid.encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+class LexicalIndex:
+    """BM25 scores for every chunk, with the metadata needed to apply filters."""
+
+    def __init__(self, ids: list[str], metas: list[dict], bm25, fp: str) -> None:
+        self.ids = ids
+        self.metas = metas
+        self.bm25 = bm25
+        self.fingerprint = fp
+        self._pos = {cid: i for i, cid in enumerate(ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, ids: list[str], texts: list[str], metas: list[dict]) -> "LexicalIndex":
+        """Index ``texts`` (already prefixed with title and section)."""
+        import bm25s
+
+        slim = [_slim(m) for m in metas]
+        bm25 = None
+        if ids:
+            bm25 = bm25s.BM25()
+            # An empty token list would break bm25s; "∅" keeps positions aligned.
+            bm25.index([tokenize(t) or ["∅"] for t in texts], show_progress=False)
+        return cls(list(ids), slim, bm25, fingerprint(ids))
+
+    def save(self, directory: Path) -> None:
+        """Write atomically: build in a temp dir, then swap it in."""
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.bm25 is not None:
+            self.bm25.save(str(tmp / "bm25"), show_progress=False)
+        (tmp / "chunks.json").write_text(
+            json.dumps({"fingerprint": self.fingerprint, "ids": self.ids, "metas": self.metas}),
+            encoding="utf-8",
+        )
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> "LexicalIndex | None":
+        """Load a saved index, or None when there is none (or it is unreadable)."""
+        import bm25s
+
+        try:
+            data = json.loads((directory / "chunks.json").read_text(encoding="utf-8"))
+            bm25 = None
+            if data["ids"]:
+                bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False, verbosity=0)
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(data["ids"], data["metas"], bm25, data["fingerprint"])
+
+    def mask(self, filters: dict[str, str] | None) -> np.ndarray | None:
+        """1.0 for chunks that pass the equality filters, else 0.0 (None: no filter)."""
+        if not filters:
+            return None
+        keep = np.ones(len(self.ids), dtype=np.float32)
+        for i, meta in enumerate(self.metas):
+            for key, value in filters.items():
+                if key == "topic":
+                    ok = value in meta["topics"]
+                else:
+                    ok = meta.get(key) == value
+                if not ok:
+                    keep[i] = 0.0
+                    break
+        return keep
+
+    def search(self, query: str, k: int, filters: dict[str, str] | None = None) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk_id, bm25 score) with a positive score that pass the filters."""
+        if self.bm25 is None:
+            return []
+        tokens = [t for t in tokenize(query) if t in self.bm25.vocab_dict]
+        if not tokens:
+            return []
+        scores = self.bm25.get_scores(tokens)
+        mask = self.mask(filters)
+        if mask is not None:
+            scores = scores * mask
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def structural(self, query: str, k: int, filters: dict[str, str] | None = None) -> list[str]:
+        """Chunks whose section heading names an article/chapter/... that the query names.
+
+        "Article 5" matches the section "Article 5 – Collective defence" but not "Article 51";
+        matches are ordered by BM25 score so the right instrument comes first.
+        """
+        refs = set(references(query))
+        if not refs or self.bm25 is None:
+            return []
+        mask = self.mask(filters)
+        hits = [
+            i for i, meta in enumerate(self.metas)
+            if (mask is None or mask[i] > 0) and refs & set(references(meta.get("section", "")))
+        ]
+        if not hits:
+            return []
+        tokens = [t for t in tokenize(query) if t in self.bm25.vocab_dict]
+        scores = self.bm25.get_scores(tokens) if tokens else np.zeros(len(self.ids))
+        hits.sort(key=lambda i: -scores[i])
+        return [self.ids[i] for i in hits[:k]]
+
+    def document_frequency(self, token: str) -> int:
+        """How many chunks contain a (tokenized) term; 0 for unknown terms."""
+        if self.bm25 is None or token not in self.bm25.vocab_dict:
+            return 0
+        col = self.bm25.vocab_dict[token]
+        indptr = self.bm25.scores["indptr"]
+        return int(indptr[col + 1] - indptr[col])
+
+
+def _slim(meta: dict) -> dict:
+    out = {k: meta.get(k, "") for k in FILTER_FIELDS}
+    out["topics"] = [t for t in str(meta.get("topics", "")).split("|") if t]
+    return out

@@ -1,0 +1,133 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 (bm25s), fused by reciprocal rank fusion.
+
+Filters apply to both sides; a chunk found by both is counted once; identical texts from
+different files are collapsed; at most ``max_chunks_per_doc`` chunks of one document are kept
+so that comparative questions see more than one instrument.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+from .chunking import decode_spans
+from .store import Index
+from .types import Passage
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
+    """Reciprocal rank fusion: score(d) = sum over rankings of 1 / (k + rank), rank from 1."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, cid in enumerate(ranking, 1):
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (k + rank)
+    return scores
+
+
+@dataclass
+class Retrieval:
+    """Passages (best first) and the query vector they were found with."""
+
+    passages: list[Passage]
+    query_vector: np.ndarray
+    spans: dict[str, list[tuple[int, int]]]  # chunk_id -> sentence spans stored at ingest
+
+
+def passage_from(cid: str, text: str, meta: dict, score: float, similarity: float) -> Passage:
+    page = meta.get("page", -1)
+    return Passage(
+        chunk_id=cid,
+        doc_id=meta.get("doc_id", ""),
+        title=meta.get("title", ""),
+        section=meta.get("section", ""),
+        url=meta.get("url", ""),
+        text=text,
+        score=round(float(score), 6),
+        similarity=round(float(similarity), 6),
+        issuer=meta.get("issuer", ""),
+        type=meta.get("type", ""),
+        adopted=meta.get("adopted", ""),
+        page=page if isinstance(page, int) and page > 0 else None,
+    )
+
+
+def search(
+    index: Index,
+    query: str,
+    k: int,
+    filters: dict[str, str],
+    candidates: int = 30,
+    rrf_k: int = 60,
+    max_per_doc: int = 3,
+    mode: Mode = "hybrid",
+) -> Retrieval:
+    """Retrieve the ``k`` best passages for ``query`` (filters already validated)."""
+    qvec = np.asarray(index.embeddings.encode([query])[0], dtype=np.float32)
+    dense = index.dense(qvec.tolist(), candidates, filters) if mode != "bm25" else []
+    lex_index = index.lexical()
+    lexical = lex_index.search(query, candidates, filters) if mode != "dense" else []
+    # Exact references ("Article 5", "Chapter VII") are a third ranking in hybrid mode.
+    structural = lex_index.structural(query, candidates, filters) if mode == "hybrid" else []
+    found = {cid: (text, meta, sim) for cid, sim, text, meta in dense}
+    fused = rrf([[d[0] for d in dense], [cid for cid, _ in lexical], structural], rrf_k)
+    ranked = sorted(fused, key=lambda cid: -fused[cid])
+
+    missing = [cid for cid in ranked[: k * 3 + max_per_doc] if cid not in found]
+    for cid, (text, meta, vec) in index.get(missing, embeddings=True).items():
+        found[cid] = (text, meta, float(np.dot(qvec, np.asarray(vec, dtype=np.float32))))
+
+    passages: list[Passage] = []
+    spans: dict[str, list[tuple[int, int]]] = {}
+    per_doc: dict[str, int] = {}
+    seen_text: set[str] = set()
+    for cid in ranked:
+        if cid not in found:
+            continue
+        text, meta, sim = found[cid]
+        digest = hashlib.sha1(" ".join(text.split()).encode("utf-8")).hexdigest()
+        doc = meta.get("doc_id", "")
+        if digest in seen_text or per_doc.get(doc, 0) >= max_per_doc:
+            continue
+        seen_text.add(digest)
+        per_doc[doc] = per_doc.get(doc, 0) + 1
+        passages.append(passage_from(cid, text, meta, fused[cid], sim))
+        if meta.get("sents"):
+            spans[cid] = decode_spans(meta["sents"])
+        if len(passages) == k:
+            break
+    return Retrieval(passages, qvec, spans)
+
+
+class PolicyRetriever(BaseRetriever):
+    """LangChain retriever over the assistant's hybrid search.
+
+    Example:
+        >>> retriever = PolicyRetriever(assistant=Assistant(), k=5)  # doctest: +SKIP
+        >>> retriever.invoke("Article 5")[0].metadata["doc_id"]      # doctest: +SKIP
+        'nato-treaty'
+    """
+
+    assistant: Any
+    k: int = 6
+    filters: dict[str, str] | None = None
+    mode: Mode = "hybrid"
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        passages = self.assistant.retrieve(query, k=self.k, filters=self.filters, mode=self.mode)
+        return [
+            Document(
+                id=p.chunk_id,
+                page_content=p.text,
+                metadata={key: value for key, value in p.__dict__.items() if key != "text"},
+            )
+            for p in passages
+        ]

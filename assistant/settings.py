@@ -1,0 +1,46 @@
+"""One settings object, read from ``ASSISTANT_*`` environment variables and a ``.env`` file."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every tunable of the assistant, with its default.
+
+    Example:
+        >>> Settings(index_dir="/tmp/idx").index_dir
+        PosixPath('/tmp/idx')
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
+
+    index_dir: Path = Path(".assistant/index")
+    corpus_dir: Path = Path("corpus")
+    chroma_url: str | None = None
+    collection: str = "policy"
+    generator: Literal["extractive", "openai"] = "extractive"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_s: float = 30.0
+
+    # Chunking: all-MiniLM-L6-v2 reads at most 256 word-pieces.
+    chunk_max_words: int = 150
+    chunk_overlap_sentences: int = 1
+
+    # Retrieval
+    top_k: int = 6
+    candidates: int = 30
+    rrf_k: int = 60
+    max_chunks_per_doc: int = 3
+
+    # Answering. The gate below which the assistant abstains: the best passage's cosine
+    # similarity to the question (all-MiniLM-L6-v2, normalized). Chosen by measurement on
+    # eval/questions/dev.jsonl (see docs/evaluation.md).
+    abstain_threshold: float = 0.42
+    answer_max_sentences: int = 3
+    max_question_chars: int = 2000
+    embed_batch_size: int = 32

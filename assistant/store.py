@@ -1,0 +1,260 @@
+"""The index on disk: a Chroma collection (dense), a BM25 index (lexical) and a manifest.
+
+Chroma holds chunk texts, metadata and embeddings and is the source of truth; the lexical
+index is derived from it; the manifest records which file produced which chunks and the
+file's content hash, so that re-ingestion touches only what changed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .chunking import embed_text
+from .errors import BadInput, IndexNotFound
+from .lexical import LexicalIndex
+from .settings import Settings
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+FILTER_KEYS = ("doc_id", "issuer", "type", "topic")
+_VALUE_RE = re.compile(r"^[\w .,:&()/'’-]{1,200}$", re.UNICODE)
+_clients: dict[str, Any] = {}
+
+
+def validate_filters(filters: dict[str, Any] | None) -> dict[str, str]:
+    """Check filter keys and values; raise :class:`BadInput` naming the allowed keys.
+
+    Keys come from a fixed list and values must be plain strings, so nothing a user types can
+    become a Chroma operator (``$or``, ``$ne`` ...) or a different metadata field.
+    """
+    if not filters:
+        return {}
+    if not isinstance(filters, dict):
+        raise BadInput("filters must be a dict such as {'topic': 'cybercrime'}")
+    out: dict[str, str] = {}
+    for key, value in filters.items():
+        if key not in FILTER_KEYS:
+            raise BadInput(f"unknown filter key {key!r}; allowed keys: {', '.join(FILTER_KEYS)}")
+        if not isinstance(value, str) or not _VALUE_RE.match(value):
+            raise BadInput(f"filter {key} needs a plain text value, got {value!r}")
+        out[key] = value
+    return out
+
+
+def chroma_where(filters: dict[str, str]) -> dict | None:
+    """Translate validated filters into a Chroma ``where`` clause."""
+    clauses: list[dict] = []
+    for key, value in filters.items():
+        if key == "topic":
+            clauses.append({f"topic_{value}": True})
+        else:
+            clauses.append({key: value})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def make_client(settings: Settings, create: bool = True):
+    """One Chroma client per location per process: embedded by default, HTTP when configured."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        key = settings.chroma_url
+        if key not in _clients:
+            m = re.match(r"^(https?)://([^:/]+)(?::(\d+))?/?$", settings.chroma_url)
+            if not m:
+                raise BadInput(f"ASSISTANT_CHROMA_URL must look like http://host:port, got {settings.chroma_url!r}")
+            _clients[key] = chromadb.HttpClient(
+                host=m.group(2), port=int(m.group(3) or 8000), ssl=m.group(1) == "https",
+                settings=chroma_settings,
+            )
+        return _clients[key]
+    path = (settings.index_dir / "chroma").resolve()
+    key = str(path)
+    if key not in _clients:
+        if not create and not path.exists():
+            raise IndexNotFound(settings.index_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        _clients[key] = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    return _clients[key]
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write JSON to a temp file in the same folder, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Index:
+    """Read and write access to one index (Chroma collection + BM25 + manifest)."""
+
+    def __init__(self, settings: Settings, embeddings, create: bool = False) -> None:
+        from langchain_chroma import Chroma
+
+        self.settings = settings
+        self.dir = Path(settings.index_dir)
+        if not create and not self.manifest_path.exists():
+            raise IndexNotFound(self.dir)
+        self.embeddings = embeddings
+        self.client = make_client(settings, create=True)
+        self.collection = self.client.get_or_create_collection(
+            settings.collection, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        )
+        # LangChain's vector store over the same collection: dense search goes through it.
+        self.vectorstore = Chroma(
+            client=self.client,
+            collection_name=settings.collection,
+            embedding_function=embeddings,
+            collection_metadata={"hnsw:space": "cosine"},
+        )
+        self._lexical: LexicalIndex | None = None
+        self._lexical_checked = 0.0
+
+    # --- manifest -------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    @property
+    def lexical_dir(self) -> Path:
+        return self.dir / "lexical"
+
+    def load_manifest(self) -> dict:
+        """The manifest: {"files": {path: {"sha1", "doc_id", "chunks", "title"}}, "updated": ts}."""
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"files": {}, "updated": None}
+        data.setdefault("files", {})
+        return data
+
+    def save_manifest(self, manifest: dict) -> None:
+        manifest["updated"] = time.time()
+        atomic_write_json(self.manifest_path, manifest)
+
+    # --- writing --------------------------------------------------------------------------
+    def all_ids(self) -> set[str]:
+        """Every chunk id in Chroma (paged)."""
+        ids: set[str] = set()
+        page = 5000
+        offset = 0
+        while True:
+            got = self.collection.get(include=[], limit=page, offset=offset)
+            ids.update(got["ids"])
+            if len(got["ids"]) < page:
+                return ids
+            offset += page
+
+    def delete(self, ids: list[str]) -> None:
+        step = self.client.get_max_batch_size()
+        for i in range(0, len(ids), step):
+            self.collection.delete(ids=ids[i : i + step])
+
+    def upsert(self, ids: list[str], texts: list[str], metas: list[dict], vectors: np.ndarray) -> None:
+        step = self.client.get_max_batch_size()
+        for i in range(0, len(ids), step):
+            self.collection.upsert(
+                ids=ids[i : i + step],
+                documents=texts[i : i + step],
+                metadatas=metas[i : i + step],
+                embeddings=vectors[i : i + step],
+            )
+
+    def rebuild_lexical(self) -> LexicalIndex:
+        """Rebuild BM25 from everything in Chroma and save it beside the Chroma data."""
+        lex = self._lexical_from_chroma()
+        lex.save(self.lexical_dir)
+        self._lexical = lex
+        return lex
+
+    def _lexical_from_chroma(self) -> LexicalIndex:
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[dict] = []
+        page, offset = 5000, 0
+        while True:
+            got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                ids.append(cid)
+                texts.append(embed_text(text, meta))
+                metas.append(meta)
+            if len(got["ids"]) < page:
+                break
+            offset += page
+        return LexicalIndex.build(ids, texts, metas)
+
+    # --- reading --------------------------------------------------------------------------
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index, reloaded when another process rebuilt it; rebuilt if stale."""
+        path = self.lexical_dir / "chunks.json"
+        mtime = path.stat().st_mtime if path.exists() else -1.0
+        if self._lexical is None or mtime != self._lexical_checked:
+            lex = LexicalIndex.load(self.lexical_dir)
+            if lex is None or len(lex) != self.collection.count():
+                lex = self._lexical_from_chroma()  # stale or missing: derive it in memory
+            self._lexical = lex
+            self._lexical_checked = mtime
+        return self._lexical
+
+    def dense(self, vector: list[float], k: int, filters: dict[str, str]) -> list[tuple[str, float, str, dict]]:
+        """Top ``k`` by cosine similarity: (chunk_id, similarity, text, metadata)."""
+        if self.collection.count() == 0:
+            return []
+        hits = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
+            vector, k=k, filter=chroma_where(filters)
+        )
+        return [(doc.id, 1.0 - float(dist), doc.page_content, doc.metadata) for doc, dist in hits]
+
+    def get(self, ids: list[str], embeddings: bool = False) -> dict[str, tuple[str, dict, Any]]:
+        """Texts, metadata (and embeddings) of chunks by id."""
+        if not ids:
+            return {}
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        got = self.collection.get(ids=ids, include=include)
+        vecs = got.get("embeddings") if embeddings else None
+        out = {}
+        for i, cid in enumerate(got["ids"]):
+            out[cid] = (got["documents"][i], got["metadatas"][i], None if vecs is None else vecs[i])
+        return out
+
+    def facet_values(self) -> dict[str, list[str]]:
+        """Distinct issuers, types, topics and doc ids in the index (for UI filters)."""
+        lex = self.lexical()
+        values: dict[str, set[str]] = {"issuer": set(), "type": set(), "topic": set(), "doc_id": set()}
+        for meta in lex.metas:
+            for key in ("issuer", "type", "doc_id"):
+                if meta.get(key):
+                    values[key].add(meta[key])
+            values["topic"].update(meta["topics"])
+        return {k: sorted(v) for k, v in values.items()}
+
+    def stats(self) -> dict:
+        manifest = self.load_manifest()
+        return {
+            "documents": len(manifest["files"]),
+            "chunks": self.collection.count(),
+            "embedding_model": self.embeddings.model_name,
+            "index_path": str(self.dir.resolve()),
+            "store": "chroma-server" if self.settings.chroma_url else "chroma-embedded",
+            "chroma_url": self.settings.chroma_url,
+            "collection": self.settings.collection,
+            "last_indexed": manifest.get("updated"),
+        }

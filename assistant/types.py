@@ -1,0 +1,109 @@
+"""Typed results returned by the public API: Passage, Citation, Answer, IngestReport."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk of a source document.
+
+    ``text`` is the chunk exactly as stored; ``score`` is the fused retrieval score and
+    ``similarity`` the cosine similarity of the chunk to the query.
+    """
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str
+    url: str
+    text: str
+    score: float
+    similarity: float = 0.0
+    issuer: str = ""
+    type: str = ""
+    adopted: str = ""
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One inline marker ``[marker]`` of an answer and the verbatim quote it rests on."""
+
+    marker: int
+    doc_id: str
+    title: str
+    section: str
+    url: str
+    quote: str
+    chunk_id: str
+    score: float
+    issuer: str = ""
+    adopted: str = ""
+    page: int | None = None
+
+
+@dataclass
+class Answer:
+    """An answer with its citations, the passages it was built from and its timing.
+
+    Example:
+        >>> a = Answer(question="q", text="No.", citations=[], abstained=True, passages=[])
+        >>> Answer.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+        True
+    """
+
+    question: str
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    passages: list[Passage]
+    latency_ms: float = 0.0
+    query: str = ""
+    notice: str = ""
+    abstain_reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Answer":
+        """Rebuild an Answer from :meth:`to_dict` output."""
+        data = dict(data)
+        data["citations"] = [Citation(**c) for c in data.get("citations", [])]
+        data["passages"] = [Passage(**p) for p in data.get("passages", [])]
+        return cls(**data)
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did, file by file."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """The one-line summary printed at the end of ``assistant ingest``."""
+        return (
+            f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
+            f"removed {len(self.removed)}, failed {len(self.failed)}; "
+            f"chunks +{self.chunks_added}/-{self.chunks_removed}; {self.seconds:.1f} s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of every field."""
+        return asdict(self) | {"ok": self.ok}

@@ -1,0 +1,114 @@
+"""Check corpus briefs and question files for the contract's rules.
+
+Usage: python scripts/check_corpus.py [corpus_dir] [questions.jsonl ...]
+Prints one line per problem; exit status 1 when any is found.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+TYPES = {"treaty", "resolution", "strategy", "regulation", "directive", "convention",
+         "declaration", "brief", "agreement"}
+REQUIRED = ("id", "title", "issuer", "type", "adopted", "url", "topics")
+ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def split_front_matter(text: str) -> tuple[dict, str]:
+    m = re.match(r"^---\n(.*?)\n---\n(.*)$", text, re.S)
+    if not m:
+        raise ValueError("no front matter")
+    return yaml.safe_load(m.group(1)) or {}, m.group(2)
+
+
+def check_corpus(root: Path) -> tuple[list[str], dict[str, str]]:
+    problems: list[str] = []
+    docs: dict[str, str] = {}
+    for path in sorted(root.glob("*.md")):
+        if path.name in {"SOURCES.md", "README.md"}:
+            continue
+        try:
+            meta, body = split_front_matter(path.read_text(encoding="utf-8"))
+        except Exception as exc:  # noqa: BLE001 - report and continue
+            problems.append(f"{path.name}: {exc}")
+            continue
+        for key in REQUIRED:
+            if not meta.get(key):
+                problems.append(f"{path.name}: missing {key}")
+        doc_id = str(meta.get("id", ""))
+        if not ID_RE.match(doc_id):
+            problems.append(f"{path.name}: bad id {doc_id!r}")
+        if doc_id in docs:
+            problems.append(f"{path.name}: duplicate id {doc_id}")
+        if path.stem != doc_id:
+            problems.append(f"{path.name}: file name should be {doc_id}.md")
+        if meta.get("type") not in TYPES:
+            problems.append(f"{path.name}: type {meta.get('type')!r} not in {sorted(TYPES)}")
+        if not str(meta.get("url", "")).startswith("https://"):
+            problems.append(f"{path.name}: url must be https")
+        if not isinstance(meta.get("adopted"), dt.date):
+            problems.append(f"{path.name}: adopted must be a YYYY-MM-DD date")
+        if not isinstance(meta.get("topics"), list):
+            problems.append(f"{path.name}: topics must be a list")
+        words = len(body.split())
+        if not 500 <= words <= 1500:
+            problems.append(f"{path.name}: {words} words (want 500-1500)")
+        for para in re.split(r"\n\s*\n", body):
+            if len(para.split()) > 170 and not para.lstrip().startswith("#"):
+                problems.append(f"{path.name}: a paragraph of {len(para.split())} words (keep <= 170)")
+        docs[doc_id] = body
+    return problems, docs
+
+
+def check_questions(path: Path, docs: dict[str, str]) -> list[str]:
+    problems: list[str] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path.name}:{n}"
+        try:
+            q = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: bad JSON ({exc})")
+            continue
+        for key in ("id", "question", "answerable", "must_cite", "key_facts", "kind"):
+            if key not in q:
+                problems.append(f"{where}: missing {key}")
+        if q.get("answerable"):
+            if not q.get("must_cite"):
+                problems.append(f"{where}: answerable question without must_cite")
+            if not 1 <= len(q.get("key_facts", [])) <= 3:
+                problems.append(f"{where}: want 1-3 key_facts")
+            texts = [docs.get(d) for d in q.get("must_cite", [])]
+            for d, t in zip(q.get("must_cite", []), texts):
+                if t is None:
+                    problems.append(f"{where}: must_cite id {d!r} does not exist")
+            joined = " ".join(t for t in texts if t).lower()
+            joined = re.sub(r"\s+", " ", joined)
+            for fact in q.get("key_facts", []):
+                if fact.lower() not in joined:
+                    problems.append(f"{where}: key fact {fact!r} not found verbatim in {q.get('must_cite')}")
+        for turn in q.get("history", []) or []:
+            if turn.get("role") not in {"user", "assistant"} or not isinstance(turn.get("content"), str):
+                problems.append(f"{where}: bad history turn")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    root = Path(argv[1]) if len(argv) > 1 else Path("corpus")
+    problems, docs = check_corpus(root)
+    for qpath in argv[2:]:
+        problems += check_questions(Path(qpath), docs)
+    for p in problems:
+        print(p)
+    print(f"{len(docs)} documents checked, {len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
