@@ -22,6 +22,10 @@ ABSTAIN_TEXT = "The sources I have do not cover this question, so I cannot answe
 PRONOUNS = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those|he|she|there|the same)\b", re.I)
 FOLLOW_UP_START = re.compile(r"^(and|what about|how about|but|also|so|then|why|when|which|who)\b", re.I)
 SPECIFIC_RE = re.compile(r"\b(\d{2,}|[A-Z][A-Za-z0-9’'-]{2,})\b")
+# A name of several capitalised words ("Geneva Convention on Drone Policing").
+NAME_RE = re.compile(
+    r"\b[A-Z][\w’'-]*(?:\s+(?:(?:of|on|for|the|against|and|to|in)\s+)*[A-Z0-9][\w’'-]*)+"
+)
 QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does",
                   "did", "do", "is", "are", "was", "were", "can", "could", "should", "would",
                   "will", "has", "have", "under", "and", "the", "tell", "explain", "list", "give",
@@ -61,12 +65,23 @@ def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:
     out: list[str] = []
     for m in SPECIFIC_RE.finditer(question):
         word = m.group(1)
-        if word.lower() in QUESTION_WORDS:
+        before = question[: m.start()].rstrip()
+        sentence_start = not before or before[-1] in ".?!:;\"“("
+        if word.lower() in QUESTION_WORDS or (sentence_start and not word[0].isdigit()):
             continue
         tokens = tokenize(word)
         if tokens and all(lexical.document_frequency(t) == 0 for t in tokens):
             out.append(word)
-    return out
+    # Every word of a multi-word name must occur together in at least one chunk.
+    for m in NAME_RE.finditer(question):
+        words = m.group(0).split()
+        while words and words[0].lower() in QUESTION_WORDS:
+            words = words[1:]
+        capitals = [w for w in words if w[0].isupper() or w[0].isdigit()]
+        tokens = tokenize(" ".join(words))
+        if len(capitals) >= 2 and len(tokens) >= 2 and lexical.chunks_with_all(tokens) == 0:
+            out.append(" ".join(words))
+    return list(dict.fromkeys(out))
 
 
 class ExtractiveAnswerer:

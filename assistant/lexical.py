@@ -178,6 +178,22 @@ class LexicalIndex:
         hits.sort(key=lambda i: -scores[i])
         return [self.ids[i] for i in hits[:k]]
 
+    def chunks_with_all(self, tokens: list[str]) -> int:
+        """How many chunks contain every one of ``tokens`` (already tokenized)."""
+        if self.bm25 is None or not tokens:
+            return 0
+        indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
+        common: set[int] | None = None
+        for token in set(tokens):
+            col = self.bm25.vocab_dict.get(token)
+            if col is None:
+                return 0
+            docs = set(indices[indptr[col] : indptr[col + 1]].tolist())
+            common = docs if common is None else common & docs
+            if not common:
+                return 0
+        return len(common or ())
+
     def document_frequency(self, token: str) -> int:
         """How many chunks contain a (tokenized) term; 0 for unknown terms."""
         if self.bm25 is None or token not in self.bm25.vocab_dict:

@@ -18,6 +18,7 @@ FRONT_MATTER_KEYS = ("id", "title", "issuer", "type", "adopted", "url", "topics"
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 URL_LINE_RE = re.compile(r"^\s*(?:source|url)\s*:\s*(\S+)\s*$", re.I | re.M)
 SLUG_RE = re.compile(r"[^a-z0-9]+")
+BLOCK_TAGS = {"p", "li", "blockquote", "pre", "td", "dd", "dt"}
 
 
 @dataclass
@@ -189,7 +190,7 @@ def _load_text(path: Path) -> LoadedDoc:
 
 
 def _load_html(path: Path) -> LoadedDoc:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     tree = HTMLParser(read_text(path))
     for node in tree.css("script, style, nav, header, footer, aside, noscript, form, template"):
@@ -204,9 +205,9 @@ def _load_html(path: Path) -> LoadedDoc:
         tag = node.tag
         if tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
             blocks.append("#" * int(tag[1]) + " " + node.text(separator=" ", strip=True))
-        elif tag in {"p", "li", "blockquote", "pre", "td", "dd", "dt"}:
+        elif tag in BLOCK_TAGS:
             # Leaf-ish blocks only: skip a block that contains another block.
-            if node.css_first("p, li, blockquote, pre, td"):
+            if any(d.tag in BLOCK_TAGS for d in list(node.traverse(include_text=False))[1:]):
                 continue
             text = " ".join(node.text(separator=" ", strip=True).split())
             if text:

@@ -7,6 +7,7 @@ so that comparative questions see more than one instrument.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,12 +23,17 @@ from .types import Passage
 Mode = Literal["hybrid", "dense", "bm25"]
 
 
-def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
-    """Reciprocal rank fusion: score(d) = sum over rankings of 1 / (k + rank), rank from 1."""
+IDENTIFIER_RE = re.compile(r"\b\d{2,}\b")
+DENSE_FLOOR = 0.3
+
+
+def rrf(rankings: list[list[str]], k: int = 60, weights: list[float] | None = None) -> dict[str, float]:
+    """Reciprocal rank fusion: score(d) = sum over rankings of w / (k + rank), rank from 1."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        w = weights[i] if weights else 1.0
         for rank, cid in enumerate(ranking, 1):
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (k + rank)
+            scores[cid] = scores.get(cid, 0.0) + w / (k + rank)
     return scores
 
 
@@ -71,12 +77,19 @@ def search(
     """Retrieve the ``k`` best passages for ``query`` (filters already validated)."""
     qvec = np.asarray(index.embeddings.encode([query])[0], dtype=np.float32)
     dense = index.dense(qvec.tolist(), candidates, filters) if mode != "bm25" else []
+    if mode == "hybrid":
+        # Below this similarity a dense hit carries no signal (all-MiniLM-L6-v2 gives ~0.25 to
+        # unrelated text); letting it vote in the fusion only pushes exact matches down.
+        dense = [d for d in dense if d[1] >= DENSE_FLOOR]
     lex_index = index.lexical()
     lexical = lex_index.search(query, candidates, filters) if mode != "dense" else []
     # Exact references ("Article 5", "Chapter VII") are a third ranking in hybrid mode.
     structural = lex_index.structural(query, candidates, filters) if mode == "hybrid" else []
     found = {cid: (text, meta, sim) for cid, sim, text, meta in dense}
-    fused = rrf([[d[0] for d in dense], [cid for cid, _ in lexical], structural], rrf_k)
+    # Numbers ("ETS No. 185", "resolution 2396") are where embeddings are weakest and exact
+    # word matches strongest: the lexical ranking then counts double.
+    lexical_weight = 2.0 if IDENTIFIER_RE.search(query) else 1.0
+    fused = rrf([[d[0] for d in dense], [cid for cid, _ in lexical], structural], rrf_k, [1.0, lexical_weight, 1.0])
     ranked = sorted(fused, key=lambda cid: -fused[cid])
 
     missing = [cid for cid in ranked[: k * 3 + max_per_doc] if cid not in found]

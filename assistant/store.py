@@ -225,6 +225,7 @@ class Index:
 
     def get(self, ids: list[str], embeddings: bool = False) -> dict[str, tuple[str, dict, Any]]:
         """Texts, metadata (and embeddings) of chunks by id."""
+        ids = list(dict.fromkeys(ids))
         if not ids:
             return {}
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])

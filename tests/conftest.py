@@ -1,0 +1,82 @@
+"""Shared fixtures: every test works in temp dirs; the real model is loaded once per session."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["ANONYMIZED_TELEMETRY"] = "False"
+os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+REALDOCS = (ROOT / ".." / "shared" / "realdocs").resolve()
+QUESTIONS = ROOT / "eval" / "questions"
+
+
+@pytest.fixture(autouse=True)
+def _isolate_settings(monkeypatch, tmp_path):
+    """No test reads the developer's .env or writes to ./.assistant."""
+    for key in list(os.environ):
+        if key.startswith("ASSISTANT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "default-index"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def corpus_index_dir(tmp_path_factory) -> Path:
+    """The real corpus, ingested once per session with the real model into a temp dir."""
+    from assistant import Assistant
+
+    index_dir = tmp_path_factory.mktemp("corpus-index")
+    report = Assistant(index_dir=index_dir).ingest([CORPUS])
+    assert report.ok, report.failed
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def corpus_bot(corpus_index_dir):
+    """An Assistant over the real corpus (shared: do not ingest into it)."""
+    from assistant import Assistant
+
+    return Assistant(index_dir=corpus_index_dir)
+
+
+@pytest.fixture
+def docs_dir(tmp_path) -> Path:
+    """A small folder of test documents written for the tests."""
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "alpha.md").write_text(
+        "---\nid: alpha-pact\ntitle: The Alpha Pact (2001)\nissuer: Test Org\ntype: treaty\n"
+        "adopted: 2001-02-03\nurl: https://example.org/alpha\ntopics: [collective-defence, nato]\n---\n\n"
+        "# The Alpha Pact (2001)\n\n## Article 1 – Mutual defence\n\n"
+        "Article 1 of the Alpha Pact obliges each party to help any other party that suffers an armed attack. "
+        "The help may include the use of armed force.\n\n"
+        "## Article 2 – Withdrawal\n\nA party may withdraw from the Alpha Pact by giving six months' written notice "
+        "to the depositary, the Government of Norway.\n",
+        encoding="utf-8",
+    )
+    (d / "beta.md").write_text(
+        "---\nid: beta-code\ntitle: The Beta Cybercrime Code (2010)\nissuer: Other Org\ntype: convention\n"
+        "adopted: 2010-05-06\nurl: https://example.org/beta\ntopics: [cybercrime]\n---\n\n"
+        "# The Beta Cybercrime Code (2010)\n\n## Article 7 – Preservation of data\n\n"
+        "Under Article 7 of the Beta Code, a party must be able to order the expedited preservation of stored "
+        "computer data for up to ninety days. Each party also keeps a point of contact available twenty-four "
+        "hours a day, seven days a week.\n",
+        encoding="utf-8",
+    )
+    return d
+
+
+def copy_realdocs(dest: Path) -> Path:
+    """Copy the real official texts into a temp folder (never into the repository)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("north_atlantic_treaty.md", "un_charter.md", "european_mla_convention.md"):
+        shutil.copy(REALDOCS / name, dest / name)
+    return dest

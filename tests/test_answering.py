@@ -1,0 +1,151 @@
+"""Hybrid retrieval, filters, cited extractive answers and abstention on the real corpus."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant import Answer, BadInput
+from assistant.retrieval import rrf
+
+
+def test_rrf_fuses_rankings():
+    scores = rrf([["a", "b", "c"], ["c", "a"]], k=60)
+    assert sorted(scores, key=lambda x: -scores[x]) == ["a", "c", "b"]
+    assert scores["a"] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_article_5_answer_is_cited_verbatim(corpus_bot):
+    answer = corpus_bot.ask("What does Article 5 of the North Atlantic Treaty commit the parties to?")
+    assert not answer.abstained
+    assert "nato-treaty" in [c.doc_id for c in answer.citations]
+    assert "[1]" in answer.text
+    stored = corpus_bot.index().get([c.chunk_id for c in answer.citations])
+    for c in answer.citations:
+        assert c.quote and c.quote in stored[c.chunk_id][0]  # exact substring of the stored chunk
+        assert f"[{c.marker}]" in answer.text
+    # Nothing but cited text: the answer with markers removed is made of the quotes.
+    body = answer.text
+    for c in answer.citations:
+        body = body.replace(" ".join(c.quote.split()), "").replace(f"[{c.marker}]", "")
+    assert body.strip() == ""
+    assert answer.latency_ms > 0
+    assert Answer.from_dict(json.loads(json.dumps(answer.to_dict()))) == answer
+
+
+@pytest.mark.parametrize("question", [
+    "What is the best recipe for sourdough bread?",
+    "Who won the football World Cup in 1998?",
+    "What does the 2019 Geneva Convention on Drone Policing require?",
+])
+def test_abstains_off_topic_and_invented(corpus_bot, question):
+    answer = corpus_bot.ask(question)
+    assert answer.abstained and not answer.citations
+    assert "do not cover" in answer.text
+
+
+def test_identifier_queries_find_the_instrument(corpus_bot):
+    cases = {
+        "UNSCR 1373": "unscr-1373",
+        "resolution 2396 passenger name records": "unscr-2396",
+        "ETS No. 185": "budapest-convention",
+        "Article 42(7) TEU": "teu-article-42-7",
+        "Directive (EU) 2022/2555": "nis2-directive",
+    }
+    for query, doc in cases.items():
+        top = [p.doc_id for p in corpus_bot.retrieve(query, k=3)]
+        assert doc in top, (query, top)
+
+
+def test_hybrid_beats_dense_alone_on_identifiers(corpus_bot):
+    queries = {
+        "What did resolution 2178 require on foreign terrorist fighters?": "unscr-2178",
+        "What does Article 13 of the North Atlantic Treaty say?": "nato-treaty",
+        "What is in Recommendation 16 of the FATF?": "fatf-recommendations",
+        "Article 23 of NIS2 incident reporting deadlines": "nis2-directive",
+    }
+
+    def rank(mode: str, q: str, doc: str) -> int:
+        docs = [p.doc_id for p in corpus_bot.retrieve(q, k=10, mode=mode)]
+        return docs.index(doc) if doc in docs else 99
+
+    hybrid = [rank("hybrid", q, d) for q, d in queries.items()]
+    dense = [rank("dense", q, d) for q, d in queries.items()]
+    assert all(r == 0 for r in hybrid), hybrid
+    assert sum(hybrid) <= sum(dense)
+
+
+def test_filters_apply_to_both_retrievers(corpus_bot):
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = corpus_bot.retrieve("cooperation against terrorism", k=8, filters={"topic": "cybercrime"}, mode=mode)
+        assert hits, mode
+        topics = corpus_bot.index().get([h.chunk_id for h in hits])
+        assert all("cybercrime" in meta["topics"].split("|") for _, meta, _ in topics.values()), mode
+    only = corpus_bot.retrieve("collective defence", k=5, filters={"doc_id": "nato-treaty"})
+    assert {p.doc_id for p in only} == {"nato-treaty"}
+    by_issuer = corpus_bot.retrieve("mutual legal assistance", k=5, filters={"issuer": "Council of Europe"})
+    assert by_issuer and {p.issuer for p in by_issuer} == {"Council of Europe"}
+    assert corpus_bot.retrieve("anything", k=5, filters={"doc_id": "no-such-doc"}) == []
+
+
+def test_no_duplicate_passages_and_per_document_cap(corpus_bot):
+    hits = corpus_bot.retrieve("NATO Article 5 collective defence", k=10)
+    assert len({h.chunk_id for h in hits}) == len(hits)
+    counts: dict[str, int] = {}
+    for h in hits:
+        counts[h.doc_id] = counts.get(h.doc_id, 0) + 1
+    assert max(counts.values()) <= corpus_bot.settings.max_chunks_per_doc
+
+
+def test_bad_input_is_a_clear_error(corpus_bot):
+    with pytest.raises(ValueError, match="empty"):
+        corpus_bot.ask("   ")
+    with pytest.raises(ValueError, match="allowed keys: doc_id, issuer, type, topic"):
+        corpus_bot.ask("Article 5", filters={"$or": "x"})
+    with pytest.raises(BadInput):
+        corpus_bot.ask("Article 5", filters={"topic": {"$ne": "x"}})
+    with pytest.raises(BadInput):
+        corpus_bot.ask("Article 5", history=[{"role": "system", "content": "x"}])
+
+
+def test_long_question_is_truncated_with_notice(corpus_bot):
+    answer = corpus_bot.ask("What is PESCO? " + "x " * 3000)
+    assert "truncated" in answer.notice
+
+
+def test_follow_up_uses_history(corpus_bot):
+    history = [
+        {"role": "user", "content": "What is the Budapest Convention on Cybercrime?"},
+        {"role": "assistant", "content": "It is the Council of Europe treaty on cybercrime."},
+    ]
+    answer = corpus_bot.ask("When did it enter into force?", history=history)
+    assert not answer.abstained
+    assert answer.citations[0].doc_id in {"budapest-convention", "budapest-protocols"}
+    assert "Budapest" in answer.query
+
+
+def test_stream_yields_text_then_answer(corpus_bot):
+    pieces = list(corpus_bot.stream("What is the European Arrest Warrant?"))
+    final = pieces[-1]
+    assert isinstance(final, Answer)
+    assert "".join(p for p in pieces[:-1]).strip() == final.text.strip()
+
+
+def test_langchain_retriever_and_chain(corpus_bot):
+    docs = corpus_bot.retriever(k=3).invoke("Interpol Red Notice")
+    assert len(docs) == 3 and docs[0].metadata["doc_id"] == "interpol-notices"
+    answer = corpus_bot.chain.invoke({"question": "What are Interpol Red Notices?"})
+    assert isinstance(answer, Answer) and answer.citations
+
+
+def test_missing_index_message(tmp_path):
+    from assistant import Assistant, IndexNotFound
+
+    with pytest.raises(IndexNotFound, match="assistant ingest"):
+        Assistant(index_dir=tmp_path / "nothing").ask("What is NATO?")
+
+
+def test_stats(corpus_bot):
+    stats = corpus_bot.stats()
+    assert stats["documents"] >= 50 and stats["chunks"] > stats["documents"]
+    assert stats["embedding_model"] == "all-MiniLM-L6-v2" and stats["store"] == "chroma-embedded"
