@@ -291,7 +291,7 @@ class AnswerStream:
 def main() -> None:  # noqa: C901 - one page, read top to bottom
     import streamlit as st
 
-    from assistant.errors import AssistantError, BadInput, IndexBusy, IndexNotFound
+    from assistant.errors import AssistantError, IndexBusy, IndexNotFound
 
     st.set_page_config(page_title="Security-cooperation policy assistant", page_icon="🛡️", layout="centered")
 
@@ -360,7 +360,7 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
     filters: dict[str, str] = {}
     with st.sidebar:
         st.header("Settings")
-        st.button("New chat", on_click=new_chat, icon=":material/add_comment:", use_container_width=True)
+        st.button("New chat", on_click=new_chat, icon=":material/add_comment:", width="stretch")
 
         st.subheader("Filters")
         for field, label in FILTER_FIELDS:
@@ -384,7 +384,7 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
         st.caption(f"Corpus folder: {escape_md(str(corpus_dir))}")
         build_label = "Rebuild index from corpus" if stats is not None else "Build index from corpus"
         if st.button(build_label, key="build_index", type="primary" if stats is None else "secondary",
-                     use_container_width=True):
+                     width="stretch"):
             if not corpus_dir.is_dir():
                 st.error(f"The corpus folder {corpus_dir} does not exist (set ASSISTANT_CORPUS_DIR).")
             else:
@@ -425,14 +425,25 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
                 st.rerun()
 
         st.subheader("Export")
-        st.download_button("Download as Markdown", data=conversation_markdown(ss.messages),
-                           file_name="conversation.md", mime="text/markdown", key="export_md",
-                           on_click="ignore", disabled=not ss.messages, use_container_width=True)
-        st.download_button("Download as JSON", data=conversation_json(ss.messages),
-                           file_name="conversation.json", mime="application/json", key="export_json",
-                           on_click="ignore", disabled=not ss.messages, use_container_width=True)
+        export_box = st.container()
 
     # -- main area ----------------------------------------------------------------------------
+    try:
+        _chat_area(st, ss, bot, index_dir, corpus_dir, stats, ready, index_error, filters, k)
+    finally:
+        # Filled last so the exports include the turn answered in this run.
+        with export_box:
+            st.download_button("Download as Markdown", data=conversation_markdown(ss.messages),
+                               file_name="conversation.md", mime="text/markdown", key="export_md",
+                               on_click="ignore", disabled=not ss.messages, width="stretch")
+            st.download_button("Download as JSON", data=conversation_json(ss.messages),
+                               file_name="conversation.json", mime="application/json", key="export_json",
+                               on_click="ignore", disabled=not ss.messages, width="stretch")
+
+
+def _chat_area(st, ss, bot, index_dir, corpus_dir, stats, ready, index_error, filters, k) -> None:  # noqa: C901
+    from assistant.errors import AssistantError, BadInput, IndexNotFound
+
     st.title("Security-cooperation policy assistant")
     for kind, msg in ss.flash:
         getattr(st, kind)(escape_md(msg))
@@ -500,8 +511,16 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
             st.caption(f"Answered in {rec['latency_ms'] / 1000:.1f} s" + (f" · filters: {escape_md(active)}" if active else ""))
         render_feedback(msg)
 
+    def ask_example(q: str) -> None:
+        ss.pending_question = q
+
+    # Read the chat box first (it is pinned to the bottom wherever it is called) so the first
+    # screen disappears in the same run that answers the first question.
+    typed = st.chat_input("Ask about security-cooperation policy…", key="chat_input")
+    question = typed or ss.pop("pending_question", None)
+
     # First screen
-    if not ss.messages:
+    if not ss.messages and not question:
         st.markdown(
             f"I answer questions about international security cooperation — the UN, NATO and the EU, "
             f"intelligence and information sharing, border security, police and judicial cooperation, "
@@ -513,8 +532,7 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
         st.markdown("**Try one of these:**")
         cols = st.columns(2)
         for i, q in enumerate(EXAMPLE_QUESTIONS):
-            if cols[i % 2].button(q, key=f"example_{i}", use_container_width=True):
-                ss.pending_question = q
+            cols[i % 2].button(q, key=f"example_{i}", width="stretch", on_click=ask_example, args=(q,))
 
     # Conversation so far
     for msg in ss.messages:
@@ -525,8 +543,6 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
                 render_answer_body(msg)
                 render_extras(msg)
 
-    typed = st.chat_input("Ask about security-cooperation policy…", key="chat_input")
-    question = typed or ss.pop("pending_question", None)
     if not question:
         return
 
@@ -538,15 +554,16 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
         try:
             with body.container():
                 stream = AnswerStream(bot, question, history, filters, k, transform=escape_md)
+                pieces = iter(stream)
                 with st.spinner("Searching the sources…"):
-                    first = next(iter_ := iter(stream), None)
+                    first = next(pieces, None)  # retrieval and answering happen here
 
-                def pieces():
+                def text():
                     if first is not None:
                         yield first
-                    yield from iter_
+                    yield from pieces
 
-                st.write_stream(pieces())
+                st.write_stream(text())
             answer = stream.answer
         except BadInput as exc:
             body.error(f"I could not use that question: {escape_md(str(exc))}")
@@ -568,8 +585,6 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
             with body.container():
                 render_answer_body(msg)
         render_extras(msg)
-    # Refresh the sidebar exports with the new turn.
-    st.rerun()
 
 
 if __name__ == "__main__":

@@ -171,15 +171,11 @@ def main() -> None:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
-        import click
-
         if state["debug"]:
             raise
-        if isinstance(exc, click.exceptions.UsageError):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):  # click/typer usage errors
+            show()
             sys.exit(exc.exit_code)
         if isinstance(exc, AssistantError):
             print(f"error: {exc}", file=sys.stderr)

@@ -89,14 +89,13 @@ def retrieval_metrics(rows: list[dict], k: int = 5) -> dict[str, float | None]:
         for r in rows for i, d in enumerate(r["retrieved_docs"])
     ]
     measures = [Success @ k, RR @ 10, nDCG @ 10]
-    agg = ir_measures.calc_aggregate(measures, qrels, run)
-    # ir-measures leaves out questions with nothing retrieved: count them as zeros.
-    scale = len({s.query_id for s in run}) / len(rows)
-    return {
-        f"recall@{k}": round(agg.get(Success @ k, 0.0) * scale, 4),
-        "mrr@10": round(agg.get(RR @ 10, 0.0) * scale, 4),
-        "ndcg@10": round(agg.get(nDCG @ 10, 0.0) * scale, 4),
-    }
+    # Per-query values, so that a question with nothing retrieved counts as a zero.
+    per_query: dict[str, dict] = {r["id"]: {} for r in rows}
+    for metric in ir_measures.iter_calc(measures, qrels, run):
+        per_query[metric.query_id][metric.measure] = metric.value
+    def mean(measure) -> float:
+        return round(sum(v.get(measure, 0.0) for v in per_query.values()) / len(per_query), 4)
+    return {f"recall@{k}": mean(Success @ k), "mrr@10": mean(RR @ 10), "ndcg@10": mean(nDCG @ 10)}
 
 
 def _mean(values: list[float]) -> float | None:

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # Answering. The gate below which the assistant abstains: the best passage's cosine
     # similarity to the question (all-MiniLM-L6-v2, normalized). Chosen by measurement on
     # eval/questions/dev.jsonl (see docs/evaluation.md).
-    abstain_threshold: float = 0.42
+    abstain_threshold: float = 0.54
     answer_max_sentences: int = 3
     max_question_chars: int = 2000
     embed_batch_size: int = 32

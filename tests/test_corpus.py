@@ -1,0 +1,41 @@
+"""The corpus and question sets keep to the contract."""
+from __future__ import annotations
+
+import json
+import sys
+
+from conftest import CORPUS, QUESTIONS, ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import check_corpus  # noqa: E402
+import make_sources  # noqa: E402
+
+
+def test_corpus_briefs_are_valid():
+    problems, docs = check_corpus.check_corpus(CORPUS)
+    assert problems == []
+    assert len(docs) >= 50
+
+
+def test_question_sets_are_valid():
+    _, docs = check_corpus.check_corpus(CORPUS)
+    for name in ("dev.jsonl", "smoke.jsonl"):
+        assert check_corpus.check_questions(QUESTIONS / name, docs) == [], name
+
+
+def test_dev_set_mix():
+    rows = [json.loads(line) for line in (QUESTIONS / "dev.jsonl").read_text().splitlines() if line.strip()]
+    assert len(rows) >= 200
+    assert sum(not r["answerable"] for r in rows) >= 40
+    assert sum(bool(r.get("history")) for r in rows) >= 15
+    assert len({r["id"] for r in rows}) == len(rows)
+    smoke = [json.loads(line) for line in (QUESTIONS / "smoke.jsonl").read_text().splitlines() if line.strip()]
+    assert len(smoke) == 20
+
+
+def test_sources_table_in_sync():
+    assert (CORPUS / "SOURCES.md").read_text(encoding="utf-8") == make_sources.render(CORPUS)
+
+
+def test_sources_md_is_not_ingested(corpus_bot):
+    assert "sources" not in corpus_bot.facets()["doc_id"]
