@@ -301,7 +301,12 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
         from assistant.settings import Settings
 
         settings = Settings().model_copy(update={"index_dir": Path(index_dir), "corpus_dir": corpus_dir_from_env()})
-        return Assistant(settings=settings)
+        bot = Assistant(settings=settings)
+        try:  # load the model and open the index now, so the first answer is not the slow one
+            bot.retrieve("collective defence", k=1)
+        except Exception:  # noqa: BLE001 - no index yet, or a broken one: the page explains it
+            pass
+        return bot
 
     index_dir = index_dir_from_env()
     corpus_dir = corpus_dir_from_env()
@@ -496,8 +501,9 @@ def _chat_area(st, ss, bot, index_dir, corpus_dir, stats, ready, index_error, fi
         rec = msg.get("answer") or {}
         if rec.get("abstained"):
             reason = rec.get("abstain_reason") or "the retrieved passages do not support an answer"
-            st.warning(f"**Not covered by the sources.** {escape_md(msg['content'])}\n\n"
-                       f"_Why:_ {escape_md(reason)}", icon=":material/help:")
+            why = "" if reason in msg["content"] else f"\n\n_Why:_ {escape_md(reason)}"
+            st.warning(f"**Not covered by the sources.** {escape_md(msg['content'])}{why}",
+                       icon=":material/help:")
         else:
             st.markdown(escape_md(msg["content"]))
 

@@ -55,9 +55,12 @@ def standalone_query(question: str, history: list[dict] | None) -> str:
     previous = [t.get("content", "") for t in history if t.get("role") == "user" and t.get("content")]
     if not previous:
         return question
-    words = question.split()
-    leans = bool(PRONOUNS.search(question)) or bool(FOLLOW_UP_START.match(question)) or len(words) < 6
-    return f"{previous[-1]} {question}" if leans else question
+    return f"{previous[-1]} {question}" if leans_on_history(question) else question
+
+
+def leans_on_history(question: str) -> bool:
+    """Does the question refer back (pronouns, "and …", very short)?"""
+    return bool(PRONOUNS.search(question)) or bool(FOLLOW_UP_START.match(question)) or len(question.split()) < 6
 
 
 def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:

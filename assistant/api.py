@@ -73,6 +73,7 @@ class Assistant:
         self._embeddings = None
         self._answerer = None
         self._chain = None
+        self._llm = None
         self._lock = threading.RLock()
 
     # -- lazily built parts ----------------------------------------------------------------
@@ -152,8 +153,15 @@ class Assistant:
         return self.chain.invoke({"question": question, "history": history, "filters": filters, "k": k})
 
     def stream(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None) -> Iterator[str | Answer]:
-        """Yield the answer text in pieces (one per cited sentence group), then the final Answer."""
-        answer = self.ask(question, history=history, filters=filters, k=k)
+        """Yield the answer text in pieces as it is produced, then the final :class:`Answer`.
+
+        With an LLM generator, each piece is a sentence that passed citation verification.
+        """
+        inputs = {"question": question, "history": history, "filters": filters, "k": k}
+        if self.settings.generator == "openai":
+            yield from self._generate(inputs)
+            return
+        answer = self._answer(inputs)
         if answer.abstained or not answer.citations:
             yield answer.text
         else:
@@ -162,20 +170,94 @@ class Assistant:
                 yield piece + ("] " if i < len(pieces) - 1 else "")
         yield answer
 
-    def _answer(self, inputs: dict) -> Answer:
-        """The body of the chain: validate, rewrite follow-ups, retrieve, answer, time it."""
+    def _prepare(self, inputs: dict):
+        from .answer import leans_on_history, standalone_query
+
         start = time.perf_counter()
         question, notice = _check_question(inputs.get("question"), self.settings.max_question_chars)
         history = _check_history(inputs.get("history"))
-        from .answer import standalone_query
-
         query = standalone_query(question, history)
+        if self.settings.generator == "openai" and history and leans_on_history(question):
+            from .errors import GeneratorUnavailable
+
+            try:
+                query = self.llm.rewrite(question, history)
+            except GeneratorUnavailable:
+                pass  # the rule-based rewrite stands
         retrieval = self._retrieve(query, inputs.get("k"), inputs.get("filters"))
-        answer = self.answerer.answer(question, retrieval, self.index().lexical())
+        return start, question, notice, history, query, retrieval
+
+    def _finish(self, answer: Answer, start: float, query: str, notice: str) -> Answer:
         answer.query = query
-        answer.notice = notice
+        answer.notice = " ".join(n for n in (notice, answer.notice) if n)
         answer.latency_ms = round((time.perf_counter() - start) * 1000, 2)
         return answer
+
+    def _answer(self, inputs: dict) -> Answer:
+        """The body of the chain: validate, rewrite follow-ups, retrieve, answer, time it."""
+        if self.settings.generator == "openai":
+            return [x for x in self._generate(inputs)][-1]  # type: ignore[return-value]
+        start, question, notice, _, query, retrieval = self._prepare(inputs)
+        answer = self.answerer.answer(question, retrieval, self.index().lexical())
+        return self._finish(answer, start, query, notice)
+
+    @property
+    def llm(self):
+        """The OpenAI-compatible client (built on first use from the settings)."""
+        if self._llm is None:
+            from .generation import OpenAIGenerator
+
+            self._llm = OpenAIGenerator(self.settings)
+        return self._llm
+
+    def _generate(self, inputs: dict) -> Iterator[str | Answer]:
+        """LLM answer, verified sentence by sentence; the extractive answer when too little survives."""
+        from .errors import GeneratorUnavailable
+        from .generation import NO_ANSWER, build_messages
+        from .verify import VerifiedWriter
+
+        start, question, notice, history, query, retrieval = self._prepare(inputs)
+        lexical = self.index().lexical()
+        reason = self.answerer.abstain_reason(question, retrieval.passages, lexical)
+        if reason:
+            answer = self.answerer.abstention(question, retrieval.passages, reason)
+            answer.generator = "openai"
+            yield answer.text
+            yield self._finish(answer, start, query, notice)
+            return
+        writer = VerifiedWriter(retrieval.passages, self.embeddings, retrieval.spans)
+        raw: list[str] = []
+        problem = ""
+        try:
+            messages = build_messages(question, retrieval.passages, history)
+            pieces = self.llm.stream(messages) if self.settings.llm_stream else iter([self.llm.complete(messages)])
+            for piece in pieces:
+                raw.append(piece)
+                for out in writer.feed(piece):
+                    yield out + " "
+            for out in writer.finish():
+                yield out + " "
+        except GeneratorUnavailable as exc:
+            problem = f"{str(exc)[0].upper()}{str(exc)[1:]}"
+        if writer.kept:
+            answer = Answer(question=question, text=writer.text, citations=writer.citations, abstained=False,
+                            passages=retrieval.passages, generator="openai",
+                            unsupported_removed=len(writer.removed))
+            if problem:
+                answer.notice = f"{problem}; the answer may be incomplete."
+            elif writer.removed:
+                answer.notice = f"{len(writer.removed)} generated sentence(s) without support in the sources were removed."
+        elif not problem and "".join(raw).strip().startswith(NO_ANSWER):
+            answer = self.answerer.abstention(question, retrieval.passages, "the language model found no answer in the passages")
+            answer.generator = "openai"
+            yield answer.text
+        else:
+            answer = self.answerer.answer(question, retrieval, lexical)
+            why = problem or "The generated answer could not be verified against the sources"
+            answer.notice = f"{why}; showing the extractive answer instead."
+            answer.unsupported_removed = len(writer.removed)
+            yield answer.text
+        yield self._finish(answer, start, query, notice)
 
     def stats(self) -> dict:
         """Documents, chunks, embedding model, index path and store kind."""

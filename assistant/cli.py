@@ -35,18 +35,28 @@ def _parse_filters(values: list[str] | None) -> dict[str, str]:
     return filters
 
 
-def _print_answer(answer, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
-        return
+def _stream_answer(bot, question: str, history=None, filters=None, k=None):
+    """Print the answer as it is produced, then its notice and sources; return the Answer."""
+    from .types import Answer
+
+    answer = None
+    for piece in bot.stream(question, history=history, filters=filters, k=k):
+        if isinstance(piece, Answer):
+            answer = piece
+        else:
+            print(piece, end="", flush=True)
+    print()
+    _print_sources(answer)
+    return answer
+
+
+def _print_sources(answer) -> None:
     from rich.console import Console
     from rich.markup import escape
 
     console = Console()
     if answer.notice:
         console.print(f"[yellow]{escape(answer.notice)}[/yellow]")
-    style = "italic yellow" if answer.abstained else ""
-    console.print(escape(answer.text), style=style, soft_wrap=True)
     if answer.citations:
         console.print()
         for c in answer.citations:
@@ -106,8 +116,11 @@ def ask(
 ) -> None:
     """Answer one question with cited passages (or say the sources don't cover it)."""
     bot = _assistant()
-    answer = bot.ask(question, filters=_parse_filters(filters), k=k)
-    _print_answer(answer, as_json)
+    if as_json:
+        answer = bot.ask(question, filters=_parse_filters(filters), k=k)
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _stream_answer(bot, question, filters=_parse_filters(filters), k=k)
 
 
 @app.command()
@@ -141,8 +154,7 @@ def chat() -> None:
             history = []
             print("(new conversation)")
             continue
-        answer = bot.ask(question, history=history)
-        _print_answer(answer, as_json=False)
+        answer = _stream_answer(bot, question, history=history)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
 
 

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_timeout_s: float = 30.0
+    llm_stream: bool = True
 
     # Chunking: all-MiniLM-L6-v2 reads at most 256 word-pieces.
     chunk_max_words: int = 150
@@ -44,3 +45,6 @@ class Settings(BaseSettings):
     answer_max_sentences: int = 3
     max_question_chars: int = 2000
     embed_batch_size: int = 32
+    # Embedding backend: "torch" (SentenceTransformer) or "onnx" (int8 ONNX Runtime, exported
+    # once to <index_dir>/../models; see assistant/onnx_encoder.py and docs/performance.md).
+    encoder: Literal["torch", "onnx"] = "torch"

@@ -64,6 +64,8 @@ class Answer:
     query: str = ""
     notice: str = ""
     abstain_reason: str = ""
+    generator: str = "extractive"
+    unsupported_removed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of every field."""

@@ -123,8 +123,8 @@ def test_off_topic_question_abstains(at):
     assert at.warning, all_markdown(at)
     warning = unescape(at.warning[0].value)
     assert "Not covered by the sources" in warning
-    assert "Why:" in warning
     msg = at.session_state["messages"][1]
+    assert msg["answer"]["abstain_reason"] in warning  # it says why
     assert msg["answer"]["abstained"] is True
     assert msg["answer"]["citations"] == []
     assert not [e for e in at.expander if unescape(e.label).startswith("Quote")]
@@ -146,9 +146,11 @@ def test_sidebar_filters_use_index_values(at, corpus_bot):
 def test_filter_restricts_sources(at):
     at.sidebar.selectbox(key="filter_issuer").set_value("EU").run()
     at.sidebar.slider(key="k").set_value(4).run()
-    ask(at, "What does the Union do about cybercrime?")
+    ask(at, "What is the role of Europol?")
     msg = at.session_state["messages"][1]
     assert msg["filters"] == {"issuer": "EU"}
+    assert msg["answer"]["citations"]
+    assert len(msg["answer"]["citations"]) <= 4
     for c in msg["answer"]["citations"]:
         assert c["issuer"] == "EU"
 
