@@ -146,7 +146,8 @@ class Assistant:
         if mode not in {"hybrid", "dense", "bm25"}:
             raise BadInput("mode must be hybrid, dense or bm25")
         s = self.settings
-        return search(self.index(), query, k, validate_filters(filters), s.candidates, s.rrf_k, s.max_chunks_per_doc, mode)  # type: ignore[arg-type]
+        return search(self.index(), query, k, validate_filters(filters), s.candidates, s.rrf_k, s.max_chunks_per_doc,
+                      mode, s.lexical_weight, s.structural_weight)  # type: ignore[arg-type]
 
     def ask(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None) -> Answer:
         """Answer ``question`` with citations, or abstain when the sources do not support it."""

@@ -73,6 +73,8 @@ def search(
     rrf_k: int = 60,
     max_per_doc: int = 3,
     mode: Mode = "hybrid",
+    lexical_weight: float = 0.5,
+    structural_weight: float = 0.5,
 ) -> Retrieval:
     """Retrieve the ``k`` best passages for ``query`` (filters already validated)."""
     qvec = np.asarray(index.embeddings.encode([query])[0], dtype=np.float32)
@@ -88,8 +90,10 @@ def search(
     found = {cid: (text, meta, sim) for cid, sim, text, meta in dense}
     # Numbers ("ETS No. 185", "resolution 2396") are where embeddings are weakest and exact
     # word matches strongest: the lexical ranking then counts double.
-    lexical_weight = 2.0 if IDENTIFIER_RE.search(query) else 1.0
-    fused = rrf([[d[0] for d in dense], [cid for cid, _ in lexical], structural], rrf_k, [1.0, lexical_weight, 1.0])
+    if IDENTIFIER_RE.search(query):
+        lexical_weight *= 2
+    weights = [1.0, lexical_weight, structural_weight]
+    fused = rrf([[d[0] for d in dense], [cid for cid, _ in lexical], structural], rrf_k, weights)
     ranked = sorted(fused, key=lambda cid: -fused[cid])
 
     missing = [cid for cid in ranked[: k * 3 + max_per_doc] if cid not in found]

@@ -35,7 +35,11 @@ class Settings(BaseSettings):
     # Retrieval
     top_k: int = 6
     candidates: int = 30
-    rrf_k: int = 60
+    # Fusion, measured with scripts/tune_fusion.py on eval/questions/dev.jsonl (docs/evaluation.md):
+    # RRF constant, and the weights of the BM25 and "Article N" heading rankings (dense = 1).
+    rrf_k: int = 30
+    lexical_weight: float = 0.5
+    structural_weight: float = 0.5
     max_chunks_per_doc: int = 3
 
     # Answering. The gate below which the assistant abstains: the best passage's cosine
