@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m assistant.onnx_encoder   # export + int8-quantize the encoder once, offline
 	touch $(STAMP)
 
 ingest: setup

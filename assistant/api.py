@@ -83,7 +83,9 @@ class Assistant:
         if self._embeddings is None:
             from .embeddings import MiniLMEmbeddings
 
-            self._embeddings = MiniLMEmbeddings(batch_size=self.settings.embed_batch_size)
+            s = self.settings
+            self._embeddings = MiniLMEmbeddings(batch_size=s.embed_batch_size, backend=s.encoder,
+                                                cache_dir=Path(s.models_dir).resolve())
         return self._embeddings
 
     def index(self, create: bool = False):

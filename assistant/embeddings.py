@@ -45,14 +45,35 @@ class MiniLMEmbeddings(Embeddings):
     model_name = MODEL_NAME
     dimension = 384
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32, backend: str | None = None, cache_dir=None) -> None:
         self.batch_size = batch_size
         self.calls = 0  # texts embedded so far (tests use it to prove nothing was re-embedded)
+        # "torch" or "onnx"; None reads ASSISTANT_ENCODER (Settings.encoder, default "torch").
+        if backend is None:
+            from .settings import Settings
+
+            backend = Settings().encoder
+        if backend not in {"torch", "onnx"}:
+            raise ValueError(f"unknown encoder backend {backend!r}; use 'torch' or 'onnx'")
+        self.backend = backend
+        self.cache_dir = cache_dir  # ONNX model cache; None = <index_dir>/../models
+        self._onnx = None
+
+    def _onnx_encoder(self):
+        if self._onnx is None:
+            from .onnx_encoder import OnnxMiniLMEncoder
+
+            self._onnx = OnnxMiniLMEncoder(cache_dir=self.cache_dir, batch_size=self.batch_size)
+        return self._onnx
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed texts as a float32 array (n, 384); ``progress(n_done)`` after each slice."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.backend == "onnx":
+            out = self._onnx_encoder().encode(texts, progress)
+            self.calls += len(texts)
+            return out
         model = load_model()
         # Sort by length so each batch pads little; restore the order afterwards.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

@@ -51,4 +51,8 @@ class Settings(BaseSettings):
     embed_batch_size: int = 32
     # Embedding backend: "torch" (SentenceTransformer) or "onnx" (int8 ONNX Runtime, exported
     # once to <index_dir>/../models; see assistant/onnx_encoder.py and docs/performance.md).
-    encoder: Literal["torch", "onnx"] = "torch"
+    # Default "onnx": same retrieval quality on eval/questions/dev.jsonl (recall@5 0.9933 vs
+    # 0.9867 with torch), about 2x faster ingest, 5x faster answers, a quarter of the memory
+    # (docs/performance.md). The model is exported once, at set-up, into ``models_dir``.
+    encoder: Literal["torch", "onnx"] = "onnx"
+    models_dir: Path = Path(".assistant/models")

@@ -27,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", default=None)
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--no-replay", action="store_true", help="skip the end-to-end replay")
     args = parser.parse_args()
 
     from assistant import Assistant
@@ -53,7 +54,12 @@ def main() -> None:
     pos, neg = [], []
     for i, (q, retrieval, target, sentences) in enumerate(cases):
         writer = VerifiedWriter(retrieval.passages, bot.embeddings, retrieval.spans)
-        others = [c for c in cases if not set(c[0].must_cite) & set(q.must_cite)]
+        # Hard negatives: what another question says about the SAME document, set against this
+        # passage (true of the instrument, but not what this passage says); else any other.
+        target_id = retrieval.passages[target - 1].chunk_id
+        same_doc = [c for c in cases if c[0].id != q.id and set(c[0].must_cite) & set(q.must_cite)
+                    and c[1].passages[c[2] - 1].chunk_id != target_id]
+        others = same_doc or [c for c in cases if not set(c[0].must_cite) & set(q.must_cite)]
         foreign = rng.choice(others)[3] if others else []
         for label, group in ((1, sentences), (0, foreign)):
             for sent in group:
@@ -61,6 +67,7 @@ def main() -> None:
                 s = writer.support(sent, vec, target)
                 (pos if label else neg).append((s.cosine, s.overlap, s.numbers_ok))
     print(f"{len(cases)} questions, {len(pos)} supported sentences, {len(neg)} unsupported sentences")
+    print(f"reference sentences with a number absent from the cited passage: {sum(not n for _, _, n in pos)}")
 
     def rates(alone: float, with_words: float, words: float) -> tuple[float, float]:
         ok = lambda c, o, n: n and (c >= alone or (c >= with_words and o >= words))  # noqa: E731
@@ -69,8 +76,9 @@ def main() -> None:
         return kept, removed
 
     grid = []
-    for alone, with_words, words in itertools.product([0.7, 0.75, 0.8, 0.85, 0.9], [0.4, 0.45, 0.5, 0.55, 0.6, 0.65],
-                                                     [0.4, 0.5, 0.6, 0.7, 0.8]):
+    for alone, with_words, words in itertools.product([0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9],
+                                                     [0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6],
+                                                     [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]):
         kept, removed = rates(alone, with_words, words)
         grid.append({"cos_alone": alone, "cos_with_words": with_words, "words": words,
                      "supported_kept": round(kept, 4), "unsupported_removed": round(removed, 4)})
@@ -85,6 +93,8 @@ def main() -> None:
                                                   "words": verify.WORDS, "supported_kept": round(current[0], 4),
                                                   "unsupported_removed": round(current[1], 4)}}, indent=2))
 
+    if args.no_replay:
+        return
     # End to end through a real HTTP server replaying stored answers plus one invented sentence.
     from fake_llm import FakeLLM, passages_in  # noqa: F401
     from assistant.settings import Settings

@@ -13,6 +13,9 @@ os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ["TRANSFORMERS_VERBOSITY"] = "error"
 
 ROOT = Path(__file__).resolve().parents[1]
+# The ONNX encoder is exported once (make setup) into the clone; every test and subprocess uses it.
+MODELS_DIR = str(ROOT / ".assistant" / "models")
+os.environ["ASSISTANT_MODELS_DIR"] = MODELS_DIR
 CORPUS = ROOT / "corpus"
 REALDOCS = (ROOT / ".." / "shared" / "realdocs").resolve()
 QUESTIONS = ROOT / "eval" / "questions"
@@ -25,6 +28,7 @@ def _isolate_settings(monkeypatch, tmp_path):
         if key.startswith("ASSISTANT_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "default-index"))
+    monkeypatch.setenv("ASSISTANT_MODELS_DIR", MODELS_DIR)
     monkeypatch.chdir(tmp_path)
 
 

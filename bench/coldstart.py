@@ -1,0 +1,63 @@
+"""Cold start of the command line, each run a fresh process (prints one JSON line).
+
+    .venv/bin/python bench/coldstart.py --index DIR --docs DOCS_DIR [--repeat 3]
+
+Measures ``assistant --help``, ``assistant ask`` per encoder backend (model load included),
+and ``assistant ingest`` of an unchanged folder (the re-ingest a user runs by habit).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, emit, percentile  # noqa: E402
+
+CLI = str(Path(sys.executable).parent / "assistant")
+
+
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB of that child, from os.wait4's rusage)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _, stderr = proc.stdout.read(), proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args} failed: {stderr[-2000:]}")
+    return wall, round(usage.ru_maxrss / 1024, 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--docs", type=Path, required=True)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    out: dict = {}
+
+    def median(cmd: list[str], env: dict[str, str]) -> dict:
+        walls, peaks = [], []
+        for _ in range(args.repeat):
+            w, p = timed(cmd, env)
+            walls.append(w)
+            peaks.append(p)
+        return {"median_s": round(percentile(walls, 50), 2), "min_s": round(min(walls), 2), "peak_rss_mb": max(peaks)}
+
+    out["help"] = median([CLI, "--help"], {})
+    out["import_torch"] = median([sys.executable, "-c", "import torch"], {})
+    q = "What does Article 5 of the North Atlantic Treaty commit members to?"
+    for backend in ("torch", "onnx"):
+        out[f"ask_{backend}"] = median([CLI, "--index", str(args.index), "ask", q, "--json"], {"ASSISTANT_ENCODER": backend})
+    out["reingest_unchanged_cli"] = median([CLI, "--index", str(args.index), "ingest", str(args.docs), "--json"], {})
+    emit(out)
+
+
+if __name__ == "__main__":
+    main()
