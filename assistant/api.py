@@ -33,7 +33,8 @@ def _check_history(history: Any) -> list[dict]:
     if history is None:
         return []
     if not isinstance(history, list) or not all(
-        isinstance(t, dict) and t.get("role") in {"user", "assistant"} and isinstance(t.get("content"), str)
+        isinstance(t, dict) and isinstance(t.get("role"), str) and t["role"] in {"user", "assistant"}
+        and isinstance(t.get("content"), str)
         for t in history
     ):
         raise BadInput('history must be a list of {"role": "user"|"assistant", "content": str}')

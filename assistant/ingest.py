@@ -70,6 +70,9 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[str,
         if given.is_file():
             files.append(given.resolve())
             continue
+        if not given.is_dir():
+            refused.append((str(given), "not a regular file or folder"))
+            continue
         root = given.resolve()
         roots.append(root)
         for path in sorted(given.rglob("*")):
@@ -77,7 +80,11 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[str,
             if any(part.startswith(".") for part in rel_parts):
                 continue
             if path.is_symlink():
-                target = path.resolve()
+                try:
+                    target = path.resolve()
+                except (OSError, RuntimeError):  # a symlink loop; Python 3.11 raises RuntimeError
+                    refused.append((str(path), "symlink loop"))
+                    continue
                 if not target.is_relative_to(root):
                     refused.append((str(path), f"symlink points outside {given}"))
                     continue
@@ -143,7 +150,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         try:
             size = path.stat().st_size
             if size > MAX_FILE_BYTES:
-                report.failed.append((key, f"file too large ({size // (1024 * 1024)} MB > {MAX_FILE_BYTES // (1024 * 1024)} MB)"))
+                report.failed.append((key, f"file too large ({size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES / 2**20:g} MB)"))
                 continue
             digest = _sha1(path)
         except OSError as exc:
@@ -229,6 +236,10 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         progress("lexical", 0, 1)
         index.rebuild_lexical()
         progress("lexical", 1, 1)
+    else:
+        from .lexical import discard_leftovers
+
+        discard_leftovers(index.lexical_dir)  # of a run killed after its new BM25 index was swapped in
     if changed or not index.manifest_path.exists():
         index.save_manifest(manifest)
     return report

@@ -96,7 +96,7 @@ class LexicalIndex:
     def save(self, directory: Path) -> None:
         """Write atomically: build in a temp dir, then swap it in."""
         tmp = directory.with_name(directory.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard_leftovers(directory)
         tmp.mkdir(parents=True)
         if self.bm25 is not None:
             self.bm25.save(str(tmp / "bm25"), show_progress=False)
@@ -201,6 +201,12 @@ class LexicalIndex:
         col = self.bm25.vocab_dict[token]
         indptr = self.bm25.scores["indptr"]
         return int(indptr[col + 1] - indptr[col])
+
+
+def discard_leftovers(directory: Path) -> None:
+    """Remove the ``.tmp``/``.old`` folders that a save killed half-way leaves beside ``directory``."""
+    for suffix in (".tmp", ".old"):
+        shutil.rmtree(directory.with_name(directory.name + suffix), ignore_errors=True)
 
 
 def _slim(meta: dict) -> dict:

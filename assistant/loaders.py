@@ -201,13 +201,24 @@ def _load_html(path: Path) -> LoadedDoc:
     if root is None:
         raise BadDocument("HTML has no body")
     blocks: list[str] = []
-    for node in root.traverse(include_text=False):
+    nodes = list(root.traverse(include_text=False))
+    # Nodes with a block somewhere below them: walk up from each block, stopping at an ancestor
+    # already marked. Linear in the tree size (scanning every block's subtree was quadratic and
+    # took minutes on deeply nested markup).
+    contains_block: set[int] = set()
+    for node in nodes:
+        if node.tag in BLOCK_TAGS:
+            parent = node.parent
+            while parent is not None and parent.mem_id not in contains_block:
+                contains_block.add(parent.mem_id)
+                parent = parent.parent
+    for node in nodes:
         tag = node.tag
         if tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
             blocks.append("#" * int(tag[1]) + " " + node.text(separator=" ", strip=True))
         elif tag in BLOCK_TAGS:
             # Leaf-ish blocks only: skip a block that contains another block.
-            if any(d.tag in BLOCK_TAGS for d in list(node.traverse(include_text=False))[1:]):
+            if node.mem_id in contains_block:
                 continue
             text = " ".join(node.text(separator=" ", strip=True).split())
             if text:

@@ -127,6 +127,7 @@ class Index:
         )
         self._lexical: LexicalIndex | None = None
         self._lexical_checked = 0.0
+        self._reembedded: dict[str, Any] = {}  # chunk id -> vector, see get()
 
     # --- manifest -------------------------------------------------------------------------
     @property
@@ -229,12 +230,31 @@ class Index:
         if not ids:
             return {}
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
-        got = self.collection.get(ids=ids, include=include)
+        try:
+            got = self.collection.get(ids=ids, include=include)
+        except Exception as exc:  # noqa: BLE001 - narrowed just below
+            from chromadb.errors import InternalError
+
+            if not embeddings or not isinstance(exc, InternalError):
+                raise
+            # Embedded Chroma cannot return the vectors of chunks that another process (an
+            # `assistant ingest` run) wrote after this process opened the store: "Error finding
+            # id". Their texts and metadata are readable, so embed them again (once per chunk).
+            got = self.collection.get(ids=ids, include=["documents", "metadatas"])
+            got["embeddings"] = self._reembed(got["ids"], got["documents"], got["metadatas"])
         vecs = got.get("embeddings") if embeddings else None
         out = {}
         for i, cid in enumerate(got["ids"]):
             out[cid] = (got["documents"][i], got["metadatas"][i], None if vecs is None else vecs[i])
         return out
+
+    def _reembed(self, ids: list[str], texts: list[str], metas: list[dict]) -> list:
+        todo = [i for i, cid in enumerate(ids) if cid not in self._reembedded]
+        if todo:
+            vecs = self.embeddings.encode([embed_text(texts[i], metas[i]) for i in todo])
+            for i, vec in zip(todo, vecs):
+                self._reembedded[ids[i]] = vec
+        return [self._reembedded[cid] for cid in ids]
 
     def facet_values(self) -> dict[str, list[str]]:
         """Distinct issuers, types, topics and doc ids in the index (for UI filters)."""

@@ -1,0 +1,221 @@
+"""Crash safety: `assistant ingest` killed with SIGKILL at random points, then re-run, leaves
+exactly the index a clean run builds (Chroma, BM25 and manifest agree; no orphans).
+
+Set CRASH_SEED=<n> to replay the kill points of a failed run (the seed is printed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from assistant import Assistant
+from conftest import CORPUS
+
+BIN = Path(sys.executable).parent / "assistant"
+N_FILES = 20
+
+
+def _start(index_dir: Path, folder: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN), "--index", str(index_dir), "ingest", str(folder)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _run(index_dir: Path, folder: Path) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run an ingest to the end: (result, seconds in all, seconds from taking the lock to the end)."""
+    start = time.perf_counter()
+    proc = _start(index_dir, folder)
+    locked = _wait_for_lock(proc, index_dir)
+    out, err = proc.communicate(timeout=600)
+    end = time.perf_counter()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), end - start, end - (locked or start)
+
+
+def _holds_lock(pid: int, index_dir: Path) -> bool:
+    """Does process ``pid`` have the index's ingest.lock open (it opens it only to lock it)?"""
+    lock = str((index_dir / "ingest.lock").resolve())
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == lock for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def _wait_for_lock(proc: subprocess.Popen, index_dir: Path) -> float | None:
+    """Poll until the ingest holds its lock (the work has begun); the time, or None if it ended first."""
+    while proc.poll() is None:
+        if _holds_lock(proc.pid, index_dir):
+            return time.perf_counter()
+        time.sleep(0.002)
+    return None
+
+
+def _kill_after(index_dir: Path, folder: Path, delay: float) -> str:
+    """Start an ingest, SIGKILL it after ``delay`` seconds; say what happened."""
+    return _kill_after_start(_start(index_dir, folder), delay)
+
+
+def _kill_after_lock(index_dir: Path, folder: Path, delay: float) -> str:
+    """Start an ingest; SIGKILL it ``delay`` seconds after it took the index lock."""
+    proc = _start(index_dir, folder)
+    if _wait_for_lock(proc, index_dir) is None:
+        proc.communicate()
+        return "finished before it was seen holding the lock"
+    return "locked, then " + _kill_after_start(proc, delay)
+
+
+def _kill_after_start(proc: subprocess.Popen, delay: float) -> str:
+    try:
+        proc.wait(timeout=delay)
+        out, err = proc.communicate()
+        assert proc.returncode == 0, err
+        return f"finished before {delay:.2f} s"
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        assert proc.returncode == -signal.SIGKILL
+        return f"killed at {delay:.2f} s"
+
+
+def _kill_on_first(index_dir: Path, folder: Path, sign, what: str) -> str:
+    """Start an ingest and SIGKILL it as soon as ``sign()`` turns true."""
+    proc = _start(index_dir, folder)
+    while proc.poll() is None:
+        if sign():
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return f"killed {what}"
+        time.sleep(0.001)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    return f"finished before it was seen {what}"
+
+
+def _kill_mid_write(index_dir: Path, folder: Path) -> str:
+    """Start an ingest and SIGKILL it as soon as it has recorded its first file in the manifest."""
+    manifest = index_dir / "manifest.json"
+    before = manifest.stat().st_mtime_ns if manifest.exists() else None
+    proc = _start(index_dir, folder)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        now = manifest.stat().st_mtime_ns if manifest.exists() else None
+        if now != before:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return "killed after its first manifest write"
+        time.sleep(0.002)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    return "finished before the first manifest write was seen"
+
+
+def _snapshot(index_dir: Path) -> dict:
+    """Everything the invariants compare, read in this process after all writers are gone."""
+    bot = Assistant(index_dir=index_dir)
+    index = bot.index()
+    got = index.collection.get(include=["documents", "metadatas"])
+    chroma = {cid: (doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])}
+    saved = json.loads((index.lexical_dir / "chunks.json").read_text(encoding="utf-8"))
+    manifest = index.load_manifest()
+    return {"bot": bot, "index": index, "chroma": chroma, "chroma_ids": got["ids"], "saved_lexical": saved,
+            "lexical_ids": list(index.lexical().ids), "manifest": manifest}
+
+
+def test_sigkill_at_random_points_then_rerun_equals_clean_run(tmp_path):
+    seed = int(os.environ.get("CRASH_SEED") or time.time_ns() % 1_000_000)
+    rng = random.Random(seed)
+    print(f"\nCRASH_SEED={seed}")
+
+    # The smallest corpus files keep the test short; SOURCES.md is a list, not a brief.
+    picked = sorted((p for p in CORPUS.glob("*.md") if p.name != "SOURCES.md"), key=lambda p: p.stat().st_size)[:N_FILES]
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for p in picked:
+        shutil.copy(p, folder / p.name)
+    originals = {p.name: (folder / p.name).read_bytes() for p in picked}
+
+    def restore() -> None:
+        for extra in set(os.listdir(folder)) - set(originals):
+            (folder / extra).unlink()
+        for name, data in originals.items():
+            (folder / name).write_bytes(data)
+
+    # Reference: one clean, uninterrupted run.
+    ref_dir = tmp_path / "ref"
+    clean, duration, working = _run(ref_dir, folder)
+    assert clean.returncode == 0, clean.stderr
+    ref = _snapshot(ref_dir)
+    assert len(ref["chroma"]) > 50
+    log = [f"clean run {duration:.1f} s ({working:.1f} s holding the lock), {len(ref['chroma'])} chunks"]
+
+    idx = tmp_path / "crashed"
+    # 1. From scratch, killed at a random moment.
+    log.append("run 1 (new index): " + _kill_after(idx, folder, rng.uniform(1.0, duration)))
+    # 2. Every file changed, one deleted, one added: updates, removals and additions in flight.
+    names = sorted(originals)
+    for name in names:
+        with (folder / name).open("a", encoding="utf-8") as fh:
+            fh.write("\n\nA closing paragraph added to test interrupted updates of this brief.\n")
+    (folder / names[0]).unlink()
+    (folder / "crash-extra.md").write_text("# Crash extra\n\nA short note on liaison officers and the "
+                                          "exchange of information between police services.\n", encoding="utf-8")
+    # Start-up (imports, model) is a large part of a run, so these kills count from the moment the
+    # ingest holds its lock: repair, parsing, embedding, writing and the BM25 rebuild.
+    log.append("run 2 (all changed): " + _kill_after_lock(idx, folder, rng.uniform(0.0, working)))
+    # 3. Back to the original texts: every file changes again.
+    restore()
+    log.append("run 3 (restored): " + _kill_after_lock(idx, folder, rng.uniform(0.0, working)))
+    # 4. A few files changed; killed between the per-file writes (after the first file is recorded).
+    for name in names[-4:]:
+        (folder / name).write_bytes(originals[name] + b"\n\nOne more sentence so that the file changes.\n")
+    log.append("run 4 (4 changed): " + _kill_mid_write(idx, folder))
+    # 5. Everything changed back; killed while the BM25 index is being saved (when that is seen).
+    restore()
+    log.append("run 5 (restored): " + _kill_on_first(
+        idx, folder, lambda: (idx / "lexical.tmp").exists() or (idx / "lexical.old").exists(),
+        "saving the BM25 index"))
+    print("\n".join(log))
+    assert sum("killed" in line for line in log) >= 3, log
+
+    # The re-run on the original texts repairs everything.
+    restore()
+    final, _, _ = _run(idx, folder)
+    assert final.returncode == 0, final.stderr
+    got = _snapshot(idx)
+
+    ref_ids = set(ref["chroma"])
+    assert len(got["chroma_ids"]) == len(set(got["chroma_ids"]))
+    assert set(got["chroma"]) == ref_ids, (seed, log)
+    assert got["chroma"] == ref["chroma"]  # same texts and metadata, chunk for chunk
+    assert sorted(got["lexical_ids"]) == sorted(ref_ids)
+    assert sorted(got["saved_lexical"]["ids"]) == sorted(ref_ids)
+    assert got["saved_lexical"]["fingerprint"] == ref["saved_lexical"]["fingerprint"]
+    files = got["manifest"]["files"]
+    assert set(files) == {str((folder / n).resolve()) for n in originals}
+    listed = [c for entry in files.values() for c in entry["chunks"]]
+    assert len(listed) == len(set(listed)) and set(listed) == ref_ids
+    assert {k: v["sha1"] for k, v in files.items()} == {k: v["sha1"] for k, v in ref["manifest"]["files"].items()}
+    assert not (idx / "lexical.tmp").exists() and not (idx / "lexical.old").exists()
+
+    # The vectors are there and searchable: each sampled chunk is its own nearest neighbour.
+    sample = rng.sample(sorted(ref_ids), 12)
+    vecs = ref["index"].collection.get(ids=sample, include=["embeddings"])
+    for cid, vec in zip(vecs["ids"], vecs["embeddings"]):
+        hit = got["index"].collection.query(query_embeddings=[np.asarray(vec).tolist()], n_results=1)
+        assert hit["ids"][0][0] == cid
+    # And the assistant answers from the repaired index.
+    passages = got["bot"].retrieve("information exchange between police services", k=3)
+    assert passages and all(p.chunk_id in ref_ids for p in passages)
+
+    # A further run finds nothing to do.
+    again, _, _ = _run(idx, folder)
+    assert again.returncode == 0 and f"unchanged {len(originals)}" in again.stdout, again.stdout
