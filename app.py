@@ -256,14 +256,14 @@ def list_uploads(index_dir: Path) -> list[Path]:
 
 
 def remove_upload(bot, index_dir: Path, name: str):
-    """Delete an uploaded file and re-ingest the uploads folder so its chunks leave the index."""
+    """Delete an uploaded file and re-ingest the uploads folder so its chunks leave the user index."""
     safe = safe_filename(name)
     if safe is None or safe != name:
         raise ValueError(f"not an uploaded file: {name!r}")
     folder = uploads_dir(index_dir)
     (folder / safe).unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
-    return bot.ingest([folder])
+    return bot.ingest([folder], user=True)
 
 
 class AnswerStream:
@@ -329,9 +329,9 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
         index_error = str(exc)
     except Exception as exc:  # a corrupt index must not show a traceback
         index_error = f"the index could not be opened ({type(exc).__name__}: {exc})"
-    ready = stats is not None and stats.get("chunks", 0) > 0
+    ready = stats is not None and stats.get("chunks", 0) + stats.get("user_chunks", 0) > 0
 
-    def run_ingest(paths: list[Path], label: str):
+    def run_ingest(paths: list[Path], label: str, user: bool = False):
         bar = st.progress(0.0, text=f"{label}: starting…")
         stage_names = {"parse": "Reading files", "embed": "Embedding passages", "lexical": "Building keyword index"}
 
@@ -340,7 +340,7 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
             bar.progress(min(max(frac, 0.0), 1.0), text=f"{stage_names.get(stage, stage)}: {done}/{total}")
 
         try:
-            report = bot.ingest(paths, progress=progress)
+            report = bot.ingest(paths, progress=progress, user=user)
         except IndexBusy as exc:
             bar.empty()
             st.error(str(exc))
@@ -381,6 +381,8 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
             st.markdown(
                 f"- Documents: **{stats.get('documents', 0)}**\n"
                 f"- Passages (chunks): **{stats.get('chunks', 0)}**\n"
+                f"- Your uploads: **{stats.get('user_documents', 0)}** documents, "
+                f"**{stats.get('user_chunks', 0)}** passages\n"
                 f"- Last indexed: {format_timestamp(stats.get('last_indexed'))}\n"
                 f"- Model: {escape_md(str(stats.get('embedding_model', '')))}"
             )
@@ -414,7 +416,7 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
                 except ValueError as exc:
                     ss.flash.append(("error", str(exc)))
             if saved:
-                report = run_ingest([uploads_dir(index_dir)], "Indexing uploads")
+                report = run_ingest([uploads_dir(index_dir)], "Indexing uploads", user=True)
                 if report is not None:
                     report_flash(report, "Uploads indexed")
             st.rerun()

@@ -75,6 +75,7 @@ class Assistant:
         self._answerer = None
         self._chain = None
         self._llm = None
+        self._user_index = None
         self._lock = threading.RLock()
 
     # -- lazily built parts ----------------------------------------------------------------
@@ -124,15 +125,43 @@ class Assistant:
         return PolicyRetriever(assistant=self, k=k or self.settings.top_k, filters=filters)
 
     # -- public API ------------------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | Path] | str | Path | None = None, progress=None) -> IngestReport:
-        """Index files and folders (default: the corpus folder); incremental and resumable."""
+    def user_index(self, create: bool = False):
+        """The separate index of the user's own uploads (None when there is none yet)."""
+        with self._lock:
+            if self._user_index is None:
+                from .store import Index
+
+                if not create and not (Path(self.settings.index_dir) / "user" / "manifest.json").exists():
+                    return None
+                self._user_index = Index(self.settings, self.embeddings, create=True, name="user")
+            return self._user_index
+
+    def ingest(self, paths: Iterable[str | Path] | str | Path | None = None, progress=None,
+               user: bool = False) -> IngestReport:
+        """Index files and folders (default: the corpus folder); incremental and resumable.
+
+        ``user=True`` puts them in a separate user collection (uploads), searched with the corpus.
+        """
         from .ingest import ingest
 
         if paths is None:
             paths = [self.settings.corpus_dir]
         elif isinstance(paths, (str, Path)):
             paths = [paths]
-        return ingest(self.index(create=True), [Path(p) for p in paths], progress)
+        main = self.index(create=True)
+        if not main.manifest_path.exists():  # uploads before any corpus: an empty main index
+            main.save_manifest(main.load_manifest())
+        index = self.user_index(create=True) if user else main
+        return ingest(index, [Path(p) for p in paths], progress)
+
+    def _lexicon(self):
+        """Term statistics over the corpus and, when present, the user's uploads."""
+        from .lexical import LexicalUnion
+
+        user = self.user_index()
+        if user is None or user.collection.count() == 0:
+            return self.index().lexical()
+        return LexicalUnion([self.index().lexical(), user.lexical()])
 
     def retrieve(self, query: str, k: int = 8, filters: dict | None = None, mode: str = "hybrid") -> list[Passage]:
         """The ``k`` best passages for ``query`` (hybrid search; ``mode`` dense|bm25 for ablations)."""
@@ -149,8 +178,18 @@ class Assistant:
         if mode not in {"hybrid", "dense", "bm25"}:
             raise BadInput("mode must be hybrid, dense or bm25")
         s = self.settings
-        return search(self.index(), query, k, validate_filters(filters), s.candidates, s.rrf_k, s.max_chunks_per_doc,
+        filters = validate_filters(filters)
+        main = search(self.index(), query, k, filters, s.candidates, s.rrf_k, s.max_chunks_per_doc,
                       mode, s.lexical_weight, s.structural_weight)  # type: ignore[arg-type]
+        user = self.user_index()
+        if user is None or user.collection.count() == 0:
+            return main
+        from .retrieval import Retrieval
+
+        extra = search(user, query, k, filters, s.candidates, s.rrf_k, s.max_chunks_per_doc,
+                       mode, s.lexical_weight, s.structural_weight)  # type: ignore[arg-type]
+        merged = sorted(main.passages + extra.passages, key=lambda p: -p.score)[:k]
+        return Retrieval(merged, main.query_vector, {**main.spans, **extra.spans})
 
     def ask(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None) -> Answer:
         """Answer ``question`` with citations, or abstain when the sources do not support it."""
@@ -202,7 +241,7 @@ class Assistant:
         if self.settings.generator == "openai":
             return [x for x in self._generate(inputs)][-1]  # type: ignore[return-value]
         start, question, notice, _, query, retrieval = self._prepare(inputs)
-        answer = self.answerer.answer(question, retrieval, self.index().lexical())
+        answer = self.answerer.answer(question, retrieval, self._lexicon())
         return self._finish(answer, start, query, notice)
 
     @property
@@ -221,7 +260,7 @@ class Assistant:
         from .verify import VerifiedWriter
 
         start, question, notice, history, query, retrieval = self._prepare(inputs)
-        lexical = self.index().lexical()
+        lexical = self._lexicon()
         reason = self.answerer.abstain_reason(question, retrieval.passages, lexical)
         if reason:
             answer = self.answerer.abstention(question, retrieval.passages, reason)
@@ -264,8 +303,12 @@ class Assistant:
         yield self._finish(answer, start, query, notice)
 
     def stats(self) -> dict:
-        """Documents, chunks, embedding model, index path and store kind."""
-        return self.index().stats()
+        """Documents, chunks, embedding model, index path and store kind (+ the user's uploads)."""
+        info = self.index().stats()
+        user = self.user_index()
+        info["user_documents"] = len(user.load_manifest()["files"]) if user else 0
+        info["user_chunks"] = user.collection.count() if user else 0
+        return info
 
     def facets(self) -> dict[str, list[str]]:
         """Filter values present in the index: issuer, type, topic, doc_id."""

@@ -213,3 +213,19 @@ def _slim(meta: dict) -> dict:
     out = {k: meta.get(k, "") for k in FILTER_FIELDS}
     out["topics"] = [t for t in str(meta.get("topics", "")).split("|") if t]
     return out
+
+
+class LexicalUnion:
+    """Term statistics over several lexical indexes (the corpus and the user's uploads)."""
+
+    def __init__(self, parts: list[LexicalIndex]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def document_frequency(self, token: str) -> int:
+        return sum(p.document_frequency(token) for p in self.parts)
+
+    def chunks_with_all(self, tokens: list[str]) -> int:
+        return sum(p.chunks_with_all(tokens) for p in self.parts)

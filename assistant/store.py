@@ -106,28 +106,41 @@ def atomic_write_json(path: Path, data: Any) -> None:
 class Index:
     """Read and write access to one index (Chroma collection + BM25 + manifest)."""
 
-    def __init__(self, settings: Settings, embeddings, create: bool = False) -> None:
-        from langchain_chroma import Chroma
-
+    def __init__(self, settings: Settings, embeddings, create: bool = False, name: str = "") -> None:
+        """Open the index; ``name`` selects a separate one beside it (e.g. "user" for uploads):
+        its own Chroma collection ``<collection>-<name>``, manifest and BM25 under ``<index_dir>/<name>``."""
         self.settings = settings
-        self.dir = Path(settings.index_dir)
+        self.name = name
+        self.collection_name = f"{settings.collection}-{name}" if name else settings.collection
+        self.dir = Path(settings.index_dir) / name if name else Path(settings.index_dir)
         if not create and not self.manifest_path.exists():
             raise IndexNotFound(self.dir)
         self.embeddings = embeddings
         self.client = make_client(settings, create=True)
         self.collection = self.client.get_or_create_collection(
-            settings.collection, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            self.collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
-        # LangChain's vector store over the same collection: dense search goes through it.
-        self.vectorstore = Chroma(
-            client=self.client,
-            collection_name=settings.collection,
-            embedding_function=embeddings,
-            collection_metadata={"hnsw:space": "cosine"},
-        )
+        self._vectorstore = None
         self._lexical: LexicalIndex | None = None
         self._lexical_checked = 0.0
         self._reembedded: dict[str, Any] = {}  # chunk id -> vector, see get()
+
+    @property
+    def vectorstore(self):
+        """LangChain's vector store over the same collection; dense search goes through it.
+
+        Built on first use: ingesting never needs it, and importing it costs seconds.
+        """
+        if self._vectorstore is None:
+            from langchain_chroma import Chroma
+
+            self._vectorstore = Chroma(
+                client=self.client,
+                collection_name=self.collection_name,
+                embedding_function=self.embeddings,
+                collection_metadata={"hnsw:space": "cosine"},
+            )
+        return self._vectorstore
 
     # --- manifest -------------------------------------------------------------------------
     @property
@@ -276,6 +289,6 @@ class Index:
             "index_path": str(self.dir.resolve()),
             "store": "chroma-server" if self.settings.chroma_url else "chroma-embedded",
             "chroma_url": self.settings.chroma_url,
-            "collection": self.settings.collection,
+            "collection": self.collection_name,
             "last_indexed": manifest.get("updated"),
         }

@@ -235,7 +235,7 @@ def test_upload_and_remove(monkeypatch, tmp_path, docs_dir):
     saved = index_dir / "uploads" / "My_Beta_code.md"
     assert saved.read_bytes() == content
     assert any(b.key == "remove_My_Beta_code.md" for b in at.sidebar.button)
-    assert "1 documents" in all_markdown(at)
+    assert "Your uploads: **1** documents" in all_markdown(at)
     ask(at, "For how long can stored computer data be preserved under the Beta Code?")
     assert at.session_state["messages"][1]["answer"]["citations"][0]["doc_id"] == "beta-code"
 
@@ -244,7 +244,8 @@ def test_upload_and_remove(monkeypatch, tmp_path, docs_dir):
     assert not saved.exists()
     from assistant import Assistant
 
-    assert Assistant(index_dir=index_dir).stats()["chunks"] == 0
+    stats = Assistant(index_dir=index_dir).stats()
+    assert stats["user_chunks"] == 0 and stats["chunks"] == 0
 
 
 def test_oversized_or_bad_upload_is_refused(tmp_path):

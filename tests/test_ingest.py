@@ -196,3 +196,30 @@ def test_ingest_report_json(tmp_path, docs_dir):
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is True and len(data["added"]) == 2 and data["chunks_added"] >= 3
     assert "added 2" in report.summary()
+
+
+def test_user_uploads_live_in_a_separate_collection(tmp_path, docs_dir):
+    import shutil
+
+    bot = Assistant(index_dir=tmp_path / "idx")
+    bot.ingest([docs_dir / "alpha.md"])
+    main_ids = sorted(bot.index().collection.get(include=[])["ids"])
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    shutil.copy(docs_dir / "beta.md", uploads / "beta.md")
+    report = bot.ingest([uploads], user=True)
+    assert [Path(p).name for p in report.added] == ["beta.md"]
+    user = bot.user_index()
+    assert user.collection_name == "policy-user" and user.collection.count() >= 1
+    assert sorted(bot.index().collection.get(include=[])["ids"]) == main_ids  # corpus untouched
+    # Searched together with the corpus.
+    assert bot.retrieve("expedited preservation of stored computer data", k=2)[0].doc_id == "beta-code"
+    assert bot.retrieve("withdraw by written notice to the depositary", k=2)[0].doc_id == "alpha-pact"
+    answer = bot.ask("How long can stored data be preserved under the Beta Code?")
+    assert not answer.abstained and answer.citations[0].doc_id == "beta-code"
+    stats = bot.stats()
+    assert stats["documents"] == 1 and stats["user_documents"] == 1 and stats["user_chunks"] >= 1
+    (uploads / "beta.md").unlink()
+    removed = bot.ingest([uploads], user=True)
+    assert len(removed.removed) == 1 and bot.stats()["user_chunks"] == 0
+    assert sorted(bot.index().collection.get(include=[])["ids"]) == main_ids
