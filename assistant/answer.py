@@ -196,7 +196,7 @@ class ExtractiveAnswerer:
 
 def compose(question: str, chosen: list[Candidate], passages: list[Passage]) -> Answer:
     """Write chosen sentences with markers; adjacent sentences of one chunk share a citation."""
-    # Keep the answer in a readable order: by passage rank, then position in the chunk.
+    # Group adjacent sentences of one chunk (ordered by passage rank, then position).
     chosen = sorted(chosen, key=lambda c: (c.passage_rank, c.start))
     groups: list[list[Candidate]] = []
     for c in chosen:
@@ -206,6 +206,8 @@ def compose(question: str, chosen: list[Candidate], passages: list[Passage]) -> 
             groups[-1].append(c)
         else:
             groups.append([c])
+    # The best-supported sentence leads; markers are numbered in reading order.
+    groups.sort(key=lambda g: -max(c.score for c in g))
     parts: list[str] = []
     citations: list[Citation] = []
     for marker, group in enumerate(groups, 1):
