@@ -295,12 +295,14 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
 
     st.set_page_config(page_title="Security-cooperation policy assistant", page_icon="🛡️", layout="centered")
 
-    @st.cache_resource(show_spinner="Loading the assistant…")
-    def get_assistant(index_dir: str):
-        from assistant import Assistant
-        from assistant.settings import Settings
+    from assistant.settings import Settings
 
-        settings = Settings().model_copy(update={"index_dir": Path(index_dir), "corpus_dir": corpus_dir_from_env()})
+    @st.cache_resource(show_spinner="Loading the assistant…")
+    def get_assistant(index_dir: str, generator: str = "extractive"):
+        from assistant import Assistant
+
+        settings = Settings().model_copy(update={"index_dir": Path(index_dir), "corpus_dir": corpus_dir_from_env(),
+                                                 "generator": generator})
         bot = Assistant(settings=settings)
         try:  # load the model and open the index now, so the first answer is not the slow one
             bot.retrieve("collective defence", k=1)
@@ -310,7 +312,12 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
 
     index_dir = index_dir_from_env()
     corpus_dir = corpus_dir_from_env()
-    bot = get_assistant(str(index_dir))
+    env_settings = Settings()
+    # Generators on offer: extractive always; an OpenAI-compatible model when one is configured.
+    generators = ["extractive"] + (["openai"] if env_settings.llm_base_url and env_settings.llm_model else [])
+    if st.session_state.get("generator") not in generators:
+        st.session_state["generator"] = env_settings.generator if env_settings.generator in generators else "extractive"
+    bot = get_assistant(str(index_dir), st.session_state["generator"])
     ss = st.session_state
     ss.setdefault("messages", [])
     ss.setdefault("processed_uploads", [])
@@ -373,6 +380,12 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
             choice = st.selectbox(label, options, key=f"filter_{field}", disabled=not ready)
             if choice and choice != ANY:
                 filters[field] = choice
+        if len(generators) > 1:
+            st.radio("Answers written by", generators, key="generator",
+                     format_func=lambda g: "quoting the sources (extractive)" if g == "extractive"
+                     else f"language model ({env_settings.llm_model}), citations verified")
+        else:
+            st.caption("Answers quote the sources (no language model configured).")
         k = st.slider("Passages to search (k)", min_value=1, max_value=20,
                       value=int(bot.settings.top_k), key="k")
 

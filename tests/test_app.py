@@ -287,3 +287,37 @@ def test_quotes_render_as_escaped_text():
     assert "<b>" not in md and "\\<b\\>" in md
     assert "**link**" in md
     assert unescape(md.replace("**", "")) == quote
+
+
+# --- generator choice ---------------------------------------------------------------------------
+def test_generator_choice_uses_the_configured_llm(monkeypatch, corpus_index_dir):
+    """With an OpenAI-compatible endpoint configured, the sidebar offers it, and its verified
+    answer (not the extractive one) reaches the chat."""
+    import re
+
+    from fake_llm import FakeLLM, passages_in
+
+    with FakeLLM() as llm:
+        def reply(messages):
+            first = re.split(r"(?<=[.;])\s", passages_in(messages)[1].strip())[0]
+            return {"content": f"{first} [1] The treaty was signed on the Moon [2]."}
+
+        llm.reply = reply
+        monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(corpus_index_dir))
+        monkeypatch.setenv("ASSISTANT_LLM_BASE_URL", llm.url)
+        monkeypatch.setenv("ASSISTANT_LLM_MODEL", "fake-model")
+        at = AppTest.from_file(str(APP), default_timeout=120).run()
+        assert not at.exception, at.exception
+        radio = at.sidebar.radio(key="generator")
+        assert len(radio.options) == 2 and "language model (fake-model)" in radio.options[1]
+        assert radio.value == "extractive"
+        radio.set_value("openai").run()
+        ask(at, ARTICLE5)
+        answer = at.session_state["messages"][1]["answer"]
+        assert answer["generator"] == "openai" and answer["unsupported_removed"] == 1
+        assert "Moon" not in answer["text"] and answer["citations"]
+        assert llm.requests, "the model was called"
+
+
+def test_without_llm_only_extractive_is_offered(at):
+    assert not [r for r in at.sidebar.radio if r.key == "generator"]
