@@ -39,3 +39,13 @@ def test_sources_table_in_sync():
 
 def test_sources_md_is_not_ingested(corpus_bot):
     assert "sources" not in corpus_bot.facets()["doc_id"]
+
+
+def test_no_corpus_chunk_exceeds_the_model_length(corpus_bot):
+    from assistant.chunking import embed_text
+    from assistant.embeddings import MAX_TOKENS, load_model
+
+    got = corpus_bot.index().collection.get(include=["documents", "metadatas"])
+    tokenizer = load_model().tokenizer
+    lengths = [len(tokenizer(embed_text(t, m))["input_ids"]) for t, m in zip(got["documents"], got["metadatas"])]
+    assert len(lengths) > 500 and max(lengths) <= MAX_TOKENS
