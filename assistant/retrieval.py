@@ -137,9 +137,9 @@ class PolicyRetriever(BaseRetriever):
     mode: Mode = "hybrid"
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        passages = self.assistant.retrieve(query, k=self.k, filters=self.filters, mode=self.mode)
+        passages = self.assistant.retrieve(query, k=k or self.k, filters=self.filters, mode=self.mode)
         return [
             Document(
                 id=p.chunk_id,
