@@ -147,3 +147,31 @@ def test_chat_in_browser(server, tmp_path):
         finally:
             browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_two_sessions_do_not_mix_histories(server):
+    """Two users on one server at the same time: each sees only their own conversation."""
+    from playwright.sync_api import expect, sync_playwright
+
+    questions = ["What is the European Arrest Warrant?", "What does the Wassenaar Arrangement control?"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            pages = [browser.new_context().new_page() for _ in questions]
+            for page in pages:
+                page.goto(server, timeout=60_000)
+                expect(page.get_by_text("documents (", exact=False)).to_be_visible(timeout=90_000)
+            for page, question in zip(pages, questions):  # both sessions live at once
+                box = page.get_by_test_id("stChatInputTextArea")
+                box.fill(question)
+                box.press("Enter")
+            for page in pages:
+                done = page.get_by_test_id("stChatMessage").filter(has=page.get_by_test_id("stFeedback"))
+                done.first.wait_for(timeout=120_000)
+            for page, mine, theirs in ((pages[0], *questions), (pages[1], *reversed(questions))):
+                messages = page.get_by_test_id("stChatMessage")
+                expect(messages).to_have_count(2)
+                expect(messages.first).to_contain_text(mine)
+                assert theirs not in page.locator("body").inner_text()
+        finally:
+            browser.close()
