@@ -90,11 +90,14 @@ def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:
 class ExtractiveAnswerer:
     """Select answer sentences by similarity to the question and word overlap, then cite them."""
 
-    def __init__(self, embeddings, threshold: float, max_sentences: int = 3, passages_used: int = 4) -> None:
+    def __init__(self, embeddings, threshold: float, max_sentences: int = 3, passages_used: int = 4,
+                 keep_ratio: float = 0.8, max_words: int = 120) -> None:
         self.embeddings = embeddings
         self.threshold = threshold
         self.max_sentences = max_sentences
         self.passages_used = passages_used
+        self.keep_ratio = keep_ratio  # a further sentence must score at least this share of the best
+        self.max_words = max_words
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     # -- support gate --------------------------------------------------------------------
@@ -169,12 +172,12 @@ class ExtractiveAnswerer:
         for c in ranked:
             if len(chosen) == self.max_sentences:
                 break
-            if chosen and c.score < 0.8 * chosen[0].score:
+            if chosen and c.score < self.keep_ratio * chosen[0].score:
                 break
             if any(float(np.dot(c.vector, o.vector)) > 0.9 for o in chosen):
                 continue
             n = len(c.text.split())
-            if chosen and words + n > 120:
+            if chosen and words + n > self.max_words:
                 continue
             chosen.append(c)
             words += n

@@ -35,6 +35,7 @@ class _Pending:
     doc_id: str
     title: str
     is_new: bool
+    replaces: str | None = None  # a manifest path with the same doc id whose file is gone (moved)
 
 
 def _sha1(path: Path) -> str:
@@ -178,12 +179,15 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
             continue
         doc_id = doc.meta["id"]
         owner = taken.get(doc_id)
+        replaces = None
         if owner is not None and owner != key:
-            report.failed.append((key, f"duplicate document id {doc_id!r} (already used by {owner})"))
-            continue
+            if Path(owner).exists() or owner not in manifest["files"]:
+                report.failed.append((key, f"duplicate document id {doc_id!r} (already used by {owner})"))
+                continue
+            replaces = owner  # the document moved: its old file is gone, this one takes over
         taken[doc_id] = key
         chunks = chunk_document(doc, key, index.settings.chunk_max_words, index.settings.chunk_overlap_sentences)
-        pending.append(_Pending(key, digest, chunks, doc_id, doc.meta["title"], key not in manifest["files"]))
+        pending.append(_Pending(key, digest, chunks, doc_id, doc.meta["title"], key not in manifest["files"], replaces))
 
     # 3. Embed every new chunk in one length-sorted, batched pass.
     all_chunks = [c for p in pending for c in p.chunks]
@@ -203,10 +207,15 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         offset += len(p.chunks)
         new_ids = [c.chunk_id for c in p.chunks]
         old_ids = manifest["files"].get(p.path, {}).get("chunks", [])
+        if p.replaces:
+            old_ids = old_ids + manifest["files"][p.replaces]["chunks"]
         stale = sorted(set(old_ids) - set(new_ids))
         index.delete(stale)
         index.upsert(new_ids, [c.text for c in p.chunks], [c.metadata for c in p.chunks], vecs)
         manifest["files"][p.path] = {"sha1": p.sha1, "doc_id": p.doc_id, "title": p.title, "chunks": new_ids}
+        if p.replaces:
+            manifest["files"].pop(p.replaces)
+            report.removed.append(p.replaces)
         index.save_manifest(manifest)
         (report.added if p.is_new else report.updated).append(p.path)
         report.chunks_added += len(set(new_ids) - set(old_ids))

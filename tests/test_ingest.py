@@ -223,3 +223,21 @@ def test_user_uploads_live_in_a_separate_collection(tmp_path, docs_dir):
     removed = bot.ingest([uploads], user=True)
     assert len(removed.removed) == 1 and bot.stats()["user_chunks"] == 0
     assert sorted(bot.index().collection.get(include=[])["ids"]) == main_ids
+
+
+def test_moved_corpus_reingests_without_duplicate_id_errors(tmp_path, docs_dir):
+    bot = Assistant(index_dir=tmp_path / "idx")
+    bot.ingest([docs_dir])
+    before = sorted(bot.index().collection.get(include=[])["ids"])
+    moved = tmp_path / "moved-docs"
+    docs_dir.rename(moved)
+    report = bot.ingest([moved])
+    assert report.ok and len(report.added) == 2 and len(report.removed) == 2
+    assert sorted(bot.index().collection.get(include=[])["ids"]) == before  # same content, same ids
+    assert set(bot.index().load_manifest()["files"]) == {str(p.resolve()) for p in moved.iterdir()}
+    sources = {m["source"] for m in bot.index().collection.get(include=["metadatas"])["metadatas"]}
+    assert all(s.startswith(str(moved.resolve())) for s in sources)
+    # A real duplicate (both files present) is still refused.
+    (moved / "copy.md").write_text((moved / "alpha.md").read_text(), encoding="utf-8")
+    again = bot.ingest([moved])
+    assert [Path(p).name for p, _ in again.failed] == ["copy.md"]
