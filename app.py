@@ -163,11 +163,20 @@ def append_feedback(index_dir: Path, question: str, answer: str, citations: list
         "rating": rating,
         "comment": comment or "",
     }
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+    data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    from filelock import FileLock
+
+    # One record = one O_APPEND write under a lock: sessions writing at once never interleave
+    # lines, and a crash leaves at most a missing last line, never a corrupted earlier one.
+    with FileLock(str(path) + ".lock"):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     return path
 
 

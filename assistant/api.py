@@ -104,8 +104,10 @@ class Assistant:
         if self._answerer is None:
             from .answer import ExtractiveAnswerer
 
+            s = self.settings
             self._answerer = ExtractiveAnswerer(
-                self.embeddings, self.settings.abstain_threshold, self.settings.answer_max_sentences
+                self.embeddings, s.abstain_threshold, s.answer_max_sentences, s.answer_passages,
+                s.answer_keep_ratio, s.answer_max_words,
             )
         return self._answerer
 

@@ -321,3 +321,14 @@ def test_generator_choice_uses_the_configured_llm(monkeypatch, corpus_index_dir)
 
 def test_without_llm_only_extractive_is_offered(at):
     assert not [r for r in at.sidebar.radio if r.key == "generator"]
+
+
+def test_feedback_appends_from_many_threads_never_interleave(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    big = "x" * 20_000  # larger than any I/O buffer: must still land as one line
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: app.append_feedback(tmp_path, f"q{i}", big, [], "up"), range(64)))
+    lines = (tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 64
+    assert sorted(json.loads(line)["question"] for line in lines) == sorted(f"q{i}" for i in range(64))
