@@ -181,15 +181,18 @@ class Assistant:
             raise BadInput("mode must be hybrid, dense or bm25")
         s = self.settings
         filters = validate_filters(filters)
-        main = search(self.index(), query, k, filters, s.candidates, s.rrf_k, s.max_chunks_per_doc,
-                      mode, s.lexical_weight, s.structural_weight)  # type: ignore[arg-type]
+
+        def run(index):
+            return search(index, query, k, filters, s.candidates, s.rrf_k, s.max_chunks_per_doc,
+                          mode, s.lexical_weight, s.structural_weight)  # type: ignore[arg-type]
+
+        main = run(self.index())
         user = self.user_index()
         if user is None or user.collection.count() == 0:
             return main
         from .retrieval import Retrieval
 
-        extra = search(user, query, k, filters, s.candidates, s.rrf_k, s.max_chunks_per_doc,
-                       mode, s.lexical_weight, s.structural_weight)  # type: ignore[arg-type]
+        extra = run(user)
         merged = sorted(main.passages + extra.passages, key=lambda p: -p.score)[:k]
         return Retrieval(merged, main.query_vector, {**main.spans, **extra.spans})
 
@@ -241,7 +244,8 @@ class Assistant:
     def _answer(self, inputs: dict) -> Answer:
         """The body of the chain: validate, rewrite follow-ups, retrieve, answer, time it."""
         if self.settings.generator == "openai":
-            return [x for x in self._generate(inputs)][-1]  # type: ignore[return-value]
+            *_, answer = self._generate(inputs)  # the pieces, then the final Answer
+            return answer  # type: ignore[return-value]
         start, question, notice, _, query, retrieval = self._prepare(inputs)
         answer = self.answerer.answer(question, retrieval, self._lexicon())
         return self._finish(answer, start, query, notice)
