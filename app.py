@@ -74,6 +74,25 @@ def escape_md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text or "")
 
 
+_ESCAPED_MARKER = re.compile(r"\\\[(\d+)\\\]")
+
+
+def link_markers(escaped: str, citations: list[dict]) -> str:
+    """Turn the escaped markers ``\\[n\\]`` of an answer into links to source n's official text
+    (web URLs only; local files stay plain). The numbered sources list under the answer has the
+    title, section and verbatim quote of each."""
+    urls = {c["marker"]: c.get("url", "") for c in citations}
+
+    def link(m: re.Match) -> str:
+        url = urls.get(int(m.group(1)), "")
+        if not url.startswith(("https://", "http://")):
+            return m.group(0)
+        safe = url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+        return f"[{m.group(0)}]({safe})"
+
+    return _ESCAPED_MARKER.sub(link, escaped)
+
+
 def question_terms(question: str) -> set[str]:
     """The content words of a question (lower-cased), used to highlight quotes."""
     return {
@@ -529,7 +548,7 @@ def _chat_area(st, ss, bot, index_dir, corpus_dir, stats, ready, index_error, fi
             st.warning(f"**Not covered by the sources.** {escape_md(msg['content'])}{why}",
                        icon=":material/help:")
         else:
-            st.markdown(escape_md(msg["content"]))
+            st.markdown(link_markers(escape_md(msg["content"]), rec.get("citations") or []))
 
     def render_extras(msg: dict) -> None:
         rec = msg.get("answer") or {}

@@ -332,3 +332,18 @@ def test_feedback_appends_from_many_threads_never_interleave(tmp_path):
     lines = (tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 64
     assert sorted(json.loads(line)["question"] for line in lines) == sorted(f"q{i}" for i in range(64))
+
+
+def test_markers_link_to_the_cited_sources(at):
+    ask(at, ARTICLE5)
+    at.run()  # the conversation re-renders from session state
+    answer = at.session_state["messages"][1]["answer"]
+    first_url = answer["citations"][0]["url"]
+    assert first_url.startswith("https://")
+    assert f"[[1]]({first_url})" in all_markdown(at)
+
+
+def test_link_markers_leaves_local_files_and_unknown_markers_plain():
+    text = app.escape_md("A [1] B [2] C [3]")
+    out = app.link_markers(text, [{"marker": 1, "url": "https://x.org/a(b)"}, {"marker": 2, "url": "file:///tmp/x.md"}])
+    assert out == r"A [\[1\]](https://x.org/a%28b%29) B \[2\] C \[3\]"
