@@ -27,7 +27,7 @@ def _charts(result: dict[str, Any], out_dir: Path, stem: str) -> list[str]:
         facts = [len(r["facts_found"]) / len(r["key_facts"]) for r in group if r["answerable"] and r["key_facts"]]
         cover.append(sum(facts) / len(facts) if facts else 0.0)
         correct.append(sum(1 for r in group if r["abstained"] != r["answerable"]) / len(group))
-    files = []
+    files: list[str] = []
     fig, ax = plt.subplots(figsize=(9, 4))
     xs = range(len(kinds))
     ax.bar([x - 0.2 for x in xs], cover, width=0.4, label="key-fact coverage")
@@ -36,23 +36,23 @@ def _charts(result: dict[str, Any], out_dir: Path, stem: str) -> list[str]:
     ax.set_ylim(0, 1)
     ax.legend()
     ax.set_title("Quality by question kind")
-    fig.tight_layout()
-    name = f"{stem}-kinds.png"
-    fig.savefig(out_dir / name, dpi=100)
-    plt.close(fig)
-    files.append(name)
+    files.append(_save(plt, fig, out_dir / f"{stem}-kinds.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.hist([r["latency_ms"] for r in rows], bins=30)
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("questions")
     ax.set_title("Answer latency")
-    fig.tight_layout()
-    name = f"{stem}-latency.png"
-    fig.savefig(out_dir / name, dpi=100)
-    plt.close(fig)
-    files.append(name)
+    files.append(_save(plt, fig, out_dir / f"{stem}-latency.png"))
     return files
+
+
+def _save(plt, fig, path: Path) -> str:
+    """Write a chart as PNG and return its file name (for the report's links)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
 
 
 def write_report(result: dict[str, Any], path: Path) -> None:
