@@ -80,7 +80,17 @@ def ask(page, question: str, n_answers: int) -> object:
     box.press("Enter")
     answers = page.get_by_test_id("stChatMessage").filter(has=page.get_by_test_id("stFeedback"))
     answers.nth(n_answers - 1).wait_for(timeout=120_000)
+    wait_idle(page)
     return answers.nth(n_answers - 1)
+
+
+def wait_idle(page) -> None:
+    """Wait until the script run has finished (Streamlit shows its status widget while running),
+    so that widgets filled at the end of the run — the export buttons — hold this turn too."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
 
 
 def test_chat_in_browser(server, tmp_path):
@@ -134,12 +144,16 @@ def test_chat_in_browser(server, tmp_path):
                 assert "Council of Europe" in sources.nth(i).inner_text()
 
             # export the conversation as Markdown
-            with page.expect_download(timeout=30_000) as dl:
-                sidebar.get_by_role("button", name="Download as Markdown").click()
-            download = dl.value
-            target = tmp_path / download.suggested_filename
-            download.save_as(target)
-            md = target.read_text(encoding="utf-8")
+            for _attempt in range(5):  # the button is re-filled at the end of each run
+                with page.expect_download(timeout=30_000) as dl:
+                    sidebar.get_by_role("button", name="Download as Markdown").click()
+                download = dl.value
+                target = tmp_path / download.suggested_filename
+                download.save_as(target)
+                md = target.read_text(encoding="utf-8")
+                if md.count("**You:**") == 3:
+                    break
+                page.wait_for_timeout(1000)
             assert download.suggested_filename.endswith(".md")
             assert f"**You:** {ARTICLE5}" in md
             assert "[1] The North Atlantic Treaty" in md
