@@ -442,8 +442,8 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
                     st.rerun()
 
         st.subheader("Your documents")
-        st.caption("PDF, DOCX, HTML, Markdown or text, up to 10 MB each. They are added to the same index "
-                   "as the corpus.")
+        st.caption("PDF, DOCX, HTML, Markdown or text, up to 10 MB each. They are kept in a separate "
+                   "collection and searched together with the corpus.")
         uploaded = st.file_uploader("Add documents", type=UPLOAD_TYPES, accept_multiple_files=True,
                                     key="uploader", max_upload_size=10)
         new_files = [f for f in (uploaded or []) if f.file_id not in ss.processed_uploads]
