@@ -11,6 +11,7 @@ from .errors import BadInput
 from .settings import Settings
 from .types import Answer, IngestReport, Passage
 
+UPLOADS = "user"  # name of the separate index (collection "<collection>-user") for uploads
 _default: "Assistant | None" = None
 _default_lock = threading.Lock()
 
@@ -133,9 +134,9 @@ class Assistant:
             if self._user_index is None:
                 from .store import Index
 
-                if not create and not (Path(self.settings.index_dir) / "user" / "manifest.json").exists():
+                if not create and not (Path(self.settings.index_dir) / UPLOADS / "manifest.json").exists():
                     return None
-                self._user_index = Index(self.settings, self.embeddings, create=True, name="user")
+                self._user_index = Index(self.settings, self.embeddings, create=True, name=UPLOADS)
             return self._user_index
 
     def ingest(self, paths: Iterable[str | Path] | str | Path | None = None, progress=None,
@@ -160,10 +161,8 @@ class Assistant:
         """Term statistics over the corpus and, when present, the user's uploads."""
         from .lexical import LexicalUnion
 
-        user = self.user_index()
-        if user is None or user.collection.count() == 0:
-            return self.index().lexical()
-        return LexicalUnion([self.index().lexical(), user.lexical()])
+        user = self.user_index()  # an empty upload index adds nothing to the union
+        return self.index().lexical() if user is None else LexicalUnion([self.index().lexical(), user.lexical()])
 
     def retrieve(self, query: str, k: int = 8, filters: dict | None = None, mode: str = "hybrid") -> list[Passage]:
         """The ``k`` best passages for ``query`` (hybrid search; ``mode`` dense|bm25 for ablations)."""

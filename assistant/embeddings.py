@@ -48,7 +48,7 @@ class MiniLMEmbeddings(Embeddings):
     def __init__(self, batch_size: int = 32, backend: str | None = None, cache_dir=None) -> None:
         self.batch_size = batch_size
         self.calls = 0  # texts embedded so far (tests use it to prove nothing was re-embedded)
-        # "torch" or "onnx"; None reads ASSISTANT_ENCODER (Settings.encoder, default "torch").
+        # "torch" or "onnx"; None reads ASSISTANT_ENCODER (Settings.encoder, default "onnx").
         if backend is None:
             from .settings import Settings
 
@@ -56,7 +56,7 @@ class MiniLMEmbeddings(Embeddings):
         if backend not in {"torch", "onnx"}:
             raise ValueError(f"unknown encoder backend {backend!r}; use 'torch' or 'onnx'")
         self.backend = backend
-        self.cache_dir = cache_dir  # ONNX model cache; None = <index_dir>/../models
+        self.cache_dir = cache_dir  # ONNX model cache; None = ASSISTANT_MODELS_DIR
         self._onnx = None
 
     def _onnx_encoder(self):
