@@ -45,20 +45,78 @@ def _segmenter():
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
+@lru_cache(maxsize=1)
+def _abbreviations() -> frozenset[str]:
+    from pysbd.lang.english import English
+
+    return frozenset(a.strip().lower() for a in English.Abbreviation.ABBREVIATIONS)
+
+
+_STOP = re.compile(r"[.!?]")
+# A full stop, optional closing quotes/brackets, whitespace, then what can open a sentence.
+_BOUNDARY = re.compile(r"\.([)\]\"'”’]*)(\s+)(?=[A-Z0-9(\"“‘])")
+_WORD_BEFORE = re.compile(r"([^\W\d_]+|\d+|\))$")
+
+
+def _fast_sentences(block: str) -> list[tuple[int, int]] | None:
+    """Sentence spans of a block whose every full stop is unambiguous, else ``None``.
+
+    pysbd costs about 2 ms a paragraph, most of it in its abbreviation rules. Most paragraphs
+    of policy prose have no abbreviation at all: each full stop ends the text, sits inside a
+    number ("2.5"), or follows a plain word and precedes a capital. Those are split here; any
+    block with an abbreviation, an initial, a "?"/"!", or another doubtful stop goes to pysbd.
+    On the corpus and the real treaty texts this takes 93% of the blocks, and where it differs
+    from pysbd it is pysbd that errs ("Article 3" | "(c) of ...", a lone "3." after "1.  ").
+    """
+    text = block.rstrip()
+    cuts: list[tuple[int, int]] = []
+    for m in _STOP.finditer(text):
+        i = m.start()
+        if m.group() != ".":
+            return None
+        rest = text[i + 1 :]
+        if not rest.strip(")]\"'”’"):
+            continue  # the end of the block
+        if i > 0 and text[i - 1].isdigit() and rest[:1].isdigit():
+            continue  # a decimal or a section number: 2.5
+        boundary = _BOUNDARY.match(text, i)
+        word = _WORD_BEFORE.search(text, 0, i)
+        if not boundary or not word:
+            return None
+        w = word.group(1)
+        if w.isdigit():
+            before = text[: word.start()].rstrip()
+            if len(w) <= 3 and (not before or before[-1] in ".:;"):
+                continue  # a paragraph number ("3. The ...") belongs to the sentence it opens
+            if len(w) < 4:
+                return None  # "paragraph 3. Requests ...": let pysbd decide
+        elif w != ")" and (len(w) < 2 or w.lower() in _abbreviations()):
+            return None
+        cuts.append(boundary.span(2))
+    spans, start = [], 0
+    for s, e in [*cuts, (len(text), len(text))]:
+        spans.append((start, s))
+        start = e
+    return spans
+
+
+@lru_cache(maxsize=8192)
+def _block_sentences(block: str) -> tuple[tuple[int, int], ...]:
+    """Trimmed sentence spans of one line of text (cached: chunking asks twice for many)."""
+    fast = _fast_sentences(block)
+    raw = fast if fast is not None else [(sp.start, sp.end) for sp in _segmenter().segment(block)]
+    out = []
+    for s, e in raw:
+        piece = block[s:e]
+        s, e = s + len(piece) - len(piece.lstrip()), e - (len(piece) - len(piece.rstrip()))
+        if e > s:
+            out.append((s, e))
+    return tuple(out)
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of ``text`` (whitespace trimmed, exact offsets)."""
-    spans: list[tuple[int, int]] = []
-    for block in _blocks(text):
-        start0, block_text = block
-        for span in _segmenter().segment(block_text):
-            s, e = span.start, span.end
-            piece = block_text[s:e]
-            lead = len(piece) - len(piece.lstrip())
-            trail = len(piece) - len(piece.rstrip())
-            s, e = s + lead, e - trail
-            if e > s:
-                spans.append((start0 + s, start0 + e))
-    return spans
+    return [(start0 + s, start0 + e) for start0, block in _blocks(text) for s, e in _block_sentences(block)]
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:

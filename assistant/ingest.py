@@ -1,9 +1,11 @@
-"""Incremental ingestion: scan → parse → chunk → embed (one batched pass) → write per file.
+"""Incremental ingestion: scan → parse → chunk → embed → write, as a three-stage pipeline.
 
-Order of writes per file: delete the file's old chunks, upsert its new ones, then record it in
-the manifest (atomically). A run killed at any point leaves either the old or the new state of
-each file, and the consistency check at the start of the next run deletes orphan chunks and
-re-ingests files whose chunks are missing, so a re-run repairs the index.
+A parser thread reads and chunks new or changed files in order; the calling thread embeds them in
+groups of files (64 chunks, then up to 128); a writer thread stores each group while the
+next is embedded. Order of writes per group: delete the files' old chunks, upsert the new ones in
+one call, then record the files in the manifest (atomically). A run killed at any point leaves
+either the old or the new state of each file, or a state the consistency check at the start of
+the next run repairs: it deletes orphan chunks and re-ingests files whose chunks are missing.
 """
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import fnmatch
 import hashlib
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document
@@ -25,6 +29,8 @@ from .types import IngestReport
 IGNORE_FILE = ".assistantignore"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 Progress = Callable[[str, int, int], None]
+FIRST_GROUP = 64  # chunks embedded and written together: small first, so the writer starts early,
+MAX_GROUP = 128  # then up to this: few Chroma calls (~17 ms fixed each), a short last write
 
 
 @dataclass
@@ -36,6 +42,47 @@ class _Pending:
     title: str
     is_new: bool
     replaces: str | None = None  # a manifest path with the same doc id whose file is gone (moved)
+
+
+def _parse(path: Path, max_words: int, overlap: int) -> tuple[str, str, list[Chunk]] | str:
+    """Load and chunk one file: (doc id, title, chunks), or the reason it cannot be read."""
+    try:
+        doc = load(path)
+    except BadDocument as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return doc.meta["id"], doc.meta["title"], chunk_document(doc, str(path), max_words, overlap)
+
+
+def _write_group(index: Index, manifest: dict, report: IngestReport, group: list[_Pending],
+                 vectors: np.ndarray, written: dict[str, tuple[str, dict]]) -> None:
+    """Store a group of files: delete their stale chunks, upsert the new ones in one call, then
+    record them in the manifest (atomically). Killed in between, the next run's repair sees
+    manifest entries whose chunks are missing, or chunks no entry owns, and fixes both."""
+    stale: set[str] = set()
+    for p in group:
+        old = manifest["files"].get(p.path, {}).get("chunks", [])
+        if p.replaces:
+            old = old + manifest["files"][p.replaces]["chunks"]
+        stale |= set(old) - {c.chunk_id for c in p.chunks}
+    index.delete(sorted(stale))
+    chunks = [c for p in group for c in p.chunks]
+    index.upsert([c.chunk_id for c in chunks], [c.text for c in chunks], [c.metadata for c in chunks], vectors)
+    for p in group:
+        new_ids = [c.chunk_id for c in p.chunks]
+        old_ids = set(manifest["files"].get(p.path, {}).get("chunks", []))
+        if p.replaces:
+            old_ids |= set(manifest["files"][p.replaces]["chunks"])
+        manifest["files"][p.path] = {"sha1": p.sha1, "doc_id": p.doc_id, "title": p.title, "chunks": new_ids}
+        if p.replaces:
+            manifest["files"].pop(p.replaces)
+            report.removed.append(p.replaces)
+        (report.added if p.is_new else report.updated).append(p.path)
+        report.chunks_added += len(set(new_ids) - old_ids)
+        report.chunks_removed += len(old_ids - set(new_ids))
+    written.update((c.chunk_id, (c.text, c.metadata)) for c in chunks)
+    index.save_manifest(manifest)
 
 
 def _sha1(path: Path) -> str:
@@ -163,63 +210,64 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         else:
             todo.append((path, digest))
 
-    # 2. Parse and chunk them.
-    pending: list[_Pending] = []
+    # 2-4. A pipeline: a parser thread reads and chunks the files in order; this thread embeds
+    #      them in groups; a writer thread stores each group while the next one is embedded.
+    #      Embedding is the physical limit, so everything else hides behind it (docs/performance.md).
+    written: dict[str, tuple[str, dict]] = {}  # chunk id -> (text, metadata) stored by this run
     taken = {e["doc_id"]: p for p, e in manifest["files"].items()}
-    for n, (path, digest) in enumerate(todo, 1):
-        progress("parse", n, len(todo))
-        key = str(path)
-        try:
-            doc = load(path)
-        except BadDocument as exc:
-            report.failed.append((key, str(exc)))
-            continue
-        except OSError as exc:
-            report.failed.append((key, f"cannot read: {exc.strerror or exc}"))
-            continue
-        doc_id = doc.meta["id"]
-        owner = taken.get(doc_id)
-        replaces = None
-        if owner is not None and owner != key:
-            if Path(owner).exists() or owner not in manifest["files"]:
-                report.failed.append((key, f"duplicate document id {doc_id!r} (already used by {owner})"))
+    parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse")
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
+    try:
+        settings = index.settings
+        parsed = [parser.submit(_parse, path, settings.chunk_max_words, settings.chunk_overlap_sentences)
+                  for path, _ in todo]
+        group: list[_Pending] = []
+        size, target = 0, FIRST_GROUP
+        known = done = 0
+        writing: Future | None = None
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            progress("embed", done, known)
+
+        def flush() -> None:
+            nonlocal writing, group, size, target
+            vectors = index.embeddings.encode([c.embed_text for p in group for c in p.chunks], progress=tick)
+            if writing is not None:
+                writing.result()  # the previous group is stored (its error, if any, is raised here)
+            writing = writer.submit(_write_group, index, manifest, report, group, vectors, written)
+            group, size, target = [], 0, min(target * 2, MAX_GROUP)
+
+        for n, ((path, digest), future) in enumerate(zip(todo, parsed), 1):
+            key = str(path)
+            outcome = future.result()
+            progress("parse", n, len(todo))
+            if isinstance(outcome, str):
+                report.failed.append((key, outcome))
                 continue
-            replaces = owner  # the document moved: its old file is gone, this one takes over
-        taken[doc_id] = key
-        chunks = chunk_document(doc, key, index.settings.chunk_max_words, index.settings.chunk_overlap_sentences)
-        pending.append(_Pending(key, digest, chunks, doc_id, doc.meta["title"], key not in manifest["files"], replaces))
-
-    # 3. Embed every new chunk in one length-sorted, batched pass.
-    all_chunks = [c for p in pending for c in p.chunks]
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        progress("embed", done, len(all_chunks))
-
-    vectors = index.embeddings.encode([c.embed_text for c in all_chunks], progress=tick)
-
-    # 4. Write file by file: delete old chunks, upsert new, record in the manifest.
-    offset = 0
-    for p in pending:
-        vecs = vectors[offset : offset + len(p.chunks)]
-        offset += len(p.chunks)
-        new_ids = [c.chunk_id for c in p.chunks]
-        old_ids = manifest["files"].get(p.path, {}).get("chunks", [])
-        if p.replaces:
-            old_ids = old_ids + manifest["files"][p.replaces]["chunks"]
-        stale = sorted(set(old_ids) - set(new_ids))
-        index.delete(stale)
-        index.upsert(new_ids, [c.text for c in p.chunks], [c.metadata for c in p.chunks], vecs)
-        manifest["files"][p.path] = {"sha1": p.sha1, "doc_id": p.doc_id, "title": p.title, "chunks": new_ids}
-        if p.replaces:
-            manifest["files"].pop(p.replaces)
-            report.removed.append(p.replaces)
-        index.save_manifest(manifest)
-        (report.added if p.is_new else report.updated).append(p.path)
-        report.chunks_added += len(set(new_ids) - set(old_ids))
-        report.chunks_removed += len(stale)
+            doc_id, title, chunks = outcome
+            owner = taken.get(doc_id)
+            replaces = None
+            if owner is not None and owner != key:
+                if Path(owner).exists() or owner not in manifest["files"]:
+                    report.failed.append((key, f"duplicate document id {doc_id!r} (already used by {owner})"))
+                    continue
+                replaces = owner  # the document moved: its old file is gone, this one takes over
+            taken[doc_id] = key
+            group.append(_Pending(key, digest, chunks, doc_id, title, key not in manifest["files"], replaces))
+            size += len(chunks)
+            known += len(chunks)
+            if size >= target:
+                flush()
+        if group:
+            flush()
+        if writing is not None:
+            writing.result()
+    finally:
+        parser.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True)
+    pending = bool(report.added or report.updated)
 
     # 5. Files under a scanned root that are gone (deleted, ignored, hidden) lose their chunks.
     #    A file that is still there but failed to parse keeps its last good version.
@@ -243,7 +291,11 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         lexical_stale = saved is None or saved.fingerprint != fingerprint(expected)
     if lexical_stale:
         progress("lexical", 0, 1)
-        index.rebuild_lexical()
+        everything = [c for e in manifest["files"].values() for c in e["chunks"]]
+        if all(cid in written for cid in everything):  # a fresh build: no need to read Chroma back
+            index.rebuild_lexical([(cid, *written[cid]) for cid in everything])
+        else:
+            index.rebuild_lexical()
         progress("lexical", 1, 1)
     else:
         from .lexical import discard_leftovers

@@ -192,9 +192,14 @@ class Index:
                 embeddings=vectors[i : i + step],
             )
 
-    def rebuild_lexical(self) -> LexicalIndex:
-        """Rebuild BM25 from everything in Chroma and save it beside the Chroma data."""
-        lex = self._lexical_from_chroma()
+    def rebuild_lexical(self, chunks: list[tuple[str, str, dict]] | None = None) -> LexicalIndex:
+        """Rebuild BM25 and save it beside the Chroma data: from ``chunks`` (id, text, metadata),
+        when the caller holds every chunk of the index, else from everything in Chroma."""
+        if chunks is not None:
+            lex = LexicalIndex.build([c[0] for c in chunks], [embed_text(c[1], c[2]) for c in chunks],
+                                     [c[2] for c in chunks])
+        else:
+            lex = self._lexical_from_chroma()
         lex.save(self.lexical_dir)
         self._lexical = lex
         return lex

@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/ingest_bench.py --backend torch [--docs 15] [--keep DIR]
 
-1. raw encoder: ``MiniLMEmbeddings.encode`` on the chunk texts ingest would embed (the ceiling);
-2. ``Assistant.ingest`` of the same files into a fresh temp index (model already warm), with the
-   time per stage (parse+chunk / embed / write / BM25) taken from the progress callback;
+1. a first ``Assistant.ingest`` into a fresh index: includes importing Chroma and bm25s (cold);
+2. ``--rounds`` paired rounds of: the raw encoder (``MiniLMEmbeddings.encode`` on the chunk texts
+   ingest would embed: the ceiling), then ``Assistant.ingest`` of the same files into a fresh temp
+   index (model and libraries warm); throughput ratio ingest/raw per round, median reported, with
+   the stages of the last round taken from the progress callback;
 3. re-ingest of the unchanged files, then of the folder with one file changed;
 4. peak RSS of the process.
 """
@@ -27,6 +29,7 @@ def main() -> None:
     ap.add_argument("--backend", choices=["torch", "onnx"], required=True)
     ap.add_argument("--docs", type=int, default=0, help="only the first N corpus files (0 = all)")
     ap.add_argument("--keep", type=Path, default=None, help="copy the finished index here")
+    ap.add_argument("--rounds", type=int, default=3, help="paired raw/ingest rounds (median reported)")
     args = ap.parse_args()
     os.environ["ASSISTANT_ENCODER"] = args.backend
 
@@ -51,37 +54,58 @@ def main() -> None:
         with Timer() as t_load:
             enc.encode(["warm-up"])
         result["model_load_s"] = round(t_load.wall, 2)
-        with Timer() as t_raw:
-            enc.encode(texts)
-        result["raw"] = {"seconds": round(t_raw.wall, 2), "cpu_s": round(t_raw.cpu, 2),
-                         "chunks_per_s": round(len(texts) / t_raw.wall, 1)}
 
-        bot = Assistant(index_dir=Path(tmp) / "index")
-        marks: dict[str, float] = {}
+        def raw_pass() -> Timer:
+            with Timer() as t:
+                enc.encode(texts)
+            return t
 
-        def progress(stage: str, done: int, total: int) -> None:
-            now = time.perf_counter()
-            marks.setdefault(stage + ":first", now)
-            marks[stage + ":last"] = now
+        def ingest_pass(name: str) -> tuple[Timer, Assistant, dict, float, float]:
+            bot = Assistant(index_dir=Path(tmp) / name)
+            marks: dict[str, float] = {}
 
-        with Timer() as t_ing:
-            start = time.perf_counter()
-            report = bot.ingest([folder], progress=progress)
-            end = time.perf_counter()
-        assert report.ok, report.failed
+            def progress(stage: str, done: int, total: int) -> None:
+                now = time.perf_counter()
+                marks.setdefault(stage + ":first", now)
+                marks[stage + ":last"] = now
+
+            with Timer() as t:
+                start = time.perf_counter()
+                report = bot.ingest([folder], progress=progress)
+                end = time.perf_counter()
+            assert report.ok and report.chunks_added == len(texts), (report.failed, report.chunks_added)
+            return t, bot, marks, start, end
+
+        # The first ingest in the process also imports Chroma and BM25 (about 0.6 s here): a
+        # one-off start-up cost, like the encoder's model load, so it is reported on its own.
+        t_cold, _, _, _, _ = ingest_pass("index-cold")
+        result["ingest_cold"] = {"seconds": round(t_cold.wall, 2), "cpu_s": round(t_cold.cpu, 2),
+                                 "chunks_per_s": round(len(texts) / t_cold.wall, 1)}
+        # Then paired rounds, raw encoder then ingest into a fresh index, to cancel slow drifts of
+        # this shared machine; the ratio is taken per round and the median reported.
+        rounds = []
+        for r in range(args.rounds):
+            t_raw = raw_pass()
+            t_ing, bot, marks, start, end = ingest_pass(f"index-{r}")
+            rounds.append({"raw_s": round(t_raw.wall, 2), "raw_cpu_s": round(t_raw.cpu, 2),
+                           "ingest_s": round(t_ing.wall, 2), "ingest_cpu_s": round(t_ing.cpu, 2),
+                           "ratio": round(t_raw.wall / t_ing.wall, 3)})
+        med = sorted(rounds, key=lambda x: x["ratio"])[len(rounds) // 2]
+        result["raw"] = {"seconds": med["raw_s"], "cpu_s": med["raw_cpu_s"],
+                         "chunks_per_s": round(len(texts) / med["raw_s"], 1)}
         stages = {}
-        if "parse:first" in marks and "embed:first" in marks:
-            stages["open_scan_parse_chunk_s"] = round(marks["embed:first"] - start, 2)
         if "embed:first" in marks:
-            stages["embed_s"] = round(marks["embed:last"] - marks["embed:first"], 2)
+            stages["to_first_embedded_group_s"] = round(marks["embed:first"] - start, 2)
+            stages["embedding_s"] = round(marks["embed:last"] - marks["embed:first"], 2)
             lex0 = marks.get("lexical:first", end)
-            stages["write_chroma_s"] = round(lex0 - marks["embed:last"], 2)
+            stages["last_write_s"] = round(lex0 - marks["embed:last"], 2)
         if "lexical:first" in marks:
-            stages["bm25_s"] = round(marks["lexical:last"] - marks["lexical:first"], 2)
+            stages["bm25_s"] = round(end - marks["lexical:first"], 2)
         result["ingest"] = {
-            "seconds": round(t_ing.wall, 2), "cpu_s": round(t_ing.cpu, 2),
-            "chunks": report.chunks_added, "chunks_per_s": round(report.chunks_added / t_ing.wall, 1),
-            "ratio_to_raw": round(t_ing.wall / t_raw.wall, 2), "stages": stages,
+            "seconds": med["ingest_s"], "cpu_s": med["ingest_cpu_s"], "chunks": len(texts),
+            "chunks_per_s": round(len(texts) / med["ingest_s"], 1),
+            # throughput of ingest / throughput of the raw encoder (target >= 0.9)
+            "ratio_to_raw": med["ratio"], "rounds": rounds, "stages_last_round": stages,
         }
 
         with Timer() as t_same:
@@ -102,7 +126,7 @@ def main() -> None:
 
             store._clients.clear()
             shutil.rmtree(args.keep, ignore_errors=True)
-            shutil.copytree(Path(tmp) / "index", args.keep)
+            shutil.copytree(Path(tmp) / f"index-{args.rounds - 1}", args.keep)
             shutil.copytree(folder, args.keep.parent / f"{args.keep.name}-docs", dirs_exist_ok=True)
     emit(result)
 

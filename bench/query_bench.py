@@ -1,9 +1,11 @@
-"""Query latency at growing index sizes (embedded Chroma), with a per-stage breakdown of ask().
+"""Query latency at growing index sizes, embedded Chroma or a Chroma server, with a per-stage
+breakdown of ask().
 
 Build (one process):
     .venv/bin/python bench/query_bench.py build --base INDEX --out DIR --size 10000
 Serve (fresh process per size and backend; prints one JSON line):
     .venv/bin/python bench/query_bench.py serve --index DIR --backend onnx --queries 30
+    .venv/bin/python bench/query_bench.py serve --index DIR --backend onnx --server   # via `chroma run`
 
 How the larger indexes are made: the real corpus index (~680 chunks, real vectors) is copied,
 then synthetic chunks are upserted straight through ``assistant.store.Index.upsert`` until the
@@ -130,8 +132,71 @@ class Stages:
         self.total, self.calls = {}, {}
 
 
-def serve(index_dir: Path, backend: str, n_queries: int) -> dict:
+class ChromaServer:
+    """``chroma run`` over an index's persisted Chroma folder, on a free local port."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+        import subprocess
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1",
+             "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import urllib.request
+
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 120:
+            try:
+                urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1)
+                break
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("chroma run exited")
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("chroma server did not start")
+        self.start_s = round(time.perf_counter() - t0, 2)
+
+    def peak_rss_mb(self) -> float | None:
+        """The server's peak resident set (VmHWM), read before it stops."""
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            pass
+        return None
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def serve(index_dir: Path, backend: str, n_queries: int, server: bool = False) -> dict:
+    """Latency of retrieve() and ask() over ``index_dir``; with ``server``, the same index served
+    by a Chroma server process (``ASSISTANT_CHROMA_URL``) instead of the embedded client."""
     os.environ["ASSISTANT_ENCODER"] = backend
+    chroma = None
+    if server:
+        chroma = ChromaServer(index_dir / "chroma")
+        os.environ["ASSISTANT_CHROMA_URL"] = chroma.url
+    try:
+        result = _serve(index_dir, backend, n_queries)
+        result["store"] = "chroma-server" if server else "embedded"
+        if chroma:
+            result["server_start_s"] = chroma.start_s
+            result["server_peak_rss_mb"] = chroma.peak_rss_mb()
+        return result
+    finally:
+        if chroma:
+            chroma.stop()
+
+
+def _serve(index_dir: Path, backend: str, n_queries: int) -> dict:
     from assistant import Assistant
     from assistant.answer import ExtractiveAnswerer
     from assistant.embeddings import MiniLMEmbeddings
@@ -203,11 +268,12 @@ def main() -> None:
     s.add_argument("--index", type=Path, required=True)
     s.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     s.add_argument("--queries", type=int, default=30)
+    s.add_argument("--server", action="store_true", help="serve the index through a `chroma run` process")
     args = ap.parse_args()
     if args.cmd == "build":
         emit(build(args.base, args.out, args.size))
     else:
-        emit(serve(args.index, args.backend, args.queries))
+        emit(serve(args.index, args.backend, args.queries, args.server))
 
 
 if __name__ == "__main__":

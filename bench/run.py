@@ -58,7 +58,8 @@ def main() -> None:
             log(f"ingest ({backend})")
             keep = ["--keep", str(work / "corpus-index")] if backend == ingest_backends[-1] else []
             extra = ["--docs", str(docs)] if docs else []
-            results["ingest"][backend] = run_json(["bench/ingest_bench.py", "--backend", backend, *extra, *keep])
+            rounds = ["--rounds", "1" if quick else "3"]
+            results["ingest"][backend] = run_json(["bench/ingest_bench.py", "--backend", backend, *rounds, *extra, *keep])
 
         base = work / "corpus-index"
         results["query"] = []
@@ -74,6 +75,9 @@ def main() -> None:
             for backend in serve_backends:
                 log(f"serve {size} chunks ({backend})")
                 results["query"].append(run_json(["bench/query_bench.py", "serve", "--index", str(out), "--backend", backend, "--queries", str(n_queries)]))
+            log(f"serve {size} chunks (onnx, through a Chroma server process)")
+            results["query"].append(run_json(["bench/query_bench.py", "serve", "--index", str(out), "--backend", "onnx",
+                                              "--queries", str(n_queries), "--server"]))
 
         log("cold start")
         results["coldstart"] = run_json(["bench/coldstart.py", "--index", str(base), "--docs", str(work / "corpus-index-docs"),
@@ -98,22 +102,24 @@ def report(r: dict) -> str:
     rows = []
     for backend, x in r["ingest"].items():
         rows.append([backend, x["files"], x["chunks"], x["raw"]["chunks_per_s"], x["raw"]["cpu_s"], x["ingest"]["chunks_per_s"],
-                     x["ingest"]["cpu_s"], x["ingest"]["ratio_to_raw"], x["reingest_unchanged"]["seconds"],
-                     x["reingest_one_changed"]["seconds"], x["peak_rss_mb"]])
+                     x["ingest"]["cpu_s"], x["ingest"]["ratio_to_raw"], x["ingest_cold"]["chunks_per_s"],
+                     x["reingest_unchanged"]["seconds"], x["reingest_one_changed"]["seconds"], x["peak_rss_mb"]])
     lines.append(table(rows, ["backend", "files", "chunks", "raw chunk/s", "raw cpu s", "ingest chunk/s", "ingest cpu s",
-                              "ingest/raw", "re-ingest same s", "1 changed s", "peak RSS MB"]))
+                              "ingest/raw (median)", "cold ingest chunk/s", "re-ingest same s", "1 changed s", "peak RSS MB"]))
     for backend, x in r["ingest"].items():
-        lines.append(f"  {backend} ingest stages: {x['ingest']['stages']}")
+        lines.append(f"  {backend} ingest/raw per round: {[rd['ratio'] for rd in x['ingest']['rounds']]}; "
+                     f"stages of the last round: {x['ingest']['stages_last_round']}")
     rows = [[b["size"], b["upsert_s"], b["bm25_rebuild_s"]] for b in r["build"]]
     lines.append("\n" + table(rows, ["chunks", "synthetic upsert s", "BM25 rebuild s"]))
     rows = []
     for q in r["query"]:
-        rows.append([q["chunks"], q["backend"], q["retrieve_ms"]["p50"], q["retrieve_ms"]["p95"], q["ask_ms"]["p50"],
-                     q["ask_ms"]["p95"], q["ask_repeat_ms"]["p50"], q["texts_embedded_per_ask"], q["peak_rss_mb"], q["loadavg_1m"]])
-    lines.append("\n" + table(rows, ["chunks", "backend", "retrieve p50 ms", "p95", "ask p50 ms", "p95", "ask again p50",
-                                     "texts embedded/ask", "serve RSS MB", "load"]))
+        rows.append([q["chunks"], q["backend"], q.get("store", "embedded"), q["retrieve_ms"]["p50"], q["retrieve_ms"]["p95"],
+                     q["ask_ms"]["p50"], q["ask_ms"]["p95"], q["ask_repeat_ms"]["p50"], q["texts_embedded_per_ask"],
+                     q["peak_rss_mb"], q.get("server_peak_rss_mb"), q["loadavg_1m"]])
+    lines.append("\n" + table(rows, ["chunks", "backend", "store", "retrieve p50 ms", "p95", "ask p50 ms", "p95", "ask again p50",
+                                     "texts embedded/ask", "serve RSS MB", "server RSS MB", "load"]))
     for q in r["query"]:
-        lines.append(f"  ask breakdown {q['chunks']} {q['backend']} (mean ms): {q['ask_breakdown_ms_mean']}")
+        lines.append(f"  ask breakdown {q['chunks']} {q['backend']} {q.get('store', 'embedded')} (mean ms): {q['ask_breakdown_ms_mean']}")
     c = r["coldstart"]
     rows = [[k, v["median_s"], v["peak_rss_mb"]] for k, v in c.items()]
     lines.append("\n" + table(rows, ["cold start (fresh process)", "median s", "peak RSS MB"]))
