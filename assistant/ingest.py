@@ -223,13 +223,16 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
                   for path, _ in todo]
         group: list[_Pending] = []
         size, target = 0, FIRST_GROUP
-        known = done = 0
+        known = done = consumed = 0
         writing: Future | None = None
 
         def tick(n: int) -> None:
             nonlocal done
             done += n
-            progress("embed", done, known)
+            # The total so far: files taken, plus those the parser has finished ahead of us.
+            ahead = sum(len(f.result()[2]) for f in parsed[consumed:] if f.done() and not f.cancelled()
+                        and f.exception() is None and not isinstance(f.result(), str))
+            progress("embed", done, max(known + ahead, done))
 
         def flush() -> None:
             nonlocal writing, group, size, target
@@ -242,6 +245,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         for n, ((path, digest), future) in enumerate(zip(todo, parsed), 1):
             key = str(path)
             outcome = future.result()
+            consumed = n
             progress("parse", n, len(todo))
             if isinstance(outcome, str):
                 report.failed.append((key, outcome))
