@@ -67,6 +67,21 @@ def fingerprint(ids: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    """fsync every file under ``path``, then the folders themselves (their entries)."""
+    for item in sorted(path.rglob("*"), key=lambda p: -len(p.parts)):
+        _fsync(item)
+    _fsync(path)
+
+
 class LexicalIndex:
     """BM25 scores for every chunk, with the metadata needed to apply filters."""
 
@@ -105,11 +120,13 @@ class LexicalIndex:
             json.dumps({"fingerprint": self.fingerprint, "ids": self.ids, "metas": self.metas}),
             encoding="utf-8",
         )
+        _fsync_tree(tmp)  # on disk before the swap: a power cut leaves the old or the new index
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if directory.exists():
             os.replace(directory, old)
         os.replace(tmp, directory)
+        _fsync(directory.parent)
         shutil.rmtree(old, ignore_errors=True)
 
     @classmethod

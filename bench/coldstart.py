@@ -3,7 +3,9 @@
     .venv/bin/python bench/coldstart.py --index DIR --docs DOCS_DIR [--repeat 3]
 
 Measures ``assistant --help``, ``assistant ask`` per encoder backend (model load included),
-and ``assistant ingest`` of an unchanged folder (the re-ingest a user runs by habit).
+``assistant ingest`` of an unchanged folder (the re-ingest a user runs by habit), and the chat's
+first answer: a fresh process runs ``app.py`` headlessly (Streamlit's AppTest, no browser), shows
+the first screen, then answers one question; both moments are timed from process start.
 """
 from __future__ import annotations
 
@@ -18,6 +20,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, emit, percentile  # noqa: E402
 
 CLI = str(Path(sys.executable).parent / "assistant")
+CHAT = """
+import json, sys, time
+t0 = time.perf_counter()
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=300)
+at.run()
+first_screen = time.perf_counter() - t0
+at.chat_input(key="chat_input").set_value(sys.argv[2]).run()
+assert not at.exception, at.exception
+assert any(m.value.startswith("\\\\[1\\\\]") for m in at.markdown), "no cited answer"
+print(json.dumps({"first_screen_s": first_screen, "first_answer_s": time.perf_counter() - t0}))
+"""
 
 
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -56,6 +70,8 @@ def main() -> None:
     for backend in ("torch", "onnx"):
         out[f"ask_{backend}"] = median([CLI, "--index", str(args.index), "ask", q, "--json"], {"ASSISTANT_ENCODER": backend})
     out["reingest_unchanged_cli"] = median([CLI, "--index", str(args.index), "ingest", str(args.docs), "--json"], {})
+    out["chat_first_answer"] = median([sys.executable, "-c", CHAT, str(ROOT / "app.py"), q],
+                                      {"ASSISTANT_INDEX_DIR": str(args.index)})
     emit(out)
 
 

@@ -34,6 +34,7 @@ def main() -> None:
     os.environ["ASSISTANT_ENCODER"] = args.backend
 
     from assistant import Assistant
+    from assistant.chunking import _block_sentences
     from assistant.embeddings import MiniLMEmbeddings
 
     files = sorted(p for p in CORPUS.glob("*.md") if p.name != "SOURCES.md")
@@ -61,6 +62,7 @@ def main() -> None:
             return t
 
         def ingest_pass(name: str) -> tuple[Timer, Assistant, dict, float, float]:
+            _block_sentences.cache_clear()  # each ingest splits its sentences afresh, as a new process would
             bot = Assistant(index_dir=Path(tmp) / name)
             marks: dict[str, float] = {}
 

@@ -58,7 +58,7 @@ def main() -> None:
             log(f"ingest ({backend})")
             keep = ["--keep", str(work / "corpus-index")] if backend == ingest_backends[-1] else []
             extra = ["--docs", str(docs)] if docs else []
-            rounds = ["--rounds", "1" if quick else "3"]
+            rounds = ["--rounds", "1" if quick else "5"]
             results["ingest"][backend] = run_json(["bench/ingest_bench.py", "--backend", backend, *rounds, *extra, *keep])
 
         base = work / "corpus-index"
@@ -109,8 +109,8 @@ def report(r: dict) -> str:
     for backend, x in r["ingest"].items():
         lines.append(f"  {backend} ingest/raw per round: {[rd['ratio'] for rd in x['ingest']['rounds']]}; "
                      f"stages of the last round: {x['ingest']['stages_last_round']}")
-    rows = [[b["size"], b["upsert_s"], b["bm25_rebuild_s"]] for b in r["build"]]
-    lines.append("\n" + table(rows, ["chunks", "synthetic upsert s", "BM25 rebuild s"]))
+    rows = [[b["size"], b["upsert_s"], b["bm25_rebuild_s"], b["peak_rss_mb"]] for b in r["build"]]
+    lines.append("\n" + table(rows, ["chunks", "synthetic upsert s", "BM25 rebuild s", "build peak RSS MB"]))
     rows = []
     for q in r["query"]:
         rows.append([q["chunks"], q["backend"], q.get("store", "embedded"), q["retrieve_ms"]["p50"], q["retrieve_ms"]["p95"],
