@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunking import sentence_spans
-from .lexical import LexicalIndex, references, tokenize
+from .lexical import LexicalIndex, references, same_word, tokenize
 from .retrieval import Retrieval
 from .types import Answer, Citation, Passage
 
@@ -63,8 +63,8 @@ def leans_on_history(question: str) -> bool:
     return bool(PRONOUNS.search(question)) or bool(FOLLOW_UP_START.match(question)) or len(question.split()) < 6
 
 
-def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:
-    """Specific terms of the question (names, numbers) that occur nowhere in the index."""
+def specific_terms(question: str) -> list[str]:
+    """Names and numbers of a question ("Iran", "2016", "PESCO"), not its question words."""
     out: list[str] = []
     for m in SPECIFIC_RE.finditer(question):
         word = m.group(1)
@@ -72,8 +72,50 @@ def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:
         sentence_start = not before or before[-1] in ".?!:;\"“("
         if word.lower() in QUESTION_WORDS or (sentence_start and not word[0].isdigit()):
             continue
+        out.append(word)
+    return list(dict.fromkeys(out))
+
+
+def unsupported_terms(question: str, passages: list[Passage]) -> list[str]:
+    """Names and numbers of the question that none of the retrieved passages mention.
+
+    The index knows them (else :func:`unknown_terms` applies) but not next to what was found:
+    "Why did the EU sanction Iran over WannaCry?" retrieves the WannaCry sanctions, which name
+    North Korea. An extractive answer would then answer a question that was not asked. An
+    acronym counts as mentioned when a passage spells it out ("MLA": "mutual legal assistance").
+    """
+    tokens: set[str] = set()
+    initials: set[str] = set()
+    for p in passages:
+        text = f"{p.title} {p.section} {p.text}"
+        tokens.update(tokenize(text))
+        words = [w for w in re.findall(r"[A-Za-z]+", text) if len(w) > 2 or w[0].isupper()]
+        firsts = "".join(w[0].lower() for w in words)
+        initials.update(firsts[i : i + n] for n in (2, 3, 4, 5) for i in range(len(firsts) - n + 1))
+    by_prefix: dict[str, list[str]] = {}
+    for tok in tokens:
+        by_prefix.setdefault(tok[:4], []).append(tok)
+
+    def mentioned(tok: str) -> bool:
+        return tok in tokens or any(same_word(tok, t) for t in by_prefix.get(tok[:4], ()))
+
+    out = []
+    for word in specific_terms(question):
+        toks = tokenize(word)
+        if not toks or all(mentioned(t) for t in toks):
+            continue
+        if word.isupper() and 2 <= len(word) <= 5 and word.lower() in initials:
+            continue
+        out.append(word)
+    return out
+
+
+def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:
+    """Specific terms of the question (names, numbers) that occur nowhere in the index."""
+    out: list[str] = []
+    for word in specific_terms(question):
         tokens = tokenize(word)
-        if tokens and all(lexical.document_frequency(t) == 0 for t in tokens):
+        if tokens and not any(lexical.variants(t) for t in tokens):
             out.append(word)
     # Every word of a multi-word name must occur together in at least one chunk.
     for m in NAME_RE.finditer(question):
@@ -111,6 +153,9 @@ class ExtractiveAnswerer:
         unknown = unknown_terms(question, lexical)
         if unknown:
             return "the sources never mention " + ", ".join(f"“{u}”" for u in unknown[:3])
+        unsupported = unsupported_terms(question, passages)
+        if unsupported:
+            return "none of the passages found mention " + ", ".join(f"“{u}”" for u in unsupported[:3])
         return None
 
     def abstention(self, question: str, passages: list[Passage], reason: str) -> Answer:

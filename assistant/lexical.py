@@ -67,6 +67,23 @@ def fingerprint(ids: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+# Endings that turn a place into its people or language, after stemming: Korea/Korean,
+# Russia/Russian, China/Chinese ("chines"), Germany/German ("germani"/"german"), Iran/Iranian.
+_DEMONYM_ENDINGS = frozenset({"", "a", "n", "an", "ian", "ean", "ese", "es", "i", "ani", "ish", "y"})
+
+
+def same_word(a: str, b: str) -> bool:
+    """Whether two stemmed tokens are one word or a place and its demonym ("korea", "korean").
+
+    They must share at least four letters and differ only by such endings, so "iran"/"iraq",
+    "niger"/"nigeria" and "austria"/"australia" stay apart.
+    """
+    if a == b:
+        return True
+    n = len(os.path.commonprefix([a, b]))
+    return n >= 4 and a[n:] in _DEMONYM_ENDINGS and b[n:] in _DEMONYM_ENDINGS
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -92,6 +109,7 @@ class LexicalIndex:
         self.fingerprint = fp
         self._pos = {cid: i for i, cid in enumerate(ids)}
         self._refs: dict[tuple[str, str], list[int]] | None = None  # ("article", "5") -> chunks whose heading names it
+        self._by_prefix: dict[str, list[str]] | None = None  # first four letters -> indexed tokens
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -209,17 +227,31 @@ class LexicalIndex:
             self._refs = table
         return self._refs
 
+    def variants(self, token: str) -> list[str]:
+        """The indexed tokens that are ``token`` or its place/demonym pair (see :func:`same_word`)."""
+        if self.bm25 is None:
+            return []
+        if self._by_prefix is None:
+            by_prefix: dict[str, list[str]] = {}
+            for vocab in self.bm25.vocab_dict:
+                by_prefix.setdefault(vocab[:4], []).append(vocab)
+            self._by_prefix = by_prefix
+        if len(token) < 4:
+            return [token] if token in self.bm25.vocab_dict else []
+        return [v for v in self._by_prefix.get(token[:4], ()) if same_word(token, v)]
+
     def chunks_with_all(self, tokens: list[str]) -> int:
-        """How many chunks contain every one of ``tokens`` (already tokenized)."""
+        """How many chunks contain every one of ``tokens`` (already tokenized; a token also
+        matches its place/demonym pair, so "North Korean" is found beside "North Korea")."""
         if self.bm25 is None or not tokens:
             return 0
         indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
         common: set[int] | None = None
         for token in set(tokens):
-            col = self.bm25.vocab_dict.get(token)
-            if col is None:
+            cols = [self.bm25.vocab_dict[v] for v in self.variants(token)]
+            if not cols:
                 return 0
-            docs = set(indices[indptr[col] : indptr[col + 1]].tolist())
+            docs = {d for col in cols for d in indices[indptr[col] : indptr[col + 1]].tolist()}
             common = docs if common is None else common & docs
             if not common:
                 return 0
@@ -260,3 +292,6 @@ class LexicalUnion:
 
     def chunks_with_all(self, tokens: list[str]) -> int:
         return sum(p.chunks_with_all(tokens) for p in self.parts)
+
+    def variants(self, token: str) -> list[str]:
+        return list(dict.fromkeys(v for p in self.parts for v in p.variants(token)))

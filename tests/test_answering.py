@@ -149,3 +149,51 @@ def test_stats(corpus_bot):
     stats = corpus_bot.stats()
     assert stats["documents"] >= 50 and stats["chunks"] > stats["documents"]
     assert stats["embedding_model"] == "all-MiniLM-L6-v2" and stats["store"] == "chroma-embedded"
+
+
+def _passage(text: str, title: str = "EU cyber sanctions") -> "Passage":
+    from assistant.types import Passage
+
+    return Passage(chunk_id="x:0000:abc", doc_id="x", title=title, section="", url="https://example.org",
+                   text=text, score=1.0, similarity=0.8)
+
+
+def test_unsupported_terms_are_names_and_numbers_no_passage_mentions():
+    from assistant.answer import unsupported_terms
+
+    found = [_passage("In July 2020 the Council listed two North Korean entities over the WannaCry attack.")]
+    assert unsupported_terms("Why did the EU sanction Iran over the WannaCry attack?", found) == ["Iran"]
+    assert unsupported_terms("Why did the EU sanction North Korea over WannaCry in 2020?", found) == []
+    assert unsupported_terms("What did the Council decide in 2019 about WannaCry?", found) == ["2019"]
+    # question words and the first word of the question are not names; acronyms may be spelled out
+    mla = [_passage("A party may refuse mutual legal assistance if the request concerns a political offence.",
+                    title="European Convention on Mutual Assistance in Criminal Matters")]
+    assert unsupported_terms("Can a country refuse an MLA request?", mla) == []
+    assert unsupported_terms("Can a country refuse an EAW request?", mla) == ["EAW"]
+
+
+def test_false_premise_with_a_name_the_passages_never_mention_is_refused(corpus_bot):
+    answer = corpus_bot.ask("Why did the EU sanction Iran over the WannaCry ransomware attack?")
+    assert answer.abstained and "Iran" in answer.abstain_reason and not answer.citations
+    # the same question about the country the sources do name is answered, with citations
+    right = corpus_bot.ask("Why did the EU sanction North Korean entities over the WannaCry ransomware attack?")
+    assert not right.abstained and right.citations
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("Korea", "Korean", True), ("Russia", "Russian", True), ("China", "Chinese", True),
+    ("Germany", "German", True), ("Iran", "Iranian", True), ("Sudan", "Sudanese", True),
+    ("Iran", "Iraq", False), ("Niger", "Nigeria", False), ("Austria", "Australia", False),
+])
+def test_places_and_their_demonyms_are_one_word(a, b, same):
+    from assistant.lexical import same_word, tokenize
+
+    assert same_word(tokenize(a)[0], tokenize(b)[0]) is same
+
+
+def test_a_demonym_is_not_an_unknown_name(corpus_bot):
+    from assistant.answer import unknown_terms
+
+    lexical = corpus_bot.index().lexical()
+    assert unknown_terms("Which North Korean entities did the EU list?", lexical) == []
+    assert unknown_terms("Which Wakandan entities did the EU list?", lexical) == ["Wakandan"]
