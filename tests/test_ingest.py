@@ -241,3 +241,22 @@ def test_moved_corpus_reingests_without_duplicate_id_errors(tmp_path, docs_dir):
     (moved / "copy.md").write_text((moved / "alpha.md").read_text(), encoding="utf-8")
     again = bot.ingest([moved])
     assert [Path(p).name for p, _ in again.failed] == ["copy.md"]
+
+
+def test_html_keeps_text_outside_the_innermost_blocks(tmp_path):
+    """Text directly inside containers is kept, in document order, next to the nested blocks."""
+    from assistant.loaders import load
+
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>Liaison</title><style>p{}</style></head><body><nav>Menu</nav><main>"
+        "<h2>Channels</h2><div>Lead text on <b>liaison</b> officers<br>second line<p>A paragraph.</p>tail words</div>"
+        "<ul><li>Intro item <ul><li>nested item</li></ul></li></ul>"
+        "<table><tr><th>Body</th><td>Europol</td></tr></table><!-- a comment --></main></body></html>",
+        encoding="utf-8")
+    doc = load(page)
+    assert doc.meta["title"] == "Liaison"
+    assert [s.path for s in doc.sections] == [["Channels"]]
+    assert doc.sections[0].text.split("\n\n") == [
+        "Lead text on liaison officers second line", "A paragraph.", "tail words", "Intro item", "nested item",
+        "Body", "Europol"]

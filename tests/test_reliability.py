@@ -103,6 +103,27 @@ def test_deeply_nested_html_loads_without_recursion_error(tmp_path):
     assert report.ok and bot.retrieve("Omega exchange liaison officers", k=1)[0].doc_id == "divs"
 
 
+def test_hostile_nesting_is_refused_fast_and_the_rest_ingests(tmp_path, docs_dir):
+    """100,000 nested <div>s would hold the HTML parser for about a minute: refused up front."""
+    from assistant.errors import BadDocument
+
+    hostile = docs_dir / "hostile.html"
+    hostile.write_text(nested_html("div", 100_000, "Never read."), encoding="utf-8")
+    start = time.perf_counter()
+    with pytest.raises(BadDocument, match="nested more than 25,000 levels"):
+        load(hostile)
+    assert time.perf_counter() - start < 2
+    # ordinary markup with unclosed paragraphs and list items is not mistaken for nesting
+    flat = docs_dir / "flat.html"
+    flat.write_text("<html><body><main>" + "<p>Liaison officers meet weekly.<li>Item" * 30_000 + "</main></body></html>",
+                    encoding="utf-8")
+    assert load(flat).sections
+    report = Assistant(index_dir=tmp_path / "idx").ingest([docs_dir])
+    failed = dict(report.failed)
+    assert list(failed) == [str(hostile.resolve())] and "nested more than" in failed[str(hostile.resolve())]
+    assert len(report.added) == 3
+
+
 def test_symlinks_outside_are_refused_inside_are_fine(tmp_path, docs_dir):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -164,7 +185,9 @@ def test_cli_ingest_exit_status_is_1_when_a_file_failed(tmp_path):
 def test_second_ingest_fails_fast_with_one_line(tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
-    for p in corpus_files(15):
+    # Enough files that the first ingest is still embedding when the second one starts (ingest of
+    # 15 briefs now ends within the second CLI's start-up).
+    for p in corpus_files(60):
         shutil.copy(p, folder / p.name)
     idx = tmp_path / "idx"
     first = subprocess.Popen([str(BIN), "--index", str(idx), "ingest", str(folder)],
@@ -188,7 +211,7 @@ def test_second_ingest_fails_fast_with_one_line(tmp_path):
     finally:
         out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
-    assert "added 15" in out
+    assert "added 60" in out
 
 
 def test_questions_during_an_ingest_in_another_process(tmp_path, docs_dir):
