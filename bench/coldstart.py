@@ -29,7 +29,9 @@ at.run()
 first_screen = time.perf_counter() - t0
 at.chat_input(key="chat_input").set_value(sys.argv[2]).run()
 assert not at.exception, at.exception
-assert any(m.value.startswith("\\\\[1\\\\]") for m in at.markdown), "no cited answer"
+# an answer was shown: cited sources, or (quick mode's smaller index) an abstention
+assert (any(m.value.startswith("\\\\[1\\\\]") for m in at.markdown)
+        or any("cannot answer" in w.value for w in at.warning)), "no answer shown"
 print(json.dumps({"first_screen_s": first_screen, "first_answer_s": time.perf_counter() - t0}))
 """
 
