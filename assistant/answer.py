@@ -125,6 +125,10 @@ def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:
         capitals = [w for w in words if w[0].isupper() or w[0].isdigit()]
         tokens = tokenize(" ".join(words))
         if len(capitals) >= 2 and len(tokens) >= 2 and lexical.chunks_with_all(tokens) == 0:
+            # "the UN Charter and the NPT" may be two names, each found on its own.
+            parts = [tokenize(part) for part in re.split(r"\s+and\s+(?:the\s+)?", " ".join(words))]
+            if len(parts) > 1 and all(part and lexical.chunks_with_all(part) > 0 for part in parts):
+                continue
             out.append(" ".join(words))
     return list(dict.fromkeys(out))
 

@@ -197,3 +197,12 @@ def test_a_demonym_is_not_an_unknown_name(corpus_bot):
     lexical = corpus_bot.index().lexical()
     assert unknown_terms("Which North Korean entities did the EU list?", lexical) == []
     assert unknown_terms("Which Wakandan entities did the EU list?", lexical) == ["Wakandan"]
+
+
+def test_two_names_joined_by_and_are_checked_one_by_one(corpus_bot):
+    from assistant.answer import unknown_terms
+
+    lexical = corpus_bot.index().lexical()
+    assert unknown_terms("How do the amendment rules of the UN Charter and the NPT compare?", lexical) == []
+    # a made-up title is still caught, joined by "and" or not
+    assert unknown_terms("What does the Geneva Convention on Drone Policing and Robotics require?", lexical)
