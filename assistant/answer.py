@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunking import sentence_spans
-from .lexical import LexicalIndex, references, same_word, tokenize
+from .lexical import LexicalIndex, Vocabulary, references, tokenize
 from .retrieval import Retrieval
 from .types import Answer, Citation, Passage
 
@@ -92,17 +92,11 @@ def unsupported_terms(question: str, passages: list[Passage]) -> list[str]:
         words = [w for w in re.findall(r"[A-Za-z]+", text) if len(w) > 2 or w[0].isupper()]
         firsts = "".join(w[0].lower() for w in words)
         initials.update(firsts[i : i + n] for n in (2, 3, 4, 5) for i in range(len(firsts) - n + 1))
-    by_prefix: dict[str, list[str]] = {}
-    for tok in tokens:
-        by_prefix.setdefault(tok[:4], []).append(tok)
-
-    def mentioned(tok: str) -> bool:
-        return tok in tokens or any(same_word(tok, t) for t in by_prefix.get(tok[:4], ()))
-
+    found = Vocabulary(tokens)
     out = []
     for word in specific_terms(question):
         toks = tokenize(word)
-        if not toks or all(mentioned(t) for t in toks):
+        if not toks or all(found.variants(t) for t in toks):
             continue
         if word.isupper() and 2 <= len(word) <= 5 and word.lower() in initials:
             continue

@@ -60,20 +60,17 @@ def _write_group(index: Index, manifest: dict, report: IngestReport, group: list
     """Store a group of files: delete their stale chunks, upsert the new ones in one call, then
     record them in the manifest (atomically). Killed in between, the next run's repair sees
     manifest entries whose chunks are missing, or chunks no entry owns, and fixes both."""
-    stale: set[str] = set()
+    old: dict[str, set[str]] = {}  # file -> the chunk ids it had (and the moved file it replaces)
     for p in group:
-        old = manifest["files"].get(p.path, {}).get("chunks", [])
+        old[p.path] = set(manifest["files"].get(p.path, {}).get("chunks", []))
         if p.replaces:
-            old = old + manifest["files"][p.replaces]["chunks"]
-        stale |= set(old) - {c.chunk_id for c in p.chunks}
-    index.delete(sorted(stale))
+            old[p.path] |= set(manifest["files"][p.replaces]["chunks"])
+    index.delete(sorted(set().union(*(old[p.path] - {c.chunk_id for c in p.chunks} for p in group))))
     chunks = [c for p in group for c in p.chunks]
     index.upsert([c.chunk_id for c in chunks], [c.text for c in chunks], [c.metadata for c in chunks], vectors)
     for p in group:
         new_ids = [c.chunk_id for c in p.chunks]
-        old_ids = set(manifest["files"].get(p.path, {}).get("chunks", []))
-        if p.replaces:
-            old_ids |= set(manifest["files"][p.replaces]["chunks"])
+        old_ids = old[p.path]
         manifest["files"][p.path] = {"sha1": p.sha1, "doc_id": p.doc_id, "title": p.title, "chunks": new_ids}
         if p.replaces:
             manifest["files"].pop(p.replaces)
@@ -271,7 +268,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
     finally:
         parser.shutdown(wait=True, cancel_futures=True)
         writer.shutdown(wait=True)
-    pending = bool(report.added or report.updated)
+    wrote = bool(report.added or report.updated)
 
     # 5. Files under a scanned root that are gone (deleted, ignored, hidden) lose their chunks.
     #    A file that is still there but failed to parse keeps its last good version.
@@ -285,7 +282,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         report.removed.append(key)
         report.chunks_removed += len(entry["chunks"])
 
-    changed = bool(pending or report.removed or repaired)
+    changed = bool(wrote or report.removed or repaired)
     lexical_stale = changed or not (index.lexical_dir / "chunks.json").exists()
     if not lexical_stale:
         from .lexical import LexicalIndex, fingerprint

@@ -84,6 +84,22 @@ def same_word(a: str, b: str) -> bool:
     return n >= 4 and a[n:] in _DEMONYM_ENDINGS and b[n:] in _DEMONYM_ENDINGS
 
 
+class Vocabulary:
+    """A set of stemmed tokens, looked up with :func:`same_word` (a place finds its demonym)."""
+
+    def __init__(self, tokens: Iterable[str]) -> None:
+        self.tokens = set(tokens)
+        self._by_prefix: dict[str, list[str]] = {}
+        for token in self.tokens:
+            self._by_prefix.setdefault(token[:4], []).append(token)
+
+    def variants(self, token: str) -> list[str]:
+        """The tokens here that are ``token`` or its place/demonym pair."""
+        if len(token) < 4:
+            return [token] if token in self.tokens else []
+        return [t for t in self._by_prefix.get(token[:4], ()) if same_word(token, t)]
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -109,7 +125,7 @@ class LexicalIndex:
         self.fingerprint = fp
         self._pos = {cid: i for i, cid in enumerate(ids)}
         self._refs: dict[tuple[str, str], list[int]] | None = None  # ("article", "5") -> chunks whose heading names it
-        self._by_prefix: dict[str, list[str]] | None = None  # first four letters -> indexed tokens
+        self._vocabulary: Vocabulary | None = None  # the BM25 vocabulary, for variants()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -231,14 +247,9 @@ class LexicalIndex:
         """The indexed tokens that are ``token`` or its place/demonym pair (see :func:`same_word`)."""
         if self.bm25 is None:
             return []
-        if self._by_prefix is None:
-            by_prefix: dict[str, list[str]] = {}
-            for vocab in self.bm25.vocab_dict:
-                by_prefix.setdefault(vocab[:4], []).append(vocab)
-            self._by_prefix = by_prefix
-        if len(token) < 4:
-            return [token] if token in self.bm25.vocab_dict else []
-        return [v for v in self._by_prefix.get(token[:4], ()) if same_word(token, v)]
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary(self.bm25.vocab_dict)
+        return self._vocabulary.variants(token)
 
     def chunks_with_all(self, tokens: list[str]) -> int:
         """How many chunks contain every one of ``tokens`` (already tokenized; a token also

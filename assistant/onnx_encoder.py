@@ -275,5 +275,6 @@ class OnnxMiniLMEncoder:
             progress(pending)
         return out
 
+
 if __name__ == "__main__":  # `python -m assistant.onnx_encoder`: the set-up step (make setup)
     print(f"ONNX encoder ready: {ensure_model()}")

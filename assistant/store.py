@@ -103,6 +103,11 @@ def atomic_write_json(path: Path, data: Any) -> None:
         raise
 
 
+def _build_lexical(chunks: list[tuple[str, str, dict]]) -> LexicalIndex:
+    """BM25 over (chunk id, stored text, metadata): each text is indexed as it is embedded."""
+    return LexicalIndex.build([c[0] for c in chunks], [embed_text(c[1], c[2]) for c in chunks], [c[2] for c in chunks])
+
+
 class Index:
     """Read and write access to one index (Chroma collection + BM25 + manifest)."""
 
@@ -195,30 +200,21 @@ class Index:
     def rebuild_lexical(self, chunks: list[tuple[str, str, dict]] | None = None) -> LexicalIndex:
         """Rebuild BM25 and save it beside the Chroma data: from ``chunks`` (id, text, metadata),
         when the caller holds every chunk of the index, else from everything in Chroma."""
-        if chunks is not None:
-            lex = LexicalIndex.build([c[0] for c in chunks], [embed_text(c[1], c[2]) for c in chunks],
-                                     [c[2] for c in chunks])
-        else:
-            lex = self._lexical_from_chroma()
+        lex = _build_lexical(chunks) if chunks is not None else self._lexical_from_chroma()
         lex.save(self.lexical_dir)
         self._lexical = lex
         return lex
 
     def _lexical_from_chroma(self) -> LexicalIndex:
-        ids: list[str] = []
-        texts: list[str] = []
-        metas: list[dict] = []
+        chunks: list[tuple[str, str, dict]] = []
         page, offset = 5000, 0
         while True:
             got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
-            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                ids.append(cid)
-                texts.append(embed_text(text, meta))
-                metas.append(meta)
+            chunks += zip(got["ids"], got["documents"], got["metadatas"])
             if len(got["ids"]) < page:
                 break
             offset += page
-        return LexicalIndex.build(ids, texts, metas)
+        return _build_lexical(chunks)
 
     # --- reading --------------------------------------------------------------------------
     def lexical(self) -> LexicalIndex:
