@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from .batching import encode_by_length
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -75,23 +77,10 @@ class MiniLMEmbeddings(Embeddings):
             self.calls += len(texts)
             return out
         model = load_model()
-        # Sort by length so each batch pads little; restore the order afterwards.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        step = self.batch_size * 4
-        for start in range(0, len(order), step):
-            idx = order[start : start + step]
-            vecs = model.encode(
-                [texts[i] for i in idx],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-            out[idx] = vecs
-            self.calls += len(idx)
-            if progress:
-                progress(len(idx))
+        out = encode_by_length(texts, self.batch_size * 4, lambda part: model.encode(
+            part, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False), self.dimension, progress)
+        self.calls += len(texts)
         return out
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

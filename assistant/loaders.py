@@ -160,7 +160,8 @@ def _split_front_matter(text: str) -> tuple[dict, str]:
     if not m:
         return {}, text
     try:
-        meta = yaml.safe_load(m.group(1))
+        # libyaml's C parser when PyYAML has it: same safe loader, ~10x faster than pure Python
+        meta = yaml.load(m.group(1), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
         raise BadDocument(f"malformed front matter: {first}") from exc

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .batching import encode_by_length
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -256,23 +258,11 @@ class OnnxMiniLMEncoder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        # Sort by length so each batch pads little; restore the order afterwards.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        batches = [order[b : b + self.batch_size] for b in range(0, len(order), self.batch_size)]
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        run = lambda part: self._batch([texts[i] for i in part])  # noqa: E731
-        results = map(run, batches) if len(batches) == 1 else _executor().map(run, batches)
-        step = max(self.batch_size * 4, 64)  # texts per progress callback
-        pending = 0
-        for part, vecs in zip(batches, results):
-            out[part] = vecs
-            self.calls += len(part)
-            pending += len(part)
-            if progress and pending >= step:
-                progress(pending)
-                pending = 0
-        if progress and pending:
-            progress(pending)
+        n_parts = -(-len(texts) // self.batch_size)
+        out = encode_by_length(texts, self.batch_size, self._batch, self.dimension, progress,
+                               report_every=max(self.batch_size * 4, 64),  # texts per progress call
+                               mapper=map if n_parts == 1 else _executor().map)
+        self.calls += len(texts)
         return out
 
 

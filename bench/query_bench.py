@@ -30,7 +30,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEV, Timer, emit, peak_rss_mb, percentile  # noqa: E402
+from common import DEV, ROOT, Timer, emit, peak_rss_mb, percentile  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests"))
+from support import ChromaServer  # noqa: E402  (the test suite's `chroma run` helper)
 
 NOISE = 0.02
 
@@ -130,50 +133,6 @@ class Stages:
 
     def reset(self) -> None:
         self.total, self.calls = {}, {}
-
-
-class ChromaServer:
-    """``chroma run`` over an index's persisted Chroma folder, on a free local port."""
-
-    def __init__(self, path: Path) -> None:
-        import socket
-        import subprocess
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1",
-             "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import urllib.request
-
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < 120:
-            try:
-                urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1)
-                break
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("chroma run exited")
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("chroma server did not start")
-        self.start_s = round(time.perf_counter() - t0, 2)
-
-    def peak_rss_mb(self) -> float | None:
-        """The server's peak resident set (VmHWM), read before it stops."""
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-        except OSError:
-            pass
-        return None
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 def serve(index_dir: Path, backend: str, n_queries: int, server: bool = False) -> dict:

@@ -1,44 +1,14 @@
 """The same assistant against a real Chroma server process (ASSISTANT_CHROMA_URL)."""
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support import ChromaServer
 
 
 @pytest.fixture
 def chroma_server(tmp_path):
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(tmp_path / "server-data"),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("chroma server did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with ChromaServer(tmp_path / "server-data", timeout=60) as server:
+        yield server.url
 
 
 @pytest.mark.server
