@@ -124,6 +124,21 @@ def test_follow_up_uses_history(corpus_bot):
     assert "Budapest" in answer.query
 
 
+def test_follow_up_answers_the_new_question_not_the_earlier_one(corpus_bot):
+    # With the earlier question first in the rewritten query, its vector leaned towards that
+    # question, and the answer restated when the protocol was opened for signature.
+    history = [{"role": "user", "content": "When was the second protocol to the Budapest cybercrime convention "
+                                           "opened for signature?"}]
+    answer = corpus_bot.ask("How many ratifications does it need before it takes effect?", history=history)
+    assert answer.query.startswith("How many ratifications does it need")
+    assert "five Parties" in answer.text, answer.text
+    assert answer.citations[0].doc_id == "budapest-protocols"
+
+    history = [{"role": "user", "content": "Does Eurojust handle fraud against the EU budget?"}]
+    answer = corpus_bot.ask("When did that office actually start working?", history=history)
+    assert "1 June 2021" in answer.text, answer.text
+
+
 def test_stream_yields_text_then_answer(corpus_bot):
     pieces = list(corpus_bot.stream("What is the European Arrest Warrant?"))
     final = pieces[-1]
