@@ -18,6 +18,7 @@ from .lexical import LexicalIndex, Vocabulary, references, tokenize
 from .retrieval import Retrieval
 from .types import Answer, Citation, Passage
 
+PART_EXTRA_WORDS = 40  # a question that asks two things may get one sentence more, this much longer
 ABSTAIN_TEXT = "The sources I have do not cover this question, so I cannot answer it from them."
 PRONOUNS = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those|he|she|there|the same)\b", re.I)
 FOLLOW_UP_START = re.compile(r"^(and|what about|how about|but|also|so|then|why|when|which|who)\b", re.I)
@@ -26,6 +27,9 @@ SPECIFIC_RE = re.compile(r"\b(\d{2,}|[A-Z][A-Za-z0-9’'-]{2,})\b")
 NAME_RE = re.compile(
     r"\b[A-Z][\w’'-]*(?:\s+(?:(?:of|on|for|the|against|and|to|in)\s+)*[A-Z0-9][\w’'-]*)+"
 )
+# Where a question asks a second thing: ", and when was it presented?", " and where is it based?"
+PART_RE = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|which|when|where|who|whom|why|is|are|does|do|did|"
+                     r"can|could|must|has|have|was|were)\b)", re.I)
 QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does",
                   "did", "do", "is", "are", "was", "were", "can", "could", "should", "would",
                   "will", "has", "have", "under", "and", "the", "tell", "explain", "list", "give",
@@ -68,6 +72,18 @@ def standalone_query(question: str, history: list[dict] | None) -> str:
 def leans_on_history(question: str) -> bool:
     """Does the question refer back (pronouns, "and …", very short)?"""
     return bool(PRONOUNS.search(question)) or bool(FOLLOW_UP_START.match(question)) or len(question.split()) < 6
+
+
+def question_parts(question: str) -> list[str]:
+    """The separate things a question asks, when it joins them with "and" + a question word.
+
+    >>> question_parts("What replaced the EU Security Union Strategy, and when was it presented?")
+    ['What replaced the EU Security Union Strategy', 'when was it presented']
+    >>> question_parts("Which countries are permanent members of the UN Security Council?")
+    ['Which countries are permanent members of the UN Security Council']
+    """
+    parts = [part.strip(" ,?") for part in PART_RE.split(question)]
+    return [part for part in parts if len(part.split()) >= 3]
 
 
 def specific_terms(question: str) -> list[str]:
@@ -195,27 +211,48 @@ class ExtractiveAnswerer:
                     out.append(Candidate(rank, p, start, end))
         return out
 
-    def score(self, question: str, qvec: np.ndarray, cands: list[Candidate], lexical: LexicalIndex) -> None:
-        n_docs = max(len(lexical), 1)
-        q_tokens = set(tokenize(question))
-        idf = {t: math.log(1 + n_docs / (1 + lexical.document_frequency(t))) for t in q_tokens}
-        total = sum(idf.values()) or 1.0
+    def score(self, question: str, qvec: np.ndarray, cands: list[Candidate], lexical: LexicalIndex) -> list[Candidate]:
+        """Score every candidate against the question (``Candidate.score``). For a question that
+        asks several things (:func:`question_parts`), return the best sentence for each part."""
         self._vectors(cands)
-        refs = set(references(question))
         context: dict[str, set[str]] = {}
         for c in cands:
             # A sentence inherits the words of its heading: it is "in Article 5" even if
             # it never says so.
             if c.passage.chunk_id not in context:
                 context[c.passage.chunk_id] = set(tokenize(f"{c.passage.title} {c.passage.section}"))
-            s_tokens = set(tokenize(c.text)) | context[c.passage.chunk_id]
-            overlap = sum(w for t, w in idf.items() if t in s_tokens) / total
-            cosine = float(np.dot(qvec, c.vector))
+        words = {id(c): set(tokenize(c.text)) | context[c.passage.chunk_id] for c in cands}
+        refs = set(references(question))
+        for c, value in zip(cands, self._scores(question, qvec, cands, words, lexical)):
             # The user named "Article 5": sentences under that heading are what they asked about.
             named = 0.15 if refs and refs & set(references(c.passage.section)) else 0.0
-            c.score = 0.45 * cosine + 0.35 * overlap + 0.2 * c.passage.similarity + named - 0.02 * c.passage_rank
+            c.score = value + named
+        parts = question_parts(question)
+        if len(parts) < 2:
+            return []
+        best: list[Candidate] = []
+        for part, pvec in zip(parts, self.embeddings.encode(parts)):
+            values = self._scores(part, pvec, cands, words, lexical)
+            best.append(cands[int(np.argmax(values))])
+        return best
 
-    def select(self, cands: list[Candidate]) -> list[Candidate]:
+    @staticmethod
+    def _scores(question: str, qvec: np.ndarray, cands: list[Candidate], words: dict[int, set[str]],
+                lexical: LexicalIndex) -> list[float]:
+        """Similarity to ``qvec``, share of the question's rare words, passage similarity, rank."""
+        n_docs = max(len(lexical), 1)
+        idf = {t: math.log(1 + n_docs / (1 + lexical.document_frequency(t))) for t in set(tokenize(question))}
+        total = sum(idf.values()) or 1.0
+        out = []
+        for c in cands:
+            overlap = sum(w for t, w in idf.items() if t in words[id(c)]) / total
+            cosine = float(np.dot(qvec, c.vector))
+            out.append(0.45 * cosine + 0.35 * overlap + 0.2 * c.passage.similarity - 0.02 * c.passage_rank)
+        return out
+
+    def select(self, cands: list[Candidate], part_best: list[Candidate] | None = None) -> list[Candidate]:
+        """The best sentences, then for each part of the question whose best sentence is not
+        among them, that sentence (one more at most, and up to PART_EXTRA_WORDS more words)."""
         ranked = sorted(cands, key=lambda c: -c.score)
         chosen: list[Candidate] = []
         words = 0
@@ -224,14 +261,23 @@ class ExtractiveAnswerer:
                 break
             if chosen and c.score < self.keep_ratio * chosen[0].score:
                 break
-            if any(float(np.dot(c.vector, o.vector)) > 0.9 for o in chosen):
+            if self._repeats(c, chosen):
                 continue
             n = len(c.text.split())
             if chosen and words + n > self.max_words:
                 continue
             chosen.append(c)
             words += n
+        for c in part_best or []:
+            n = len(c.text.split())
+            if c not in chosen and not self._repeats(c, chosen) and words + n <= self.max_words + PART_EXTRA_WORDS:
+                chosen.append(c)
+                break
         return chosen
+
+    @staticmethod
+    def _repeats(c: Candidate, chosen: list[Candidate]) -> bool:
+        return any(float(np.dot(c.vector, o.vector)) > 0.9 for o in chosen)
 
     def answer(self, question: str, retrieval: Retrieval, lexical: LexicalIndex) -> Answer:
         """Build the answer (or abstention) for ``question`` from a retrieval result."""
@@ -242,8 +288,8 @@ class ExtractiveAnswerer:
         cands = self.candidates(passages, retrieval.spans)
         if not cands:
             return self.abstention(question, passages, "the passages found hold no usable sentence")
-        self.score(question, qvec, cands, lexical)
-        chosen = self.select(cands)
+        part_best = self.score(question, qvec, cands, lexical)
+        chosen = self.select(cands, part_best)
         return compose(question, chosen, passages)
 
 

@@ -139,6 +139,29 @@ def test_follow_up_answers_the_new_question_not_the_earlier_one(corpus_bot):
     assert "1 June 2021" in answer.text, answer.text
 
 
+def test_question_parts():
+    from assistant.answer import question_parts
+
+    assert question_parts("What replaced the EU Security Union Strategy, and when was it presented?") == [
+        "What replaced the EU Security Union Strategy", "when was it presented"]
+    assert question_parts("Where is the centre and when did NATO accredit it?") == [
+        "Where is the centre", "when did NATO accredit it"]
+    # "and" inside a part, or before something that is not a new question, does not split
+    assert question_parts("Which states signed the UN Charter and the NPT?") == [
+        "Which states signed the UN Charter and the NPT"]
+    assert len(question_parts("What do Europol and Eurojust do?")) == 1
+
+
+def test_a_question_asking_two_things_gets_both_answered(corpus_bot):
+    # Both were missed when the sentences were chosen for the whole question only: the best ones
+    # were all about what the Strategy was, or where the centre is.
+    answer = corpus_bot.ask("What replaced the EU Security Union Strategy, and when was it presented?")
+    assert "ProtectEU" in answer.text and "1 April 2025" in answer.text, answer.text
+    answer = corpus_bot.ask("Where is NATO's cyber defence centre of excellence and when did NATO accredit it?")
+    assert "Tallinn" in answer.text and "28 October 2008" in answer.text, answer.text
+    assert len(answer.text.split()) <= 120 + 40 + 4 * len(answer.citations)  # markers are words too
+
+
 def test_stream_yields_text_then_answer(corpus_bot):
     pieces = list(corpus_bot.stream("What is the European Arrest Warrant?"))
     final = pieces[-1]
