@@ -170,7 +170,9 @@ class ExtractiveAnswerer:
             return "nothing in the index matches the question"
         best = max(p.similarity for p in passages)
         if best < self.threshold:
-            return f"the closest passage is too far from the question (similarity {best:.2f} < {self.threshold:.2f})"
+            # Rounded down, so 0.5396 under a 0.54 gate reads "0.53 < 0.54", not "0.54 < 0.54".
+            shown = math.floor(best * 100) / 100
+            return f"the closest passage is too far from the question (similarity {shown:.2f} < {self.threshold:.2f})"
         unknown = unknown_terms(question, lexical)
         if unknown:
             return "the sources never mention " + ", ".join(f"“{u}”" for u in unknown[:3])

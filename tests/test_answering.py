@@ -139,6 +139,15 @@ def test_follow_up_answers_the_new_question_not_the_earlier_one(corpus_bot):
     assert "1 June 2021" in answer.text, answer.text
 
 
+def test_similarity_gate_reason_never_reads_as_equal_to_the_threshold():
+    from assistant.answer import ExtractiveAnswerer
+    from assistant.types import Passage
+
+    answerer = ExtractiveAnswerer(embeddings=None, threshold=0.54)
+    near = Passage("c1", "npt", "NPT", "Article X", "https://example.org", "text", 0.1, similarity=0.5396)
+    assert "(similarity 0.53 < 0.54)" in answerer.abstain_reason("How can a country leave the NPT?", [near], None)
+
+
 def test_question_parts():
     from assistant.answer import question_parts
 
