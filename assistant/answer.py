@@ -30,6 +30,10 @@ NAME_RE = re.compile(
 # Where a question asks a second thing: ", and when was it presented?", " and where is it based?"
 PART_RE = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|which|when|where|who|whom|why|is|are|does|do|did|"
                      r"can|could|must|has|have|was|were)\b)", re.I)
+# Capitalised only because they open a sentence: never the start of a name ("My ETIAS application").
+LEADING_WORDS = {"my", "our", "your", "his", "her", "their", "its", "this", "that", "these", "those", "some",
+                 "any", "all", "each", "every", "no", "one", "another", "since", "because", "while",
+                 "although", "after", "before", "as", "we", "they", "it", "there"}
 QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does",
                   "did", "do", "is", "are", "was", "were", "can", "could", "should", "would",
                   "will", "has", "have", "under", "and", "the", "tell", "explain", "list", "give",
@@ -95,6 +99,10 @@ def specific_terms(question: str) -> list[str]:
         sentence_start = not before or before[-1] in ".?!:;\"“("
         if word.lower() in QUESTION_WORDS or (sentence_start and not word[0].isdigit()):
             continue
+        if "-" in word:  # "EU-wide": the lowercase part is an ordinary word, not part of a name
+            word = "-".join(part for part in word.split("-") if part[:1].isupper() or part[:1].isdigit())
+            if len(word) < 3:
+                continue
         out.append(word)
     return list(dict.fromkeys(out))
 
@@ -137,7 +145,7 @@ def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:
     # Every word of a multi-word name must occur together in at least one chunk.
     for m in NAME_RE.finditer(question):
         words = m.group(0).split()
-        while words and words[0].lower() in QUESTION_WORDS:
+        while words and (words[0].lower() in QUESTION_WORDS or words[0].lower() in LEADING_WORDS):
             words = words[1:]
         capitals = [w for w in words if w[0].isupper() or w[0].isdigit()]
         tokens = tokenize(" ".join(words))

@@ -246,6 +246,18 @@ def test_a_demonym_is_not_an_unknown_name(corpus_bot):
     assert unknown_terms("Which Wakandan entities did the EU list?", lexical) == ["Wakandan"]
 
 
+def test_sentence_openers_and_hyphenated_common_words_are_not_names(corpus_bot):
+    from assistant.answer import specific_terms, unknown_terms
+
+    # Both made the assistant refuse answerable questions: "My ETIAS" was taken for a two-word
+    # name that no chunk holds, and "wide" of "EU-wide" for a term no passage mentions.
+    assert specific_terms("Is there an EU-wide scheme for ICT products?") == ["ICT"]
+    assert specific_terms("Does the Franco-German brigade count?") == ["Franco-German"]
+    lexical = corpus_bot.index().lexical()
+    assert unknown_terms("My ETIAS application was refused. Can I appeal?", lexical) == []
+    assert "Wakanda Accord" in unknown_terms("Our Wakanda Accord partners ask: what applies?", lexical)
+
+
 def test_two_names_joined_by_and_are_checked_one_by_one(corpus_bot):
     from assistant.answer import unknown_terms
 

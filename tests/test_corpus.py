@@ -19,18 +19,21 @@ def test_corpus_briefs_are_valid():
 
 def test_question_sets_are_valid():
     _, docs = check_corpus.check_corpus(CORPUS)
-    for name in ("dev.jsonl", "smoke.jsonl", "heldout.jsonl"):
+    for name in ("dev.jsonl", "smoke.jsonl", "heldout.jsonl", "fresh.jsonl"):
         assert check_corpus.check_questions(QUESTIONS / name, docs) == [], name
 
 
-def test_heldout_set_is_separate_from_dev():
-    """The held-out set shares no id and no question with the set everything was tuned on."""
+def test_heldout_sets_are_separate_from_dev_and_each_other():
+    """The held-out sets share no id and no question with the set everything was tuned on, nor
+    with each other."""
     load = lambda name: [json.loads(line) for line in (QUESTIONS / name).read_text().splitlines() if line.strip()]  # noqa: E731
-    dev, held = load("dev.jsonl"), load("heldout.jsonl")
+    dev, held, fresh = load("dev.jsonl"), load("heldout.jsonl"), load("fresh.jsonl")
     assert len(held) == 60 and sum(not r["answerable"] for r in held) == 20
-    assert not {r["id"] for r in dev} & {r["id"] for r in held}
+    assert len(fresh) == 50 and sum(not r["answerable"] for r in fresh) == 16
     norm = lambda q: " ".join(q.lower().split())  # noqa: E731
-    assert not {norm(r["question"]) for r in dev} & {norm(r["question"]) for r in held}
+    for a, b in ((dev, held), (dev, fresh), (held, fresh)):
+        assert not {r["id"] for r in a} & {r["id"] for r in b}
+        assert not {norm(r["question"]) for r in a} & {norm(r["question"]) for r in b}
 
 
 def test_dev_set_mix():
