@@ -79,7 +79,11 @@ def main() -> None:
     q = "What does Article 5 of the North Atlantic Treaty commit members to?"
     for backend in ("torch", "onnx"):
         out[f"ask_{backend}"] = median([CLI, "--index", str(args.index), "ask", q, "--json"], {"ASSISTANT_ENCODER": backend})
-    out["reingest_unchanged_cli"] = median([CLI, "--index", str(args.index), "ingest", str(args.docs), "--json"], {})
+    ingest = [CLI, "--index", str(args.index), "ingest", str(args.docs), "--json"]
+    # The kept index was built from a folder of the same files elsewhere; the first ingest from
+    # this folder takes them over (moved files, re-embedded), so it is not an unchanged re-ingest.
+    timed(ingest, {})
+    out["reingest_unchanged_cli"] = median(ingest, {})
     out["chat_first_answer"] = median([sys.executable, "-c", CHAT, str(ROOT / "app.py"), q],
                                       {"ASSISTANT_INDEX_DIR": str(args.index)}, reported="first_screen_s")
     emit(out)
