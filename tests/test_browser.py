@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,8 +16,8 @@ from support import free_port
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
 CHROMIUM = Path("/usr/bin/chromium")
-# The README's picture is refreshed only when asked (ASSISTANT_UPDATE_SCREENSHOT=1): a test run
-# must not change a tracked file.
+# The README's picture is refreshed only when asked (UPDATE_SCREENSHOT=1; not an ASSISTANT_
+# variable, which the test fixtures clear): a test run must not change a tracked file.
 DOCS_SCREENSHOT = ROOT / "docs" / "screenshot.png"
 STREAMLIT = Path(sys.executable).parent / "streamlit"
 ARTICLE5 = "What does Article 5 of the North Atlantic Treaty commit the parties to?"
@@ -48,6 +49,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 9
 def server(corpus_index_dir, tmp_path):
     port = free_port()
     log = tmp_path / "streamlit.log"
+    # The server runs in a temp folder (nothing it writes lands in the repository) with the
+    # repository's Streamlit settings, as `make run` from the repository root has them.
+    shutil.copytree(ROOT / ".streamlit", tmp_path / ".streamlit")
     env = dict(os.environ, ASSISTANT_INDEX_DIR=str(corpus_index_dir), HF_HUB_OFFLINE="1",
                ANONYMIZED_TELEMETRY="False", TOKENIZERS_PARALLELISM="false")
     with log.open("wb") as out:
@@ -100,6 +104,8 @@ def test_chat_in_browser(server, tmp_path):
             # first screen: what the assistant knows, example questions
             expect(page.get_by_text("documents (", exact=False)).to_be_visible(timeout=90_000)
             expect(page.get_by_role("button", name=ARTICLE5)).to_be_visible()
+            # .streamlit/config.toml: no developer toolbar ("Deploy") for the people using the chat
+            expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
 
             # ask: the streamed answer carries [1] and a source from the North Atlantic Treaty
             first = ask(page, ARTICLE5, 1)
@@ -121,7 +127,7 @@ def test_chat_in_browser(server, tmp_path):
             second = ask(page, "When did it enter into force?", 2)
             expect(second).to_be_visible()
             page.wait_for_timeout(500)
-            shot = DOCS_SCREENSHOT if os.environ.get("ASSISTANT_UPDATE_SCREENSHOT") == "1" else tmp_path / "chat.png"
+            shot = DOCS_SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "chat.png"
             page.get_by_role("heading", name="Security-cooperation policy assistant").evaluate(
                 "e => e.scrollIntoView({block: 'start'})")
             page.wait_for_timeout(300)
