@@ -2,7 +2,9 @@
 
 A parser thread reads and chunks new or changed files in order; the calling thread embeds them in
 groups of files (64 chunks, then up to 128); a writer thread stores each group while the
-next is embedded. Order of writes per group: delete the files' old chunks, upsert the new ones in
+next is embedded. A chunk of a changed (or moved) file whose title, section and text are those of
+one of the file's stored chunks keeps that chunk's vector: an edited paragraph costs its own
+chunks, not the whole file's. Order of writes per group: delete the files' old chunks, upsert the new ones in
 one call, then record the files in the manifest (atomically). A run killed at any point leaves
 either the old or the new state of each file, or a state the consistency check at the start of
 the next run repairs: it deletes orphan chunks and re-ingests files whose chunks are missing.
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from .chunking import Chunk, chunk_document
+from .chunking import Chunk, chunk_document, embed_text
 from .errors import BadDocument, IndexBusy
 from .loaders import SUPPORTED, load
 from .store import Index
@@ -80,6 +82,32 @@ def _write_group(index: Index, manifest: dict, report: IngestReport, group: list
         report.chunks_removed += len(old_ids - set(new_ids))
     written.update((c.chunk_id, (c.text, c.metadata)) for c in chunks)
     index.save_manifest(manifest)
+
+
+def _stored_vectors(index: Index, manifest: dict, group: list[_Pending]) -> dict[str, np.ndarray]:
+    """The vectors of the group's files' previous chunks (and of the moved files they replace),
+    keyed by the text they were computed from."""
+    old_ids = [cid for p in group for path in (p.path, p.replaces) if path
+               for cid in manifest["files"].get(path, {}).get("chunks", [])]
+    if not old_ids:
+        return {}
+    stored = index.get(old_ids, embeddings=True)
+    return {embed_text(text, meta): np.asarray(vec, dtype=np.float32)
+            for text, meta, vec in stored.values() if vec is not None}
+
+
+def _embed(index: Index, texts: list[str], stored: dict[str, np.ndarray], tick: Callable[[int], None]) -> np.ndarray:
+    """Vectors for ``texts``: the stored one where the very same text has one, else encoded."""
+    todo = [i for i, text in enumerate(texts) if text not in stored]
+    vectors = np.zeros((len(texts), index.embeddings.dimension), dtype=np.float32)
+    if todo:
+        vectors[todo] = index.embeddings.encode([texts[i] for i in todo], progress=tick)
+    for i, text in enumerate(texts):
+        if text in stored:
+            vectors[i] = stored[text]
+    if len(texts) > len(todo):
+        tick(len(texts) - len(todo))
+    return vectors
 
 
 def _sha1(path: Path) -> str:
@@ -233,7 +261,10 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
 
         def flush() -> None:
             nonlocal writing, group, size, target
-            vectors = index.embeddings.encode([c.embed_text for p in group for c in p.chunks], progress=tick)
+            texts = [c.embed_text for p in group for c in p.chunks]
+            stored = _stored_vectors(index, manifest, group)
+            vectors = _embed(index, texts, stored, tick)
+            report.chunks_embedded += sum(text not in stored for text in texts)
             if writing is not None:
                 writing.result()  # the previous group is stored (its error, if any, is raised here)
             writing = writer.submit(_write_group, index, manifest, report, group, vectors, written)

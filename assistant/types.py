@@ -91,6 +91,9 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     chunks_added: int = 0
     chunks_removed: int = 0
+    # Chunks whose vectors this run computed; the others of a changed or moved file kept the
+    # vector stored for the very same text (title, section and body unchanged).
+    chunks_embedded: int = 0
     seconds: float = 0.0
 
     @property
@@ -103,7 +106,7 @@ class IngestReport:
         return (
             f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
             f"removed {len(self.removed)}, failed {len(self.failed)}; "
-            f"chunks +{self.chunks_added}/-{self.chunks_removed}; {self.seconds:.1f} s"
+            f"chunks +{self.chunks_added}/-{self.chunks_removed}, {self.chunks_embedded} embedded; {self.seconds:.1f} s"
         )
 
     def to_dict(self) -> dict[str, Any]:

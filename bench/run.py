@@ -104,10 +104,12 @@ def report(r: dict) -> str:
         rows.append([backend, x["files"], x["chunks"], x["raw"]["chunks_per_s"], x["raw"]["cpu_s"], x["ingest"]["chunks_per_s"],
                      x["ingest"]["cpu_s"], x["ingest"]["ratio_to_raw"], x["ingest"]["rest_cpu_s"],
                      x["ingest"]["cpu_bound_ratio"], x["ingest_cold"]["chunks_per_s"],
-                     x["reingest_unchanged"]["seconds"], x["reingest_one_changed"]["seconds"], x["peak_rss_mb"]])
+                     x["reingest_unchanged"]["seconds"], x["reingest_one_changed"]["seconds"],
+                     x["reingest_moved_folder"]["seconds"], x["reingest_moved_folder"]["chunks_embedded"], x["peak_rss_mb"]])
     lines.append(table(rows, ["backend", "files", "chunks", "raw chunk/s", "raw cpu s", "ingest chunk/s", "ingest cpu s",
                               "ingest/raw (median)", "ingest w/o encoder cpu s",
-                              "cpu bound of ingest/raw", "cold ingest chunk/s", "re-ingest same s", "1 changed s", "peak RSS MB"]))
+                              "cpu bound of ingest/raw", "cold ingest chunk/s", "re-ingest same s", "1 changed s",
+                              "moved folder s", "moved: chunks embedded", "peak RSS MB"]))
     for backend, x in r["ingest"].items():
         lines.append(f"  {backend} ingest/raw per round: {[rd['ratio'] for rd in x['ingest']['rounds']]}; "
                      f"stages of the last round: {x['ingest']['stages_last_round']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant import Assistant
@@ -260,3 +261,60 @@ def test_html_keeps_text_outside_the_innermost_blocks(tmp_path):
     assert doc.sections[0].text.split("\n\n") == [
         "Lead text on liaison officers second line", "A paragraph.", "tail words", "Intro item", "nested item",
         "Body", "Europol"]
+
+
+def _stored_vectors_match_fresh_encoding(bot) -> bool:
+    from assistant.chunking import embed_text
+
+    got = bot.index().collection.get(include=["documents", "metadatas", "embeddings"])
+    fresh = bot.embeddings.encode([embed_text(t, m) for t, m in zip(got["documents"], got["metadatas"])])
+    return bool(np.allclose(np.asarray(got["embeddings"]), fresh, atol=1e-5))
+
+
+def test_an_edit_reembeds_only_the_chunks_it_changed(tmp_path):
+    from conftest import CORPUS
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    brief = folder / "nato-treaty.md"
+    brief.write_text((CORPUS / "nato-treaty.md").read_text(encoding="utf-8"), encoding="utf-8")
+    bot = Assistant(index_dir=tmp_path / "idx")
+    first = bot.ingest([folder])
+    total = first.chunks_added
+    assert total >= 10 and first.chunks_embedded == total
+
+    # One sentence in the middle (Article 7) changes: its chunk, and at most the next one (which
+    # may repeat its last sentence as overlap), are embedded again; the rest keep their vectors.
+    text = brief.read_text(encoding="utf-8")
+    brief.write_text(text.replace("primary responsibility of the UN Security Council",
+                                  "primary responsibility of the Security Council of the United Nations"), encoding="utf-8")
+    calls = bot.embeddings.calls
+    edited = bot.ingest([folder])
+    assert [Path(p).name for p in edited.updated] == ["nato-treaty.md"]
+    assert 1 <= edited.chunks_embedded <= 2 and bot.embeddings.calls - calls == edited.chunks_embedded
+    assert "embedded" in edited.summary()
+    assert _stored_vectors_match_fresh_encoding(bot)
+    hit = bot.retrieve("Security Council of the United Nations primary responsibility Article 7", k=1)[0]
+    assert "Security Council of the United Nations" in hit.text
+
+    # The title is part of every chunk's embedded text: changing it embeds them all again.
+    brief.write_text(brief.read_text(encoding="utf-8").replace(
+        "title: The North Atlantic Treaty (1949)", "title: The Washington Treaty (1949)"), encoding="utf-8")
+    retitled = bot.ingest([folder])
+    assert retitled.chunks_embedded == total
+    assert _stored_vectors_match_fresh_encoding(bot)
+
+
+def test_a_moved_folder_keeps_its_vectors(tmp_path, docs_dir):
+    bot = Assistant(index_dir=tmp_path / "idx")
+    first = bot.ingest([docs_dir])
+    ids = sorted(bot.index().collection.get(include=[])["ids"])
+    moved = docs_dir.rename(tmp_path / "moved")
+    calls = bot.embeddings.calls
+    report = bot.ingest([moved])
+    assert len(report.added) == 2 and len(report.removed) == 2 and report.ok
+    assert report.chunks_embedded == 0 and bot.embeddings.calls == calls
+    got = bot.index().collection.get(include=["metadatas"])
+    assert sorted(got["ids"]) == ids and first.chunks_added == len(ids)
+    assert all(m["source"].startswith(str(moved)) for m in got["metadatas"])  # the new place is recorded
+    assert _stored_vectors_match_fresh_encoding(bot)
