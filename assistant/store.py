@@ -26,6 +26,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 FILTER_KEYS = ("doc_id", "issuer", "type", "topic")
 _VALUE_RE = re.compile(r"^[\w .,:&()/'’-]{1,200}$", re.UNICODE)
 _clients: dict[str, Any] = {}
+GET_PAGE = 5000  # ids per Chroma get()
 
 
 def validate_filters(filters: dict[str, Any] | None) -> dict[str, str]:
@@ -243,6 +244,11 @@ class Index:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return {}
+        if len(ids) > GET_PAGE:  # a large file's old chunks: keep each query's id list bounded
+            out: dict[str, tuple[str, dict, Any]] = {}
+            for i in range(0, len(ids), GET_PAGE):
+                out.update(self.get(ids[i : i + GET_PAGE], embeddings))
+            return out
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
         try:
             got = self.collection.get(ids=ids, include=include)
