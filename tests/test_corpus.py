@@ -19,7 +19,7 @@ def test_corpus_briefs_are_valid():
 
 def test_question_sets_are_valid():
     _, docs = check_corpus.check_corpus(CORPUS)
-    for name in ("dev.jsonl", "smoke.jsonl", "heldout.jsonl", "fresh.jsonl"):
+    for name in ("dev.jsonl", "smoke.jsonl", "heldout.jsonl", "fresh.jsonl", "added-briefs.jsonl"):
         assert check_corpus.check_questions(QUESTIONS / name, docs) == [], name
 
 
