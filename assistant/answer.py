@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from .lexical import LexicalIndex, Vocabulary, references, tokenize
 from .retrieval import Retrieval
 from .types import Answer, Citation, Passage
 
+CACHE_SENTENCES = 20000  # sentence vectors kept between questions
 PART_EXTRA_WORDS = 40  # a question that asks two things may get one sentence more, this much longer
 ABSTAIN_TEXT = "The sources I have do not cover this question, so I cannot answer it from them."
 PRONOUNS = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those|he|she|there|the same)\b", re.I)
@@ -99,8 +101,11 @@ def specific_terms(question: str) -> list[str]:
         sentence_start = not before or before[-1] in ".?!:;\"“("
         if word.lower() in QUESTION_WORDS or (sentence_start and not word[0].isdigit()):
             continue
-        if "-" in word:  # "EU-wide": the lowercase part is an ordinary word, not part of a name
-            word = "-".join(part for part in word.split("-") if part[:1].isupper() or part[:1].isdigit())
+        parts = word.split("-")
+        if any(part[:1].islower() for part in parts):
+            # "EU-wide", "Anti-terrorism", "NATO-led": a common word, or an acronym with one;
+            # only the acronym (all capitals) or a number is a name to look for.
+            word = "-".join(part for part in parts if part.isupper() or part[:1].isdigit())
             if len(word) < 3:
                 continue
         out.append(word)
@@ -170,6 +175,7 @@ class ExtractiveAnswerer:
         self.keep_ratio = keep_ratio  # a further sentence must score at least this share of the best
         self.max_words = max_words
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- support gate --------------------------------------------------------------------
     def abstain_reason(self, question: str, passages: list[Passage], lexical: LexicalIndex) -> str | None:
@@ -179,7 +185,7 @@ class ExtractiveAnswerer:
         best = max(p.similarity for p in passages)
         if best < self.threshold:
             # Rounded down, so 0.5396 under a 0.54 gate reads "0.53 < 0.54", not "0.54 < 0.54".
-            shown = math.floor(best * 100) / 100
+            shown = math.floor(best * 100 + 1e-9) / 100  # + 1e-9: 0.57 is stored as 0.5699…
             return f"the closest passage is too far from the question (similarity {shown:.2f} < {self.threshold:.2f})"
         unknown = unknown_terms(question, lexical)
         if unknown:
@@ -199,16 +205,24 @@ class ExtractiveAnswerer:
 
     # -- sentence selection --------------------------------------------------------------
     def _vectors(self, cands: list[Candidate]) -> None:
+        """Sentence vectors, cached (least recently used out first) and shared by every thread."""
         keys = [f"{c.passage.chunk_id}:{c.start}" for c in cands]
-        todo = [i for i, key in enumerate(keys) if key not in self._cache]
+        found: dict[str, np.ndarray] = {}
+        with self._cache_lock:
+            for key in keys:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    found[key] = self._cache[key]
+        todo = [i for i, key in enumerate(keys) if key not in found]
         if todo:
             vecs = self.embeddings.encode([cands[i].text for i in todo])
-            for i, vec in zip(todo, vecs):
-                self._cache[keys[i]] = vec
-                if len(self._cache) > 20000:
-                    self._cache.popitem(last=False)
+            with self._cache_lock:
+                for i, vec in zip(todo, vecs):
+                    found[keys[i]] = self._cache[keys[i]] = vec
+                    while len(self._cache) > CACHE_SENTENCES:
+                        self._cache.popitem(last=False)
         for cand, key in zip(cands, keys):
-            cand.vector = self._cache[key]
+            cand.vector = found[key]
 
     def candidates(self, passages: list[Passage], spans: dict[str, list[tuple[int, int]]]) -> list[Candidate]:
         """Sentences of the top passages (stored spans; split afresh only when absent)."""

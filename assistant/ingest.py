@@ -91,7 +91,12 @@ def _stored_vectors(index: Index, manifest: dict, group: list[_Pending]) -> dict
                for cid in manifest["files"].get(path, {}).get("chunks", [])]
     if not old_ids:
         return {}
-    stored = index.get(old_ids, embeddings=True)
+    from chromadb.errors import InternalError
+
+    try:
+        stored = index.get(old_ids, embeddings=True, reembed=False)
+    except InternalError:  # vectors another process wrote after this one opened the store
+        return {}  # (see Index.get): nothing to reuse, the group is simply encoded
     return {embed_text(text, meta): np.asarray(vec, dtype=np.float32)
             for text, meta, vec in stored.values() if vec is not None}
 
@@ -239,6 +244,8 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
     #      them in groups; a writer thread stores each group while the next one is embedded.
     #      Embedding is the physical limit, so everything else hides behind it (docs/performance.md).
     written: dict[str, tuple[str, dict]] = {}  # chunk id -> (text, metadata) stored by this run
+    # Stored vectors are reused only when this process reads the store as it is on disk.
+    reuse = index.view_is_current()
     taken = {e["doc_id"]: p for p, e in manifest["files"].items()}
     parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse")
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
@@ -262,7 +269,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         def flush() -> None:
             nonlocal writing, group, size, target
             texts = [c.embed_text for p in group for c in p.chunks]
-            stored = _stored_vectors(index, manifest, group)
+            stored = _stored_vectors(index, manifest, group) if reuse else {}
             vectors = _embed(index, texts, stored, tick)
             report.chunks_embedded += sum(text not in stored for text in texts)
             if writing is not None:

@@ -27,6 +27,19 @@ FILTER_KEYS = ("doc_id", "issuer", "type", "topic")
 _VALUE_RE = re.compile(r"^[\w .,:&()/'’-]{1,200}$", re.UNICODE)
 _clients: dict[str, Any] = {}
 GET_PAGE = 5000  # ids per Chroma get()
+# An embedded Chroma client keeps the vectors it loaded: chunks another process re-wrote later
+# come back with their new text and metadata but the old vector. So, per manifest, the state it
+# had when this process's view of the store was last known to be current; see view_is_current().
+_views: dict[str, Any] = {}
+_UNKNOWN = ("unknown",)
+
+
+def _manifest_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def validate_filters(filters: dict[str, Any] | None) -> dict[str, str]:
@@ -122,14 +135,21 @@ class Index:
         if not create and not self.manifest_path.exists():
             raise IndexNotFound(self.dir)
         self.embeddings = embeddings
+        chroma_key = None if settings.chroma_url else str((Path(settings.index_dir) / "chroma").resolve())
+        new_client = chroma_key is not None and chroma_key not in _clients
         self.client = make_client(settings, create=True)
+        self._view_key = str(self.manifest_path.resolve())
+        if new_client or self._view_key not in _views:
+            # A client opened now sees the store as the manifest describes it; one opened earlier
+            # in this process (for another index beside this one) may not.
+            _views[self._view_key] = _manifest_stamp(self.manifest_path) if new_client else _UNKNOWN
         self.collection = self.client.get_or_create_collection(
             self.collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
         self._vectorstore = None
         self._lexical: LexicalIndex | None = None
         self._lexical_checked = 0.0
-        self._reembedded: dict[str, Any] = {}  # chunk id -> vector, see get()
+        self._reembedded: dict[str, Any] = {}  # embedded text -> vector, see get()
 
     @property
     def vectorstore(self):
@@ -167,8 +187,19 @@ class Index:
         return data
 
     def save_manifest(self, manifest: dict) -> None:
+        current = self.view_is_current()
         manifest["updated"] = time.time()
         atomic_write_json(self.manifest_path, manifest)
+        if current:  # our own write: the view stays current (a stale one stays stale)
+            _views[self._view_key] = _manifest_stamp(self.manifest_path)
+
+    def view_is_current(self) -> bool:
+        """Whether every vector this process reads from the store is the one on disk: false once
+        another process has written to this index since this process opened it (embedded Chroma
+        then returns the vectors it had loaded). Always true with a Chroma server."""
+        if self.settings.chroma_url:
+            return True
+        return _views.get(self._view_key, _UNKNOWN) == _manifest_stamp(self.manifest_path)
 
     # --- writing --------------------------------------------------------------------------
     def all_ids(self) -> set[str]:
@@ -239,15 +270,16 @@ class Index:
         )
         return [(doc.id, 1.0 - float(dist), doc.page_content, doc.metadata) for doc, dist in hits]
 
-    def get(self, ids: list[str], embeddings: bool = False) -> dict[str, tuple[str, dict, Any]]:
-        """Texts, metadata (and embeddings) of chunks by id."""
+    def get(self, ids: list[str], embeddings: bool = False, reembed: bool = True) -> dict[str, tuple[str, dict, Any]]:
+        """Texts, metadata (and embeddings) of chunks by id. Where embedded Chroma cannot return
+        vectors (below), they are computed again, or with ``reembed=False`` the error is raised."""
         ids = list(dict.fromkeys(ids))
         if not ids:
             return {}
         if len(ids) > GET_PAGE:  # a large file's old chunks: keep each query's id list bounded
             out: dict[str, tuple[str, dict, Any]] = {}
             for i in range(0, len(ids), GET_PAGE):
-                out.update(self.get(ids[i : i + GET_PAGE], embeddings))
+                out.update(self.get(ids[i : i + GET_PAGE], embeddings, reembed))
             return out
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
         try:
@@ -255,7 +287,7 @@ class Index:
         except Exception as exc:  # noqa: BLE001 - narrowed just below
             from chromadb.errors import InternalError
 
-            if not embeddings or not isinstance(exc, InternalError):
+            if not embeddings or not reembed or not isinstance(exc, InternalError):
                 raise
             # Embedded Chroma cannot return the vectors of chunks that another process (an
             # `assistant ingest` run) wrote after this process opened the store: "Error finding
@@ -269,12 +301,14 @@ class Index:
         return out
 
     def _reembed(self, ids: list[str], texts: list[str], metas: list[dict]) -> list:
-        todo = [i for i, cid in enumerate(ids) if cid not in self._reembedded]
+        # Keyed by the embedded text, not the chunk id: an id stays the same when only the
+        # title or heading above the chunk changes, and the vector must follow the text.
+        keys = [embed_text(t, m) for t, m in zip(texts, metas)]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._reembedded))
         if todo:
-            vecs = self.embeddings.encode([embed_text(texts[i], metas[i]) for i in todo])
-            for i, vec in zip(todo, vecs):
-                self._reembedded[ids[i]] = vec
-        return [self._reembedded[cid] for cid in ids]
+            for key, vec in zip(todo, self.embeddings.encode(todo)):
+                self._reembedded[key] = vec
+        return [self._reembedded[key] for key in keys]
 
     def facet_values(self) -> dict[str, list[str]]:
         """Distinct issuers, types, topics and doc ids in the index (for UI filters)."""

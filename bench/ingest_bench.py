@@ -94,7 +94,7 @@ def main() -> None:
                                  "chunks_per_s": round(len(texts) / t_cold.wall, 1)}
         # Then paired rounds, raw encoder then ingest into a fresh index, to cancel slow drifts of
         # this shared machine; the ratio is taken per round and the median reported.
-        cores = os.cpu_count() or 1
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         rounds = []
         for r in range(args.rounds):
             t_raw, lookup = raw_pass()
@@ -142,9 +142,11 @@ def main() -> None:
                                           "chunks_embedded": one.chunks_embedded}
         # The whole folder moved elsewhere: every file is new by path, every vector is reused.
         moved = folder.rename(folder.with_name("docs-moved"))
-        with Timer() as t_moved:
-            after_move = bot.ingest([moved])
-        moved.rename(folder)
+        try:
+            with Timer() as t_moved:
+                after_move = bot.ingest([moved])
+        finally:
+            moved.rename(folder)
         result["reingest_moved_folder"] = {"seconds": round(t_moved.wall, 2), "files": len(after_move.added),
                                            "chunks_embedded": after_move.chunks_embedded}
         result["peak_rss_mb"] = peak_rss_mb()

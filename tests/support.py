@@ -31,17 +31,20 @@ class ChromaServer:
             [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1",
              "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t0 = time.perf_counter()
-        while time.perf_counter() - t0 < timeout:
-            try:
-                urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1)
-                break
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"chroma run exited with status {self.proc.returncode}") from None
-                time.sleep(0.1)
-        else:
-            self.stop()
-            raise RuntimeError(f"chroma server did not answer within {timeout:g} s")
+        try:
+            while True:
+                if time.perf_counter() - t0 > timeout:
+                    raise RuntimeError(f"chroma server did not answer within {timeout:g} s")
+                try:
+                    with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1):
+                        break
+                except OSError:
+                    if self.proc.poll() is not None:
+                        raise RuntimeError(f"chroma run exited with status {self.proc.returncode}") from None
+                    time.sleep(0.1)
+        except BaseException:
+            self.stop()  # never leave a server behind
+            raise
         self.start_s = round(time.perf_counter() - t0, 2)
 
     def peak_rss_mb(self) -> float | None:

@@ -148,6 +148,27 @@ def test_similarity_gate_reason_never_reads_as_equal_to_the_threshold():
     assert "(similarity 0.53 < 0.54)" in answerer.abstain_reason("How can a country leave the NPT?", [near], None)
 
 
+def test_sentence_cache_evicts_without_losing_what_a_question_needs(monkeypatch):
+    # A full cache used to evict a vector found a moment earlier in the same call (KeyError).
+    import numpy as np
+
+    import assistant.answer as answer_module
+    from assistant.answer import ExtractiveAnswerer
+    from assistant.types import Passage
+
+    class Encoder:
+        def encode(self, texts):
+            return np.ones((len(texts), 4), dtype=np.float32)
+
+    monkeypatch.setattr(answer_module, "CACHE_SENTENCES", 2)
+    answerer = ExtractiveAnswerer(Encoder(), threshold=0.5)
+    text = "One two three four. Five six seven eight. Nine ten eleven twelve."
+    cands = answerer.candidates([Passage("c1", "d", "t", "s", "u", text, 0.1, similarity=0.6)], {})
+    answerer._vectors(cands[:1])
+    answerer._vectors(cands)
+    assert all(c.vector is not None for c in cands) and len(answerer._cache) == 2
+
+
 def test_question_parts():
     from assistant.answer import question_parts
 
@@ -253,6 +274,7 @@ def test_sentence_openers_and_hyphenated_common_words_are_not_names(corpus_bot):
     # name that no chunk holds, and "wide" of "EU-wide" for a term no passage mentions.
     assert specific_terms("Is there an EU-wide scheme for ICT products?") == ["ICT"]
     assert specific_terms("Does the Franco-German brigade count?") == ["Franco-German"]
+    assert specific_terms("Is the Anti-terrorism directive and the NATO-led mission covered?") == ["NATO"]
     lexical = corpus_bot.index().lexical()
     assert unknown_terms("My ETIAS application was refused. Can I appeal?", lexical) == []
     assert "Wakanda Accord" in unknown_terms("Our Wakanda Accord partners ask: what applies?", lexical)

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
@@ -560,3 +561,37 @@ def test_ingest_never_modifies_or_deletes_source_files(tmp_path, docs_dir):
     assert fingerprint_tree(docs_dir, outside, second) == before
     # Nothing was written into the source folders (no lock, temp or cache files).
     assert not list(docs_dir.glob("*.lock")) and not list(docs_dir.glob("*.tmp"))
+
+
+def test_vectors_rewritten_by_another_process_are_not_reused(tmp_path):
+    """Embedded Chroma returns the vectors a process loaded: a chunk that another process re-wrote
+    comes back with its new text and metadata but the old vector. Reusing that vector for the
+    new text would store a wrong vector for good; ingest must embed such chunks again."""
+    from assistant.chunking import embed_text
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    brief = docs / "nato-treaty.md"
+    shutil.copy(CORPUS / "nato-treaty.md", brief)
+    bot = Assistant(index_dir=tmp_path / "idx")
+    first = bot.ingest([docs])
+    assert bot.index().view_is_current()
+
+    # Another process retitles the brief: every chunk keeps its id and gets a new vector.
+    brief.write_text(brief.read_text(encoding="utf-8").replace(
+        "title: The North Atlantic Treaty (1949)", "title: The Washington Treaty of 1949"), encoding="utf-8")
+    cli = subprocess.run([str(BIN), "--index", str(tmp_path / "idx"), "ingest", str(docs)],
+                         capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    assert not bot.index().view_is_current()
+
+    # This process edits one paragraph and ingests: nothing of what it reads back is reused.
+    brief.write_text(brief.read_text(encoding="utf-8").replace(
+        "primary responsibility of the UN Security Council",
+        "primary responsibility of the Security Council of the United Nations"), encoding="utf-8")
+    report = bot.ingest([docs])
+    assert report.updated and report.chunks_embedded == first.chunks_added
+    got = bot.index().collection.get(include=["documents", "metadatas", "embeddings"])
+    assert {m["title"] for m in got["metadatas"]} == {"The Washington Treaty of 1949"}
+    fresh = bot.embeddings.encode([embed_text(t, m) for t, m in zip(got["documents"], got["metadatas"])])
+    assert np.allclose(np.asarray(got["embeddings"]), fresh, atol=1e-5)
