@@ -141,8 +141,10 @@ class Index:
         self._view_key = str(self.manifest_path.resolve())
         if new_client or self._view_key not in _views:
             # A client opened now sees the store as the manifest describes it; one opened earlier
-            # in this process (for another index beside this one) may not.
-            _views[self._view_key] = _manifest_stamp(self.manifest_path) if new_client else _UNKNOWN
+            # in this process (for the index beside this one) may not, unless no manifest exists
+            # yet (no chunk of this index is listed, so none can be reused).
+            stamp = _manifest_stamp(self.manifest_path)
+            _views[self._view_key] = stamp if new_client or stamp is None else _UNKNOWN
         self.collection = self.client.get_or_create_collection(
             self.collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
