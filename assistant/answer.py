@@ -11,6 +11,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -112,6 +113,16 @@ def specific_terms(question: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+@lru_cache(maxsize=4096)
+def _mentions(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """A passage's word tokens, and the runs of 2–5 initials of its words ("mla" for "mutual
+    legal assistance"); cached, since the same passages come back question after question."""
+    words = [w for w in re.findall(r"[A-Za-z]+", text) if len(w) > 2 or w[0].isupper()]
+    firsts = "".join(w[0].lower() for w in words)
+    initials = frozenset(firsts[i : i + n] for n in (2, 3, 4, 5) for i in range(len(firsts) - n + 1))
+    return frozenset(tokenize(text)), initials
+
+
 def unsupported_terms(question: str, passages: list[Passage]) -> list[str]:
     """Names and numbers of the question that none of the retrieved passages mention.
 
@@ -120,17 +131,18 @@ def unsupported_terms(question: str, passages: list[Passage]) -> list[str]:
     North Korea. An extractive answer would then answer a question that was not asked. An
     acronym counts as mentioned when a passage spells it out ("MLA": "mutual legal assistance").
     """
+    terms = specific_terms(question)
+    if not terms:
+        return []
     tokens: set[str] = set()
     initials: set[str] = set()
     for p in passages:
-        text = f"{p.title} {p.section} {p.text}"
-        tokens.update(tokenize(text))
-        words = [w for w in re.findall(r"[A-Za-z]+", text) if len(w) > 2 or w[0].isupper()]
-        firsts = "".join(w[0].lower() for w in words)
-        initials.update(firsts[i : i + n] for n in (2, 3, 4, 5) for i in range(len(firsts) - n + 1))
+        passage_tokens, passage_initials = _mentions(f"{p.title} {p.section} {p.text}")
+        tokens |= passage_tokens
+        initials |= passage_initials
     found = Vocabulary(tokens)
     out = []
-    for word in specific_terms(question):
+    for word in terms:
         toks = tokenize(word)
         if not toks or all(found.variants(t) for t in toks):
             continue
