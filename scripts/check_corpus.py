@@ -100,9 +100,22 @@ def check_questions(path: Path, docs: dict[str, str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    root = Path(argv[1]) if len(argv) > 1 else Path("corpus")
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Check corpus briefs (front matter, length, paragraphs) and question "
+                                             "sets (format, known doc ids, key facts verbatim in the cited briefs).")
+    ap.add_argument("corpus", nargs="?", default="corpus", help="folder of briefs (default: corpus)")
+    ap.add_argument("questions", nargs="*", help="question files (JSONL) to check against the briefs")
+    args = ap.parse_args(argv[1:])
+    root = Path(args.corpus)
+    if not root.is_dir():
+        print(f"error: {root} is not a folder of briefs", file=sys.stderr)
+        return 2
     problems, docs = check_corpus(root)
-    for qpath in argv[2:]:
+    for qpath in args.questions:
+        if not Path(qpath).is_file():
+            print(f"error: no such question file: {qpath}", file=sys.stderr)
+            return 2
         problems += check_questions(Path(qpath), docs)
     for p in problems:
         print(p)

@@ -28,6 +28,12 @@ def render(corpus: Path) -> str:
 
 
 if __name__ == "__main__":
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("corpus")
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Regenerate SOURCES.md (id, title, official URL, summary of every brief).")
+    ap.add_argument("corpus", nargs="?", default="corpus", help="folder of briefs (default: corpus)")
+    root = Path(ap.parse_args().corpus)
+    if not root.is_dir():
+        sys.exit(f"error: {root} is not a folder of briefs")
     (root / "SOURCES.md").write_text(render(root), encoding="utf-8")
     print(f"wrote {root / 'SOURCES.md'}")
