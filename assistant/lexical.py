@@ -257,16 +257,19 @@ class LexicalIndex:
         if self.bm25 is None or not tokens:
             return 0
         indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
-        common: set[int] | None = None
+        postings = []
         for token in set(tokens):
             cols = [self.bm25.vocab_dict[v] for v in self.variants(token)]
             if not cols:
                 return 0
-            docs = {d for col in cols for d in indices[indptr[col] : indptr[col + 1]].tolist()}
-            common = docs if common is None else common & docs
-            if not common:
+            postings.append(np.unique(np.concatenate([indices[indptr[c] : indptr[c + 1]] for c in cols])))
+        postings.sort(key=len)  # rarest first: the intersection shrinks at once (numpy, not Python
+        common = postings[0]  # sets: common words have tens of thousands of chunks at 100k)
+        for docs in postings[1:]:
+            common = np.intersect1d(common, docs, assume_unique=True)
+            if not len(common):
                 return 0
-        return len(common or ())
+        return int(len(common))
 
     def document_frequency(self, token: str) -> int:
         """How many chunks contain a (tokenized) term; 0 for unknown terms."""
