@@ -262,7 +262,10 @@ class LexicalIndex:
             cols = [self.bm25.vocab_dict[v] for v in self.variants(token)]
             if not cols:
                 return 0
-            postings.append(np.unique(np.concatenate([indices[indptr[c] : indptr[c + 1]] for c in cols])))
+            if len(cols) == 1:  # one column: each chunk appears in it once already
+                postings.append(indices[indptr[cols[0]] : indptr[cols[0] + 1]])
+            else:
+                postings.append(np.unique(np.concatenate([indices[indptr[c] : indptr[c + 1]] for c in cols])))
         postings.sort(key=len)  # rarest first: the intersection shrinks at once (numpy, not Python
         common = postings[0]  # sets: common words have tens of thousands of chunks at 100k)
         for docs in postings[1:]:
