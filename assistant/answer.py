@@ -36,7 +36,10 @@ PART_RE = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|which|when|where|who|who
 # Capitalised only because they open a sentence: never the start of a name ("My ETIAS application").
 LEADING_WORDS = {"my", "our", "your", "his", "her", "their", "its", "this", "that", "these", "those", "some",
                  "any", "all", "each", "every", "no", "one", "another", "since", "because", "while",
-                 "although", "after", "before", "as", "we", "they", "it", "there"}
+                 "although", "after", "before", "as", "we", "they", "it", "there", "besides", "apart",
+                 "beyond", "aside", "unlike", "like", "despite", "given", "following", "during", "within",
+                 "without", "between", "among", "regarding", "concerning", "across", "other", "once",
+                 "so", "then", "also", "now", "still", "yet", "but", "or", "not", "only", "even"}
 QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does",
                   "did", "do", "is", "are", "was", "were", "can", "could", "should", "would",
                   "will", "has", "have", "under", "and", "the", "tell", "explain", "list", "give",

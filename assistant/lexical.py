@@ -72,13 +72,41 @@ def fingerprint(ids: Iterable[str]) -> str:
 _DEMONYM_ENDINGS = frozenset({"", "a", "n", "an", "ian", "ean", "ese", "es", "i", "ani", "ish", "y"})
 
 
-def same_word(a: str, b: str) -> bool:
-    """Whether two stemmed tokens are one word or a place and its demonym ("korea", "korean").
+# Demonyms that are not their place plus an ending ("Dutch" for the Netherlands).
+_IRREGULAR_DEMONYMS = [
+    ("Dutch", "Netherlands"), ("French", "France"), ("Greek", "Greece"), ("Polish", "Poland"),
+    ("Turkish", "Turkey"), ("Turkish", "Türkiye"), ("British", "Britain"), ("Swiss", "Switzerland"),
+    ("Danish", "Denmark"), ("Swedish", "Sweden"), ("Finnish", "Finland"), ("Spanish", "Spain"),
+    ("Irish", "Ireland"), ("Norwegian", "Norway"), ("Belgian", "Belgium"), ("Maltese", "Malta"),
+    ("Cypriot", "Cyprus"), ("Portuguese", "Portugal"), ("Welsh", "Wales"), ("Scottish", "Scotland"),
+    ("English", "England"), ("Icelandic", "Iceland"), ("Lebanese", "Lebanon"), ("Afghan", "Afghanistan"),
+    ("Filipino", "Philippines"), ("Thai", "Thailand"), ("Czech", "Czechia"), ("Slovak", "Slovakia"),
+    ("Croatian", "Croatia"), ("Lithuanian", "Lithuania"), ("Emirati", "Emirates"),
+]
 
-    They must share at least four letters and differ only by such endings, so "iran"/"iraq",
-    "niger"/"nigeria" and "austria"/"australia" stay apart.
+
+@lru_cache(maxsize=1)
+def _irregular_pairs() -> dict[str, frozenset[str]]:
+    """Stemmed demonym <-> stemmed place, both ways."""
+    pairs: dict[str, set[str]] = {}
+    for demonym, place in _IRREGULAR_DEMONYMS:
+        for a, b in ((demonym, place), (place, demonym)):
+            ta, tb = tokenize(a), tokenize(b)
+            if len(ta) == 1 and len(tb) == 1 and ta[0] != tb[0]:
+                pairs.setdefault(ta[0], set()).add(tb[0])
+    return {k: frozenset(v) for k, v in pairs.items()}
+
+
+def same_word(a: str, b: str) -> bool:
+    """Whether two stemmed tokens are one word or a place and its demonym ("korea", "korean";
+    "dutch", "netherland").
+
+    Regular pairs must share at least four letters and differ only by such endings, so
+    "iran"/"iraq", "niger"/"nigeria" and "austria"/"australia" stay apart.
     """
     if a == b:
+        return True
+    if b in _irregular_pairs().get(a, ()):
         return True
     n = len(os.path.commonprefix([a, b]))
     return n >= 4 and a[n:] in _DEMONYM_ENDINGS and b[n:] in _DEMONYM_ENDINGS
@@ -95,9 +123,11 @@ class Vocabulary:
 
     def variants(self, token: str) -> list[str]:
         """The tokens here that are ``token`` or its place/demonym pair."""
+        irregular = [t for t in _irregular_pairs().get(token, ()) if t in self.tokens]
         if len(token) < 4:
-            return [token] if token in self.tokens else []
-        return [t for t in self._by_prefix.get(token[:4], ()) if same_word(token, t)]
+            return ([token] if token in self.tokens else []) + irregular
+        regular = [t for t in self._by_prefix.get(token[:4], ()) if same_word(token, t)]
+        return list(dict.fromkeys(regular + irregular))
 
 
 def _fsync(path: Path) -> None:

@@ -259,6 +259,19 @@ def test_places_and_their_demonyms_are_one_word(a, b, same):
     assert same_word(tokenize(a)[0], tokenize(b)[0]) is same
 
 
+def test_irregular_demonyms_find_their_place(corpus_bot):
+    from assistant.answer import unsupported_terms
+    from assistant.lexical import same_word, tokenize
+    from assistant.types import Passage
+
+    for demonym, place in (("Dutch", "Netherlands"), ("French", "France"), ("Swiss", "Switzerland")):
+        assert same_word(tokenize(demonym)[0], tokenize(place)[0])
+    assert not same_word(tokenize("Dutch")[0], tokenize("Denmark")[0])
+    passage = Passage("c", "prum-framework", "Prüm", "", "u", "Germany and the Netherlands search DNA files.", 0.1)
+    assert unsupported_terms("Can German police search Dutch DNA files?", [passage]) == []
+    assert unsupported_terms("Can Greek police search Dutch DNA files?", [passage]) == ["Greek"]
+
+
 def test_a_demonym_is_not_an_unknown_name(corpus_bot):
     from assistant.answer import unknown_terms
 
@@ -277,6 +290,7 @@ def test_sentence_openers_and_hyphenated_common_words_are_not_names(corpus_bot):
     assert specific_terms("Is the Anti-terrorism directive and the NATO-led mission covered?") == ["NATO"]
     lexical = corpus_bot.index().lexical()
     assert unknown_terms("My ETIAS application was refused. Can I appeal?", lexical) == []
+    assert unknown_terms("Besides the 2% target, what did the Wales pledge say?", lexical) == []
     assert "Wakanda Accord" in unknown_terms("Our Wakanda Accord partners ask: what applies?", lexical)
 
 
