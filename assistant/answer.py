@@ -45,6 +45,7 @@ QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why
                   "will", "has", "have", "under", "and", "the", "tell", "explain", "list", "give",
                   "compare", "describe", "summarize", "summarise", "according", "if", "in", "on",
                   "for", "about", "a", "an", "i", "please", "whats", "what's"}
+NOT_A_NAME_START = QUESTION_WORDS | LEADING_WORDS
 
 
 @dataclass
@@ -165,7 +166,7 @@ def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:
     # Every word of a multi-word name must occur together in at least one chunk.
     for m in NAME_RE.finditer(question):
         words = m.group(0).split()
-        while words and (words[0].lower() in QUESTION_WORDS or words[0].lower() in LEADING_WORDS):
+        while words and words[0].lower() in NOT_A_NAME_START:
             words = words[1:]
         capitals = [w for w in words if w[0].isupper() or w[0].isdigit()]
         tokens = tokenize(" ".join(words))

@@ -57,16 +57,17 @@ def _parse(path: Path, max_words: int, overlap: int) -> tuple[str, str, list[Chu
     return doc.meta["id"], doc.meta["title"], chunk_document(doc, str(path), max_words, overlap)
 
 
+def _previous_chunks(manifest: dict, p: _Pending) -> set[str]:
+    """The chunk ids the manifest lists for this file, and for the moved file it replaces."""
+    return {cid for path in (p.path, p.replaces) if path for cid in manifest["files"].get(path, {}).get("chunks", [])}
+
+
 def _write_group(index: Index, manifest: dict, report: IngestReport, group: list[_Pending],
                  vectors: np.ndarray, written: dict[str, tuple[str, dict]]) -> None:
     """Store a group of files: delete their stale chunks, upsert the new ones in one call, then
     record them in the manifest (atomically). Killed in between, the next run's repair sees
     manifest entries whose chunks are missing, or chunks no entry owns, and fixes both."""
-    old: dict[str, set[str]] = {}  # file -> the chunk ids it had (and the moved file it replaces)
-    for p in group:
-        old[p.path] = set(manifest["files"].get(p.path, {}).get("chunks", []))
-        if p.replaces:
-            old[p.path] |= set(manifest["files"][p.replaces]["chunks"])
+    old = {p.path: _previous_chunks(manifest, p) for p in group}
     index.delete(sorted(set().union(*(old[p.path] - {c.chunk_id for c in p.chunks} for p in group))))
     chunks = [c for p in group for c in p.chunks]
     index.upsert([c.chunk_id for c in chunks], [c.text for c in chunks], [c.metadata for c in chunks], vectors)
@@ -87,8 +88,7 @@ def _write_group(index: Index, manifest: dict, report: IngestReport, group: list
 def _stored_vectors(index: Index, manifest: dict, group: list[_Pending]) -> dict[str, np.ndarray]:
     """The vectors of the group's files' previous chunks (and of the moved files they replace),
     keyed by the text they were computed from."""
-    old_ids = [cid for p in group for path in (p.path, p.replaces) if path
-               for cid in manifest["files"].get(path, {}).get("chunks", [])]
+    old_ids = sorted(set().union(*(_previous_chunks(manifest, p) for p in group)))
     if not old_ids:
         return {}
     from chromadb.errors import InternalError
@@ -101,18 +101,22 @@ def _stored_vectors(index: Index, manifest: dict, group: list[_Pending]) -> dict
             for text, meta, vec in stored.values() if vec is not None}
 
 
-def _embed(index: Index, texts: list[str], stored: dict[str, np.ndarray], tick: Callable[[int], None]) -> np.ndarray:
-    """Vectors for ``texts``: the stored one where the very same text has one, else encoded."""
-    todo = [i for i, text in enumerate(texts) if text not in stored]
+def _embed(index: Index, texts: list[str], stored: dict[str, np.ndarray],
+           tick: Callable[[int], None]) -> tuple[np.ndarray, int]:
+    """Vectors for ``texts``: the stored one where the very same text has one, else encoded;
+    and how many were encoded."""
     vectors = np.zeros((len(texts), index.embeddings.dimension), dtype=np.float32)
-    if todo:
-        vectors[todo] = index.embeddings.encode([texts[i] for i in todo], progress=tick)
+    todo = []
     for i, text in enumerate(texts):
         if text in stored:
             vectors[i] = stored[text]
+        else:
+            todo.append(i)
+    if todo:
+        vectors[todo] = index.embeddings.encode([texts[i] for i in todo], progress=tick)
     if len(texts) > len(todo):
         tick(len(texts) - len(todo))
-    return vectors
+    return vectors, len(todo)
 
 
 def _sha1(path: Path) -> str:
@@ -270,8 +274,8 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
             nonlocal writing, group, size, target
             texts = [c.embed_text for p in group for c in p.chunks]
             stored = _stored_vectors(index, manifest, group) if reuse else {}
-            vectors = _embed(index, texts, stored, tick)
-            report.chunks_embedded += sum(text not in stored for text in texts)
+            vectors, encoded = _embed(index, texts, stored, tick)
+            report.chunks_embedded += encoded
             if writing is not None:
                 writing.result()  # the previous group is stored (its error, if any, is raised here)
             writing = writer.submit(_write_group, index, manifest, report, group, vectors, written)
@@ -321,16 +325,15 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         report.chunks_removed += len(entry["chunks"])
 
     changed = bool(wrote or report.removed or repaired)
+    everything = [c for e in manifest["files"].values() for c in e["chunks"]]
     lexical_stale = changed or not (index.lexical_dir / "chunks.json").exists()
     if not lexical_stale:
         from .lexical import LexicalIndex, fingerprint
 
         saved = LexicalIndex.load(index.lexical_dir)
-        expected = [c for e in manifest["files"].values() for c in e["chunks"]]
-        lexical_stale = saved is None or saved.fingerprint != fingerprint(expected)
+        lexical_stale = saved is None or saved.fingerprint != fingerprint(everything)
     if lexical_stale:
         progress("lexical", 0, 1)
-        everything = [c for e in manifest["files"].values() for c in e["chunks"]]
         if all(cid in written for cid in everything):  # a fresh build: no need to read Chroma back
             index.rebuild_lexical([(cid, *written[cid]) for cid in everything])
         else:

@@ -75,14 +75,19 @@ def chroma_where(filters: dict[str, str]) -> dict | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def _client_key(settings: Settings) -> str:
+    """Where the Chroma data live: the server's URL, or the embedded store's folder."""
+    return settings.chroma_url or str((Path(settings.index_dir) / "chroma").resolve())
+
+
 def make_client(settings: Settings, create: bool = True):
     """One Chroma client per location per process: embedded by default, HTTP when configured."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    key = _client_key(settings)
     if settings.chroma_url:
-        key = settings.chroma_url
         if key not in _clients:
             m = re.match(r"^(https?)://([^:/]+)(?::(\d+))?/?$", settings.chroma_url)
             if not m:
@@ -92,8 +97,7 @@ def make_client(settings: Settings, create: bool = True):
                 settings=chroma_settings,
             )
         return _clients[key]
-    path = (settings.index_dir / "chroma").resolve()
-    key = str(path)
+    path = Path(key)
     if key not in _clients:
         if not create and not path.exists():
             raise IndexNotFound(settings.index_dir)
@@ -135,8 +139,7 @@ class Index:
         if not create and not self.manifest_path.exists():
             raise IndexNotFound(self.dir)
         self.embeddings = embeddings
-        chroma_key = None if settings.chroma_url else str((Path(settings.index_dir) / "chroma").resolve())
-        new_client = chroma_key is not None and chroma_key not in _clients
+        new_client = _client_key(settings) not in _clients
         self.client = make_client(settings, create=True)
         self._view_key = str(self.manifest_path.resolve())
         if new_client or self._view_key not in _views:

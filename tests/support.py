@@ -1,4 +1,5 @@
-"""Helpers shared by the tests and the benchmarks: a free local port and a real Chroma server.
+"""Helpers shared by the tests and the benchmarks: a free local port, a real Chroma server, and
+a check that stored vectors are those of their texts.
 
 ``ChromaServer`` runs ``chroma run`` (the CLI installed with chromadb, beside this Python) on a
 free port over a data folder, waits for its heartbeat, and stops it by its PID. The tests use it
@@ -12,6 +13,18 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+
+def stored_vectors_match_fresh_encoding(bot) -> bool:
+    """Whether every vector in the bot's Chroma collection equals a fresh encoding of the text
+    it stands for (title, section and body, as ingest embeds them)."""
+    import numpy as np
+
+    from assistant.chunking import embed_text
+
+    got = bot.index().collection.get(include=["documents", "metadatas", "embeddings"])
+    fresh = bot.embeddings.encode([embed_text(t, m) for t, m in zip(got["documents"], got["metadatas"])])
+    return bool(np.allclose(np.asarray(got["embeddings"]), fresh, atol=1e-5))
 
 
 def free_port() -> int:

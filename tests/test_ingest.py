@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from assistant import Assistant
@@ -12,6 +11,7 @@ from assistant.chunking import sentence_spans
 from assistant.embeddings import MAX_TOKENS, load_model
 from assistant.loaders import load
 from conftest import copy_realdocs
+from support import stored_vectors_match_fresh_encoding
 
 
 def make_pdf(path: Path, pages: list[str], title: str | None = None, password: str | None = None) -> None:
@@ -263,14 +263,6 @@ def test_html_keeps_text_outside_the_innermost_blocks(tmp_path):
         "Body", "Europol"]
 
 
-def _stored_vectors_match_fresh_encoding(bot) -> bool:
-    from assistant.chunking import embed_text
-
-    got = bot.index().collection.get(include=["documents", "metadatas", "embeddings"])
-    fresh = bot.embeddings.encode([embed_text(t, m) for t, m in zip(got["documents"], got["metadatas"])])
-    return bool(np.allclose(np.asarray(got["embeddings"]), fresh, atol=1e-5))
-
-
 def test_an_edit_reembeds_only_the_chunks_it_changed(tmp_path):
     from conftest import CORPUS
 
@@ -293,7 +285,7 @@ def test_an_edit_reembeds_only_the_chunks_it_changed(tmp_path):
     assert [Path(p).name for p in edited.updated] == ["nato-treaty.md"]
     assert 1 <= edited.chunks_embedded <= 2 and bot.embeddings.calls - calls == edited.chunks_embedded
     assert "embedded" in edited.summary()
-    assert _stored_vectors_match_fresh_encoding(bot)
+    assert stored_vectors_match_fresh_encoding(bot)
     hit = bot.retrieve("Security Council of the United Nations primary responsibility Article 7", k=1)[0]
     assert "Security Council of the United Nations" in hit.text
 
@@ -302,7 +294,7 @@ def test_an_edit_reembeds_only_the_chunks_it_changed(tmp_path):
         "title: The North Atlantic Treaty (1949)", "title: The Washington Treaty (1949)"), encoding="utf-8")
     retitled = bot.ingest([folder])
     assert retitled.chunks_embedded == total
-    assert _stored_vectors_match_fresh_encoding(bot)
+    assert stored_vectors_match_fresh_encoding(bot)
 
 
 def test_a_moved_folder_keeps_its_vectors(tmp_path, docs_dir, monkeypatch):
@@ -320,4 +312,4 @@ def test_a_moved_folder_keeps_its_vectors(tmp_path, docs_dir, monkeypatch):
     got = bot.index().collection.get(include=["metadatas"])
     assert sorted(got["ids"]) == ids and first.chunks_added == len(ids)
     assert all(m["source"].startswith(str(moved)) for m in got["metadatas"])  # the new place is recorded
-    assert _stored_vectors_match_fresh_encoding(bot)
+    assert stored_vectors_match_fresh_encoding(bot)
