@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from .answer import standalone_query
 from .evaluation import Question, answer_metrics, evaluate_answer, retrieval_metrics
 from .retrieval import Retrieval, passage_from
 
@@ -53,10 +52,12 @@ def _naive_retrieve(bot, col, query: str, k: int = 4) -> Retrieval:
 
 
 def run_ablations(bot, questions: list[Question], k: int = 5) -> dict[str, dict[str, Any]]:
-    """Retrieval and answer metrics for each system on the same questions, in one run."""
-    from .types import Answer
+    """Retrieval and answer metrics for each system on the same questions, in one run: the same
+    planning, decision and answerer over hybrid, dense-only, BM25-only and naive retrieval."""
+    from .decision import decide
 
     lexical = bot.index().lexical()
+    names = bot.names()
     systems: dict[str, Any] = {"hybrid": "hybrid", "dense": "dense", "bm25": "bm25"}
     print("building the naive baseline index…", file=sys.stderr)
     naive = _naive_index(bot)
@@ -64,13 +65,17 @@ def run_ablations(bot, questions: list[Question], k: int = 5) -> dict[str, dict[
     for name in [*systems, "naive"]:
         rows = []
         for q in questions:
-            query = standalone_query(q.question, q.history)
+            plan = bot.plan(q.question, q.history or None)
             start = time.perf_counter()
             if name == "naive":
-                retrieval = _naive_retrieve(bot, naive, query)
+                retrieval = _naive_retrieve(bot, naive, plan.query)
             else:
-                retrieval = bot._retrieve(query, 10, None, systems[name])
-            answer: Answer = bot.answerer.answer(q.question, retrieval, lexical)
+                focus = plan.focus_docs if name == "hybrid" else None
+                query = plan.search_query if name == "hybrid" else plan.query
+                retrieval = bot.search(query, 10, None, systems[name], focus=focus)
+            decision = decide(plan, retrieval.passages, lexical, names)
+            answer = (bot.answerer.answer(plan, retrieval, lexical) if decision.answer
+                      else bot.answerer.abstention(q.question, retrieval.passages, decision.reason))
             answer.latency_ms = (time.perf_counter() - start) * 1000
             texts = {p.chunk_id: p.text for p in retrieval.passages}
             rows.append(evaluate_answer(q, answer, texts))

@@ -1,8 +1,9 @@
 """Extractive answers: the sentences of the retrieved passages that best answer the question,
-each followed by its citation marker, or an abstention when the sources do not support one.
+each followed by its citation marker; for a comparison, one part per instrument.
 
-Nothing in an extractive answer is written by the assistant except the abstention notice:
-every answer sentence is a verbatim span of a cited chunk, and that span is the citation's quote.
+Nothing in an extractive answer is written by the assistant except the abstention notice and,
+for a comparison, the name of each side: every answer sentence is a verbatim span of a cited
+chunk, and that span is the citation's quote.
 """
 from __future__ import annotations
 
@@ -11,41 +12,27 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from .chunking import sentence_spans
-from .lexical import LexicalIndex, Vocabulary, references, tokenize
+from .lexical import references, tokenize
+from .planning import QueryPlan, holds_answer, leans_on_history, question_parts, standalone_query  # noqa: F401
 from .retrieval import Retrieval
-from .types import Answer, Citation, Passage
+from .types import Answer, AnswerPart, Citation, Passage
 
 CACHE_SENTENCES = 20000  # sentence vectors kept between questions
 PART_EXTRA_WORDS = 40  # a question that asks two things may get one sentence more, this much longer
 ABSTAIN_TEXT = "The sources I have do not cover this question, so I cannot answer it from them."
-PRONOUNS = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those|he|she|there|the same)\b", re.I)
-FOLLOW_UP_START = re.compile(r"^(and|what about|how about|but|also|so|then|why|when|which|who)\b", re.I)
-SPECIFIC_RE = re.compile(r"\b(\d{2,}|[A-Z][A-Za-z0-9’'-]{2,})\b")
-# A name of several capitalised words ("Geneva Convention on Drone Policing").
-NAME_RE = re.compile(
-    r"\b[A-Z][\w’'-]*(?:\s+(?:(?:of|on|for|the|against|and|to|in)\s+)*[A-Z0-9][\w’'-]*)+"
-)
-# Where a question asks a second thing: ", and when was it presented?", " and where is it based?"
-PART_RE = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|which|when|where|who|whom|why|is|are|does|do|did|"
-                     r"can|could|must|has|have|was|were)\b)", re.I)
-# Capitalised only because they open a sentence: never the start of a name ("My ETIAS application").
-LEADING_WORDS = {"my", "our", "your", "his", "her", "their", "its", "this", "that", "these", "those", "some",
-                 "any", "all", "each", "every", "no", "one", "another", "since", "because", "while",
-                 "although", "after", "before", "as", "we", "they", "it", "there", "besides", "apart",
-                 "beyond", "aside", "unlike", "like", "despite", "given", "following", "during", "within",
-                 "without", "between", "among", "regarding", "concerning", "across", "other", "once",
-                 "so", "then", "also", "now", "still", "yet", "but", "or", "not", "only", "even"}
-QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does",
-                  "did", "do", "is", "are", "was", "were", "can", "could", "should", "would",
-                  "will", "has", "have", "under", "and", "the", "tell", "explain", "list", "give",
-                  "compare", "describe", "summarize", "summarise", "according", "if", "in", "on",
-                  "for", "about", "a", "an", "i", "please", "whats", "what's"}
-NOT_A_NAME_START = QUESTION_WORDS | LEADING_WORDS
+HEDGE_NOTICE = "The sources may answer this only in part: check the quotes."
+# Bonuses and penalties on a sentence's score (the base score is in [0, 1]):
+NAMED_BONUS = 0.15  # it sits under, or itself names, the provision the question names
+TYPE_BONUS = 0.08  # it holds the kind of answer asked for (a period for "how long", a body for "who")
+ANAPHORA_PENALTY = 0.04  # it opens with "This"/"Such"/"Following these" and its subject is elsewhere
+ANAPHORA_RE = re.compile(r"^\W*(?:this|these|those|such|it|they|following (?:this|these|that)|the same|thereafter|"
+                         r"in that case|in such (?:a )?cases?)\b", re.I)
+LIST_ITEM_RE = re.compile(r"^\W{0,2}(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.|\d{1,2}\.)\s*\S", re.I)
+LEAD_IN_RE = re.compile(r"(?::|\bfollowing|\bincluding|\bnamely|\bas follows)\W*$", re.I)
 
 
 @dataclass
@@ -62,130 +49,13 @@ class Candidate:
         return self.passage.text[self.start : self.end]
 
 
-def standalone_query(question: str, history: list[dict] | None) -> str:
-    """Rule-based follow-up rewrite: a question that leans on earlier turns (pronouns, "and …",
-    very short) borrows the last user question, so retrieval sees the entities it refers to.
-
-    The new question comes first. A MiniLM vector of two joined questions leans towards the
-    opening one (on the 28 follow-ups of dev and held-out: cosine 0.89 to the earlier question
-    and 0.57 to the new one when the earlier comes first; 0.80 and 0.69 the other way round), and
-    the answer's sentences are chosen by their similarity to that vector, so with the earlier
-    question first they answered it again (key facts 0.61 against 0.75 on dev's follow-ups).
-    """
-    if not history:
-        return question
-    previous = [t.get("content", "") for t in history if t.get("role") == "user" and t.get("content")]
-    if not previous:
-        return question
-    return f"{question} {previous[-1]}" if leans_on_history(question) else question
-
-
-def leans_on_history(question: str) -> bool:
-    """Does the question refer back (pronouns, "and …", very short)?"""
-    return bool(PRONOUNS.search(question)) or bool(FOLLOW_UP_START.match(question)) or len(question.split()) < 6
-
-
-def question_parts(question: str) -> list[str]:
-    """The separate things a question asks, when it joins them with "and" + a question word.
-
-    >>> question_parts("What replaced the EU Security Union Strategy, and when was it presented?")
-    ['What replaced the EU Security Union Strategy', 'when was it presented']
-    >>> question_parts("Which countries are permanent members of the UN Security Council?")
-    ['Which countries are permanent members of the UN Security Council']
-    """
-    parts = [part.strip(" ,?") for part in PART_RE.split(question)]
-    return [part for part in parts if len(part.split()) >= 3]
-
-
-def specific_terms(question: str) -> list[str]:
-    """Names and numbers of a question ("Iran", "2016", "PESCO"), not its question words."""
-    out: list[str] = []
-    for m in SPECIFIC_RE.finditer(question):
-        word = m.group(1)
-        before = question[: m.start()].rstrip()
-        sentence_start = not before or before[-1] in ".?!:;\"“("
-        if word.lower() in QUESTION_WORDS or (sentence_start and not word[0].isdigit()):
-            continue
-        parts = word.split("-")
-        if any(part[:1].islower() for part in parts):
-            # "EU-wide", "Anti-terrorism", "NATO-led": a common word, or an acronym with one;
-            # only the acronym (all capitals) or a number is a name to look for.
-            word = "-".join(part for part in parts if part.isupper() or part[:1].isdigit())
-            if len(word) < 3:
-                continue
-        out.append(word)
-    return list(dict.fromkeys(out))
-
-
-@lru_cache(maxsize=4096)
-def _mentions(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """A passage's word tokens, and the runs of 2–5 initials of its words ("mla" for "mutual
-    legal assistance"); cached, since the same passages come back question after question."""
-    words = [w for w in re.findall(r"[A-Za-z]+", text) if len(w) > 2 or w[0].isupper()]
-    firsts = "".join(w[0].lower() for w in words)
-    initials = frozenset(firsts[i : i + n] for n in (2, 3, 4, 5) for i in range(len(firsts) - n + 1))
-    return frozenset(tokenize(text)), initials
-
-
-def unsupported_terms(question: str, passages: list[Passage]) -> list[str]:
-    """Names and numbers of the question that none of the retrieved passages mention.
-
-    The index knows them (else :func:`unknown_terms` applies) but not next to what was found:
-    "Why did the EU sanction Iran over WannaCry?" retrieves the WannaCry sanctions, which name
-    North Korea. An extractive answer would then answer a question that was not asked. An
-    acronym counts as mentioned when a passage spells it out ("MLA": "mutual legal assistance").
-    """
-    terms = specific_terms(question)
-    if not terms:
-        return []
-    tokens: set[str] = set()
-    initials: set[str] = set()
-    for p in passages:
-        passage_tokens, passage_initials = _mentions(f"{p.title} {p.section} {p.text}")
-        tokens |= passage_tokens
-        initials |= passage_initials
-    found = Vocabulary(tokens)
-    out = []
-    for word in terms:
-        toks = tokenize(word)
-        if not toks or all(found.variants(t) for t in toks):
-            continue
-        if word.isupper() and 2 <= len(word) <= 5 and word.lower() in initials:
-            continue
-        out.append(word)
-    return out
-
-
-def unknown_terms(question: str, lexical: LexicalIndex) -> list[str]:
-    """Specific terms of the question (names, numbers) that occur nowhere in the index."""
-    out: list[str] = []
-    for word in specific_terms(question):
-        tokens = tokenize(word)
-        if tokens and not any(lexical.variants(t) for t in tokens):
-            out.append(word)
-    # Every word of a multi-word name must occur together in at least one chunk.
-    for m in NAME_RE.finditer(question):
-        words = m.group(0).split()
-        while words and words[0].lower() in NOT_A_NAME_START:
-            words = words[1:]
-        capitals = [w for w in words if w[0].isupper() or w[0].isdigit()]
-        tokens = tokenize(" ".join(words))
-        if len(capitals) >= 2 and len(tokens) >= 2 and lexical.chunks_with_all(tokens) == 0:
-            # "the UN Charter and the NPT" may be two names, each found on its own.
-            parts = [tokenize(part) for part in re.split(r"\s+and\s+(?:the\s+)?", " ".join(words))]
-            if len(parts) > 1 and all(part and lexical.chunks_with_all(part) > 0 for part in parts):
-                continue
-            out.append(" ".join(words))
-    return list(dict.fromkeys(out))
-
-
 class ExtractiveAnswerer:
-    """Select answer sentences by similarity to the question and word overlap, then cite them."""
+    """Select answer sentences by similarity to the question, word overlap, the provision named
+    and the kind of answer asked for, then cite them."""
 
-    def __init__(self, embeddings, threshold: float, max_sentences: int = 3, passages_used: int = 4,
-                 keep_ratio: float = 0.8, max_words: int = 120) -> None:
+    def __init__(self, embeddings, max_sentences: int = 4, passages_used: int = 3,
+                 keep_ratio: float = 0.7, max_words: int = 120) -> None:
         self.embeddings = embeddings
-        self.threshold = threshold
         self.max_sentences = max_sentences
         self.passages_used = passages_used
         self.keep_ratio = keep_ratio  # a further sentence must score at least this share of the best
@@ -193,25 +63,8 @@ class ExtractiveAnswerer:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
-    # -- support gate --------------------------------------------------------------------
-    def abstain_reason(self, question: str, passages: list[Passage], lexical: LexicalIndex) -> str | None:
-        """Why the sources cannot support an answer, or None when they may."""
-        if not passages:
-            return "nothing in the index matches the question"
-        best = max(p.similarity for p in passages)
-        if best < self.threshold:
-            # Rounded down, so 0.5396 under a 0.54 gate reads "0.53 < 0.54", not "0.54 < 0.54".
-            shown = math.floor(best * 100 + 1e-9) / 100  # + 1e-9: 0.57 is stored as 0.5699…
-            return f"the closest passage is too far from the question (similarity {shown:.2f} < {self.threshold:.2f})"
-        unknown = unknown_terms(question, lexical)
-        if unknown:
-            return "the sources never mention " + ", ".join(f"“{u}”" for u in unknown[:3])
-        unsupported = unsupported_terms(question, passages)
-        if unsupported:
-            return "none of the passages found mention " + ", ".join(f"“{u}”" for u in unsupported[:3])
-        return None
-
     def abstention(self, question: str, passages: list[Passage], reason: str) -> Answer:
+        """The refusal, with the reason and the nearest documents."""
         nearest = list(OrderedDict((p.doc_id, p.title) for p in passages[:3] if p.title).values())
         text = ABSTAIN_TEXT + f" ({reason}.)"
         if nearest:
@@ -240,45 +93,45 @@ class ExtractiveAnswerer:
         for cand, key in zip(cands, keys):
             cand.vector = found[key]
 
-    def candidates(self, passages: list[Passage], spans: dict[str, list[tuple[int, int]]]) -> list[Candidate]:
+    def candidates(self, passages: list[Passage], spans: dict[str, list[tuple[int, int]]],
+                   n: int | None = None) -> list[Candidate]:
         """Sentences of the top passages (stored spans; split afresh only when absent)."""
         out: list[Candidate] = []
-        for rank, p in enumerate(passages[: self.passages_used]):
-            spans_p = spans.get(p.chunk_id) or sentence_spans(p.text)
-            for start, end in spans_p:
+        for rank, p in enumerate(passages[: n or self.passages_used]):
+            for start, end in spans.get(p.chunk_id) or sentence_spans(p.text):
                 sentence = p.text[start:end]
                 if len(sentence.split()) >= 4 and sentence.count("|") < 2:
                     out.append(Candidate(rank, p, start, end))
         return out
 
-    def score(self, question: str, qvec: np.ndarray, cands: list[Candidate], lexical: LexicalIndex) -> list[Candidate]:
-        """Score every candidate against the question (``Candidate.score``). For a question that
-        asks several things (:func:`question_parts`), return the best sentence for each part."""
+    def score(self, plan: QueryPlan, qvec: np.ndarray, cands: list[Candidate], lexical) -> list[Candidate]:
+        """Score every candidate (``Candidate.score``); for a question that asks several things,
+        return the best sentence for each part."""
         self._vectors(cands)
         context: dict[str, set[str]] = {}
         for c in cands:
-            # A sentence inherits the words of its heading: it is "in Article 5" even if
-            # it never says so.
+            # A sentence inherits the words of its heading: it is "in Article 5" even if it never says so.
             if c.passage.chunk_id not in context:
                 context[c.passage.chunk_id] = set(tokenize(f"{c.passage.title} {c.passage.section}"))
         words = {id(c): set(tokenize(c.text)) | context[c.passage.chunk_id] for c in cands}
-        refs = set(references(question))
-        for c, value in zip(cands, self._scores(question, qvec, cands, words, lexical)):
-            # The user named "Article 5": sentences under that heading are what they asked about.
-            named = 0.15 if refs and refs & set(references(c.passage.section)) else 0.0
-            c.score = value + named
-        parts = question_parts(question)
-        if len(parts) < 2:
+        refs = set(plan.refs)
+        typed = plan.answer_type not in {"other", "yes-no"}
+        for c, value in zip(cands, self._scores(plan.question, qvec, cands, words, lexical)):
+            named = NAMED_BONUS if refs and refs & set(references(f"{c.passage.section} {c.text}")) else 0.0
+            kind = TYPE_BONUS if typed and holds_answer(plan.answer_type, c.text) else 0.0
+            anaphora = ANAPHORA_PENALTY if ANAPHORA_RE.match(c.text) else 0.0
+            c.score = value + named + kind - anaphora
+        if len(plan.parts) < 2:
             return []
         best: list[Candidate] = []
-        for part, pvec in zip(parts, self.embeddings.encode(parts)):
+        for part, pvec in zip(plan.parts, self.embeddings.encode(plan.parts)):
             values = self._scores(part, pvec, cands, words, lexical)
             best.append(cands[int(np.argmax(values))])
         return best
 
     @staticmethod
     def _scores(question: str, qvec: np.ndarray, cands: list[Candidate], words: dict[int, set[str]],
-                lexical: LexicalIndex) -> list[float]:
+                lexical) -> list[float]:
         """Similarity to ``qvec``, share of the question's rare words, passage similarity, rank."""
         n_docs = max(len(lexical), 1)
         idf = {t: math.log(1 + n_docs / (1 + lexical.document_frequency(t))) for t in set(tokenize(question))}
@@ -290,75 +143,154 @@ class ExtractiveAnswerer:
             out.append(0.45 * cosine + 0.35 * overlap + 0.2 * c.passage.similarity - 0.02 * c.passage_rank)
         return out
 
-    def select(self, cands: list[Candidate], part_best: list[Candidate] | None = None) -> list[Candidate]:
+    def select(self, cands: list[Candidate], part_best: list[Candidate] | None = None,
+               max_sentences: int | None = None, max_words: int | None = None) -> list[Candidate]:
         """The best sentences, then for each part of the question whose best sentence is not
         among them, that sentence (one more at most, and up to PART_EXTRA_WORDS more words)."""
+        limit = max_sentences or self.max_sentences
+        budget = max_words or self.max_words
         ranked = sorted(cands, key=lambda c: -c.score)
         chosen: list[Candidate] = []
         words = 0
         for c in ranked:
-            if len(chosen) == self.max_sentences:
+            if len(chosen) == limit:
                 break
             if chosen and c.score < self.keep_ratio * chosen[0].score:
                 break
             if self._repeats(c, chosen):
                 continue
             n = len(c.text.split())
-            if chosen and words + n > self.max_words:
+            if chosen and words + n > budget:
                 continue
             chosen.append(c)
             words += n
         for c in part_best or []:
             n = len(c.text.split())
-            if c not in chosen and not self._repeats(c, chosen) and words + n <= self.max_words + PART_EXTRA_WORDS:
+            if c not in chosen and not self._repeats(c, chosen) and words + n <= budget + PART_EXTRA_WORDS:
                 chosen.append(c)
                 break
         return chosen
 
     @staticmethod
     def _repeats(c: Candidate, chosen: list[Candidate]) -> bool:
-        return any(float(np.dot(c.vector, o.vector)) > 0.9 for o in chosen)
+        return any(float(np.dot(c.vector, o.vector)) > 0.9 or (o.passage is c.passage and o.start == c.start)
+                   for o in chosen)
 
-    def answer(self, question: str, retrieval: Retrieval, lexical: LexicalIndex) -> Answer:
-        """Build the answer (or abstention) for ``question`` from a retrieval result."""
-        passages, qvec = retrieval.passages, retrieval.query_vector
-        reason = self.abstain_reason(question, passages, lexical)
-        if reason:
-            return self.abstention(question, passages, reason)
-        cands = self.candidates(passages, retrieval.spans)
+    def _pick(self, plan: QueryPlan, retrieval: Retrieval, lexical, n_passages: int | None = None,
+              max_sentences: int | None = None, max_words: int | None = None) -> list[Candidate]:
+        cands = self.candidates(retrieval.passages, retrieval.spans, n_passages)
         if not cands:
-            return self.abstention(question, passages, "the passages found hold no usable sentence")
-        part_best = self.score(question, qvec, cands, lexical)
-        chosen = self.select(cands, part_best)
-        return compose(question, chosen, passages)
+            return []
+        part_best = self.score(plan, retrieval.query_vector, cands, lexical)
+        return self.select(cands, part_best, max_sentences, max_words)
+
+    def answer(self, plan: QueryPlan, retrieval: Retrieval, lexical, hedge: bool = False) -> Answer:
+        """The answer to a question the decision stage let through."""
+        chosen = self._pick(plan, retrieval, lexical)
+        if not chosen:
+            return self.abstention(plan.question, retrieval.passages, "the passages found hold no usable sentence")
+        answer = compose(plan.question, chosen, retrieval.passages, retrieval.spans, self.max_words + PART_EXTRA_WORDS)
+        if hedge:
+            answer.notice = HEDGE_NOTICE
+        return answer
+
+    def compare(self, plan: QueryPlan, sides: list[tuple[str, QueryPlan, Retrieval]], lexical,
+                passages: list[Passage], hedge: bool = False) -> Answer:
+        """One part per subject, each from passages retrieved within it, markers numbered across
+        the whole answer; a side with nothing found says so (no marker)."""
+        per_side = max(50, self.max_words // max(len(sides), 1) + 20)
+        citations: list[Citation] = []
+        parts: list[AnswerPart] = []
+        texts: list[str] = []
+        for label, side_plan, retrieval in sides:
+            chosen = self._pick(side_plan, retrieval, lexical, n_passages=2, max_sentences=2, max_words=per_side)
+            if not chosen:
+                parts.append(AnswerPart(subject=label, text="(nothing found on this in the sources)", citations=[]))
+                texts.append(f"{label}: nothing found on this in the sources.")
+                continue
+            sub = compose(side_plan.question, chosen, retrieval.passages, retrieval.spans, per_side + 20,
+                          first_marker=len(citations) + 1)
+            citations += sub.citations
+            parts.append(AnswerPart(subject=label, text=sub.text, citations=sub.citations))
+            texts.append(f"{label}: {sub.text}")
+        if not citations:
+            return self.abstention(plan.question, passages, "no passage found for any side of the comparison")
+        answer = Answer(question=plan.question, text=" ".join(texts), citations=citations, abstained=False,
+                        passages=passages, parts=parts)
+        if hedge:
+            answer.notice = HEDGE_NOTICE
+        return answer
 
 
-def compose(question: str, chosen: list[Candidate], passages: list[Passage]) -> Answer:
-    """Write chosen sentences with markers; adjacent sentences of one chunk share a citation."""
-    # Group adjacent sentences of one chunk (ordered by passage rank, then position).
-    chosen = sorted(chosen, key=lambda c: (c.passage_rank, c.start))
-    groups: list[list[Candidate]] = []
+def _extend(c: Candidate, spans: list[tuple[int, int]], budget: int) -> tuple[int, int]:
+    """A chosen sentence's quoted span, made whole: a list item gets its lead-in, a lead-in its
+    items, a sentence that opens with "This"/"Such" the sentence before it (within ``budget`` words)."""
+    text = c.passage.text
+    start, end = c.start, c.end
+    try:
+        i = spans.index((c.start, c.end))
+    except ValueError:
+        return start, end
+
+    def words(s: int, e: int) -> int:
+        return len(text[s:e].split())
+
+    def at(j: int) -> str:
+        return text[spans[j][0] : spans[j][1]]
+
+    sentence = at(i)
+    if i > 0 and LIST_ITEM_RE.match(sentence):
+        j = i - 1  # back over the sibling items to the lead-in
+        while j > 0 and LIST_ITEM_RE.match(at(j)) and not LEAD_IN_RE.search(at(j)):
+            j -= 1
+        if LEAD_IN_RE.search(at(j)) and words(spans[j][0], end) <= budget:
+            start = spans[j][0]
+    elif i > 0 and ANAPHORA_RE.match(sentence) and words(spans[i - 1][0], end) <= budget:
+        start = spans[i - 1][0]
+    if LEAD_IN_RE.search(sentence):
+        k = i + 1
+        while k < len(spans) and LIST_ITEM_RE.match(text[spans[k][0] : spans[k][1]]) and words(start, spans[k][1]) <= budget:
+            end = spans[k][1]
+            k += 1
+    return start, end
+
+
+def compose(question: str, chosen: list[Candidate], passages: list[Passage],
+            spans: dict[str, list[tuple[int, int]]] | None = None, budget: int = 160,
+            first_marker: int = 1) -> Answer:
+    """Write chosen sentences with markers; adjacent sentences of one chunk share a citation.
+
+    A list item is quoted with its lead-in and a lead-in with its items, so no list is cut; a
+    sentence that opens with "This"/"Such" brings the sentence before it.
+    """
+    spans = spans or {}
+    # Extend each sentence to a whole unit, then merge overlapping/adjacent ones of a chunk.
+    units: list[tuple[Candidate, int, int]] = []
     for c in chosen:
-        last = groups[-1][-1] if groups else None
-        gap = c.passage.text[last.end : c.start] if last and last.passage is c.passage else None
-        if gap is not None and gap.strip() == "":
-            groups[-1].append(c)
+        own = spans.get(c.passage.chunk_id) or sentence_spans(c.passage.text)
+        s, e = _extend(c, own, budget)
+        units.append((c, s, e))
+    units.sort(key=lambda u: (u[0].passage_rank, u[1]))
+    groups: list[list] = []  # [passage, start, end, best score]
+    for c, s, e in units:
+        last = groups[-1] if groups else None
+        if last and last[0] is c.passage and (s <= last[2] or c.passage.text[last[2] : s].strip() == ""):
+            last[2] = max(last[2], e)
+            last[3] = max(last[3], c.score)
         else:
-            groups.append([c])
-    # The best-supported sentence leads; markers are numbered in reading order.
-    groups.sort(key=lambda g: -max(c.score for c in g))
+            groups.append([c.passage, s, e, c.score])
+    # The best-supported unit leads; markers are numbered in reading order.
+    groups.sort(key=lambda g: -g[3])
     parts: list[str] = []
     citations: list[Citation] = []
-    for marker, group in enumerate(groups, 1):
-        p = group[0].passage
-        quote = p.text[group[0].start : group[-1].end]
+    for marker, (p, s, e, score) in enumerate(groups, first_marker):
+        quote = p.text[s:e]
         parts.append(f"{' '.join(quote.split())} [{marker}]")
         citations.append(
             Citation(
                 marker=marker, doc_id=p.doc_id, title=p.title, section=p.section, url=p.url,
-                quote=quote, chunk_id=p.chunk_id, score=round(max(c.score for c in group), 4),
+                quote=quote, chunk_id=p.chunk_id, score=round(score, 4),
                 issuer=p.issuer, adopted=p.adopted, page=p.page,
             )
         )
     return Answer(question=question, text=" ".join(parts), citations=citations, abstained=False, passages=passages)
-

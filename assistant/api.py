@@ -1,9 +1,12 @@
 """The public Python API: :class:`Assistant` and :func:`ask`."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,21 @@ from .types import Answer, IngestReport, Passage
 UPLOADS = "user"  # name of the separate index (collection "<collection>-user") for uploads
 _default: "Assistant | None" = None
 _default_lock = threading.Lock()
+
+
+@dataclass
+class _Prepared:
+    """A question after planning, search and the answerability decision (shared by both answerers)."""
+
+    start: float
+    question: str
+    notice: str
+    history: list[dict]
+    filters: dict | None
+    plan: Any
+    retrieval: Any
+    decision: Any
+    lexical: Any
 
 
 def _check_question(question: Any, limit: int) -> tuple[str, str]:
@@ -102,13 +120,13 @@ class Assistant:
 
     @property
     def answerer(self):
+        """The extractive answerer (also the LLM path's fallback)."""
         if self._answerer is None:
             from .answer import ExtractiveAnswerer
 
             s = self.settings
             self._answerer = ExtractiveAnswerer(
-                self.embeddings, s.abstain_threshold, s.answer_max_sentences, s.answer_passages,
-                s.answer_keep_ratio, s.answer_max_words,
+                self.embeddings, s.answer_max_sentences, s.answer_passages, s.answer_keep_ratio, s.answer_max_words,
             )
         return self._answerer
 
@@ -164,11 +182,44 @@ class Assistant:
         user = self.user_index()  # an empty upload index adds nothing to the union
         return self.index().lexical() if user is None else LexicalUnion([self.index().lexical(), user.lexical()])
 
-    def retrieve(self, query: str, k: int = 8, filters: dict | None = None, mode: str = "hybrid") -> list[Passage]:
-        """The ``k`` best passages for ``query`` (hybrid search; ``mode`` dense|bm25 for ablations)."""
-        return self._retrieve(query, k, filters, mode).passages
+    def names(self):
+        """The names of the indexed documents joined to the glossary (:class:`assistant.names.NameIndex`)."""
+        user = self.user_index()
+        main = self.index().names()
+        if user is None:
+            return main
+        from .names import NameIndex
 
-    def _retrieve(self, query: str, k: int | None, filters: dict | None, mode: str = "hybrid"):
+        other = user.names()
+        key = (id(main), id(other))
+        if getattr(self, "_names_key", None) != key:
+            merged = NameIndex(main.gloss, {**main.docs, **other.docs}, {}, {})
+            for source in (main, other):
+                for form, docs in source.doc_forms.items():
+                    merged.doc_forms.setdefault(form, set()).update(docs)
+                for eid, docs in source.entry_docs.items():
+                    merged.entry_docs.setdefault(eid, set()).update(docs)
+            self._names_key, self._names_merged = key, merged
+        return self._names_merged
+
+    def plan(self, question: str, history: list[dict] | None = None):
+        """The query plan of a question (:class:`assistant.planning.QueryPlan`): standalone query,
+        names and the documents they name, provisions, answer type, comparison subjects."""
+        from .planning import plan
+
+        question, _ = _check_question(question, self.settings.max_question_chars)
+        return plan(question, _check_history(history), self.names())
+
+    def retrieve(self, query: str, k: int | None = None, filters: dict | None = None, mode: str = "hybrid") -> list[Passage]:
+        """The ``k`` best passages for ``query`` (hybrid search; ``mode`` dense|bm25 for ablations)."""
+        return self.search(query, k, filters, mode).passages
+
+    def search(self, query: str, k: int | None = None, filters: dict | None = None, mode: str = "hybrid",
+               focus: list[str] | None = None):
+        """Hybrid retrieval with the sentence spans the answerers use (:class:`Retrieval`).
+
+        ``focus``: doc ids to search within as well (what query planning finds the question names).
+        """
         from .retrieval import search
         from .store import validate_filters
 
@@ -183,7 +234,7 @@ class Assistant:
 
         def run(index):
             return search(index, query, k, filters, s.candidates, s.rrf_k, s.max_chunks_per_doc,
-                          mode, s.lexical_weight, s.structural_weight)  # type: ignore[arg-type]
+                          mode, s.lexical_weight, s.structural_weight, focus, s.focus_weight)  # type: ignore[arg-type]
 
         main = run(self.index())
         user = self.user_index()
@@ -194,6 +245,8 @@ class Assistant:
         extra = run(user)
         merged = sorted(main.passages + extra.passages, key=lambda p: -p.score)[:k]
         return Retrieval(merged, main.query_vector, {**main.spans, **extra.spans})
+
+    _retrieve = search  # the name scripts and benches used before search() was public
 
     def ask(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None) -> Answer:
         """Answer ``question`` with citations, or abstain when the sources do not support it."""
@@ -217,37 +270,84 @@ class Assistant:
                 yield piece + ("] " if i < len(pieces) - 1 else "")
         yield answer
 
-    def _prepare(self, inputs: dict):
-        from .answer import leans_on_history, standalone_query
+    def _prepare(self, inputs: dict) -> "_Prepared":
+        """Validate, plan (follow-up rewrite, names, provisions, answer type), search, decide."""
+        from .decision import decide
+        from .planning import leans_on_history, plan
 
         start = time.perf_counter()
         question, notice = _check_question(inputs.get("question"), self.settings.max_question_chars)
         history = _check_history(inputs.get("history"))
-        query = standalone_query(question, history)
+        names = self.names()
+        the_plan = plan(question, history, names)
         if self.settings.generator == "openai" and history and leans_on_history(question):
             from .errors import GeneratorUnavailable
 
             try:
-                query = self.llm.rewrite(question, history)
+                the_plan = plan(question, history, names, query=self.llm.rewrite(question, history))
             except GeneratorUnavailable:
                 pass  # the rule-based rewrite stands
-        retrieval = self._retrieve(query, inputs.get("k"), inputs.get("filters"))
-        return start, question, notice, history, query, retrieval
+        filters = inputs.get("filters")
+        retrieval = self.search(the_plan.search_query, inputs.get("k"), filters, focus=the_plan.focus_docs)
+        lexical = self._lexicon()
+        decision = decide(the_plan, retrieval.passages, lexical, names,
+                          threshold=self.settings.answer_threshold)
+        return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical)
 
-    def _finish(self, answer: Answer, start: float, query: str, notice: str) -> Answer:
-        answer.query = query
-        answer.notice = " ".join(n for n in (notice, answer.notice) if n)
-        answer.latency_ms = round((time.perf_counter() - start) * 1000, 2)
+    def decide(self, question: str, history: list[dict] | None = None, filters: dict | None = None):
+        """The answerability decision for a question, without building the answer
+        (:class:`assistant.decision.Decision`: probability, features, reason)."""
+        return self._prepare({"question": question, "history": history, "filters": filters}).decision
+
+    def _finish(self, answer: Answer, prep: "_Prepared") -> Answer:
+        answer.query = prep.plan.query
+        answer.notice = " ".join(n for n in (prep.notice, answer.notice) if n)
+        answer.confidence = prep.decision.probability
+        answer.signals = {k: round(v, 4) for k, v in prep.decision.features.items()}
+        answer.latency_ms = round((time.perf_counter() - prep.start) * 1000, 2)
         return answer
 
+    def _extractive(self, prep: "_Prepared") -> Answer:
+        """The extractive answer (or abstention, or side-by-side comparison) for a prepared question."""
+        d = prep.decision
+        if not d.answer:
+            return self.answerer.abstention(prep.question, prep.retrieval.passages, d.reason)
+        if prep.plan.is_comparison:
+            from .lexical import REF_RE, references
+
+            # Provisions of one document ("art 4 vs art 5") that the question does not name:
+            # the document of the best passage headed by one of them.
+            wanted = {ref for subject in prep.plan.subjects for ref in subject.refs}
+            holder = next((p.doc_id for p in prep.retrieval.passages if wanted & set(references(p.section))), None)
+            sides = []
+            for subject in prep.plan.subjects:
+                if not subject.docs and subject.refs and holder:
+                    subject = dataclasses.replace(subject, docs=(holder,))
+                side_plan = copy.copy(prep.plan)
+                side_plan.refs = list(subject.refs) or prep.plan.refs
+                side_plan.focus_docs = list(subject.docs)
+                side_filters = dict(prep.filters or {})
+                if len(subject.docs) == 1:
+                    if side_filters.get("doc_id", subject.docs[0]) != subject.docs[0]:
+                        continue
+                    side_filters["doc_id"] = subject.docs[0]
+                # a provision's side searches for that provision alone: the other sides' numbers
+                # would pull their own articles in through the heading ranking
+                query = prep.plan.search_query if not subject.refs else \
+                    f"{subject.label} {REF_RE.sub(' ', prep.plan.search_query)}"
+                retrieval = self.search(query, 3, side_filters, focus=list(subject.docs))
+                sides.append((subject.label, side_plan, retrieval))
+            if len(sides) >= 2:
+                return self.answerer.compare(prep.plan, sides, prep.lexical, prep.retrieval.passages, d.hedge)
+        return self.answerer.answer(prep.plan, prep.retrieval, prep.lexical, d.hedge)
+
     def _answer(self, inputs: dict) -> Answer:
-        """The body of the chain: validate, rewrite follow-ups, retrieve, answer, time it."""
+        """The body of the chain: validate, plan, search, decide, answer, time it."""
         if self.settings.generator == "openai":
             *_, answer = self._generate(inputs)  # the pieces, then the final Answer
             return answer  # type: ignore[return-value]
-        start, question, notice, _, query, retrieval = self._prepare(inputs)
-        answer = self.answerer.answer(question, retrieval, self._lexicon())
-        return self._finish(answer, start, query, notice)
+        prep = self._prepare(inputs)
+        return self._finish(self._extractive(prep), prep)
 
     @property
     def llm(self):
@@ -264,14 +364,13 @@ class Assistant:
         from .generation import NO_ANSWER, build_messages
         from .verify import VerifiedWriter
 
-        start, question, notice, history, query, retrieval = self._prepare(inputs)
-        lexical = self._lexicon()
-        reason = self.answerer.abstain_reason(question, retrieval.passages, lexical)
-        if reason:
-            answer = self.answerer.abstention(question, retrieval.passages, reason)
+        prep = self._prepare(inputs)
+        question, history, retrieval = prep.question, prep.history, prep.retrieval
+        if not prep.decision.answer:
+            answer = self.answerer.abstention(question, retrieval.passages, prep.decision.reason)
             answer.generator = "openai"
             yield answer.text
-            yield self._finish(answer, start, query, notice)
+            yield self._finish(answer, prep)
             return
         writer = VerifiedWriter(retrieval.passages, self.embeddings, retrieval.spans)
         raw: list[str] = []
@@ -300,12 +399,12 @@ class Assistant:
             answer.generator = "openai"
             yield answer.text
         else:
-            answer = self.answerer.answer(question, retrieval, lexical)
+            answer = self._extractive(prep)
             why = problem or "The generated answer could not be verified against the sources"
             answer.notice = f"{why}; showing the extractive answer instead."
             answer.unsupported_removed = len(writer.removed)
             yield answer.text
-        yield self._finish(answer, start, query, notice)
+        yield self._finish(answer, prep)
 
     def stats(self) -> dict:
         """Documents, chunks, embedding model, index path and store kind (+ the user's uploads)."""
@@ -318,6 +417,18 @@ class Assistant:
     def facets(self) -> dict[str, list[str]]:
         """Filter values present in the index: issuer, type, topic, doc_id."""
         return self.index().facet_values()
+
+
+def docs_index_dir(folder: str | Path, settings: Settings | None = None) -> Path:
+    """Where ``assistant eval --docs FOLDER`` keeps the index of a folder: beside the default
+    index, one subfolder per folder (its name and a digest of its absolute path)."""
+    import hashlib
+
+    from .loaders import slugify
+
+    folder = Path(folder).resolve()
+    base = Path((settings or Settings()).index_dir).parent / "docs"
+    return base / f"{slugify(folder.name)}-{hashlib.sha1(str(folder).encode()).hexdigest()[:8]}"
 
 
 def default_assistant() -> Assistant:

@@ -55,6 +55,15 @@ def _print_sources(answer) -> None:
     from rich.markup import escape
 
     console = Console()
+    if answer.parts:  # a comparison: one row per instrument or provision
+        from rich.table import Table
+
+        table = Table(show_header=True, header_style="bold", show_lines=True)
+        table.add_column("subject")
+        table.add_column("what it says")
+        for part in answer.parts:
+            table.add_row(escape(part.subject), escape(part.text))
+        console.print(table)
     if answer.notice:
         console.print(f"[yellow]{escape(answer.notice)}[/yellow]")
     if answer.citations:
@@ -166,11 +175,35 @@ def eval_cmd(
     k: int = typer.Option(5, "--k", help="Cut-off for recall@k."),
     compare: bool = typer.Option(False, "--compare", help="Also run ablations: dense only, BM25 only, naive baseline."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Choose the abstention threshold on one half, report on the other."),
+    docs: Optional[Path] = typer.Option(None, "--docs", help="Evaluate against an index of this folder (built, or brought up to date, first; kept under .assistant/docs/ unless --index is given)."),
 ) -> None:
-    """Measure retrieval, answers, citations and abstention on a question set."""
+    """Measure retrieval, answers, citations and abstention on a question set.
+
+    With --docs DIR the questions run against an index of DIR instead of the corpus, e.g.
+    `assistant eval eval/questions/realdocs-dev.jsonl --docs ../shared/realdocs`.
+    """
     from .evaluation import run_eval_command
 
-    run_eval_command(_assistant(), questions, as_json=as_json, report=report, k=k, compare=compare, calibrate=calibrate)
+    bot = _assistant()
+    if docs is not None:
+        bot = _docs_assistant(docs)
+    run_eval_command(bot, questions, as_json=as_json, report=report, k=k, compare=compare, calibrate=calibrate)
+
+
+def _docs_assistant(folder: Path):
+    """An Assistant over an index of ``folder`` (its own index folder unless --index was given),
+    ingested incrementally first so that a second run reuses it."""
+    from .api import Assistant, docs_index_dir
+
+    if not folder.is_dir():
+        raise BadInput(f"--docs needs a folder: {folder}")
+    bot = Assistant(index_dir=state["index"] or docs_index_dir(folder))
+    report = bot.ingest([folder], progress=None)
+    print(f"index of {folder}: {report.summary()}", file=sys.stderr)
+    if report.failed:
+        for path, reason in report.failed:
+            print(f"failed: {path}: {reason}", file=sys.stderr)
+    return bot
 
 
 def main() -> None:

@@ -167,6 +167,9 @@ def evaluate_answer(q: Question, answer, chunk_text: dict[str, str]) -> dict[str
         "abstained": answer.abstained,
         "abstain_reason": getattr(answer, "abstain_reason", ""),
         "best_similarity": round(max((p.similarity for p in answer.passages), default=0.0), 4),
+        "confidence": getattr(answer, "confidence", None),
+        "signals": getattr(answer, "signals", {}),
+        "parts": [p.subject for p in getattr(answer, "parts", [])],
         "retrieved_docs": ranked_docs([p.doc_id for p in answer.passages]),
         "cited_docs": [c.doc_id for c in answer.citations],
         "quotes_exact": [c.quote in chunk_text.get(c.chunk_id, "") for c in answer.citations],
@@ -209,19 +212,18 @@ def evaluate(bot, path: Path, k: int = 5, progress: bool = True) -> dict[str, An
 
 
 def calibrate(rows: list[dict], max_false_abstention: float = 0.05) -> dict[str, Any]:
-    """Choose the similarity gate on one half of the questions, report it on the other.
+    """Choose the answerability threshold on one half of the questions, report it on the other.
 
-    The halves are split by id (stable). A question abstains at threshold t when its best
-    passage similarity is below t or it abstained for another reason (unknown terms).
-    The chosen t catches the most unanswerable questions (abstention recall) while wrongly
-    abstaining on at most ``max_false_abstention`` of the answerable ones: refusing a question
-    the sources do answer costs the user more than a cited answer to a shaky one.
+    The halves are split by id (stable). A question abstains at threshold t when the model's
+    probability that the sources answer it (``confidence``) is below t. The chosen t catches the
+    most unanswerable questions (abstention recall) while wrongly abstaining on at most
+    ``max_false_abstention`` of the answerable ones: refusing a question the sources do answer
+    costs the user more than a cited answer to a shaky one. Use it with
+    ``ASSISTANT_ANSWER_THRESHOLD``, or refit the model (scripts/fit_answerability.py).
     """
-    def other_reason(r: dict) -> bool:
-        return r["abstained"] and "similarity" not in r.get("abstain_reason", "")
-
     def at(t: float, subset: list[dict]) -> dict[str, float | None]:
-        shifted = [dict(r, abstained=other_reason(r) or r["best_similarity"] < t) for r in subset]
+        shifted = [dict(r, abstained=(r["confidence"] if r.get("confidence") is not None else 1.0) < t)
+                   for r in subset]
         return abstention_metrics(shifted)
 
     def balanced(t: float, subset: list[dict]) -> float:
@@ -234,7 +236,7 @@ def calibrate(rows: list[dict], max_false_abstention: float = 0.05) -> dict[str,
     for r in rows:
         halves[int(hashlib.sha1(r["id"].encode()).hexdigest(), 16) % 2].append(r)
     fit, test = halves
-    grid = [round(0.2 + 0.01 * i, 2) for i in range(51)]
+    grid = [round(0.05 + 0.01 * i, 2) for i in range(91)]
     allowed = [t for t in grid if (at(t, fit)["false_abstention_rate"] or 0.0) <= max_false_abstention] or [grid[0]]
     best = max(allowed, key=lambda t: ((at(t, fit)["recall"] or 0.0), -t))
     return {

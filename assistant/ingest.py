@@ -44,17 +44,19 @@ class _Pending:
     title: str
     is_new: bool
     replaces: str | None = None  # a manifest path with the same doc id whose file is gone (moved)
+    aliases: tuple[str, ...] = ()  # the names front matter gives the document
 
 
-def _parse(path: Path, max_words: int, overlap: int) -> tuple[str, str, list[Chunk]] | str:
-    """Load and chunk one file: (doc id, title, chunks), or the reason it cannot be read."""
+def _parse(path: Path, max_words: int, overlap: int) -> tuple[str, str, tuple[str, ...], list[Chunk]] | str:
+    """Load and chunk one file: (doc id, title, aliases, chunks), or the reason it cannot be read."""
     try:
         doc = load(path)
     except BadDocument as exc:
         return str(exc)
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
-    return doc.meta["id"], doc.meta["title"], chunk_document(doc, str(path), max_words, overlap)
+    return (doc.meta["id"], doc.meta["title"], tuple(doc.meta.get("aliases") or ()),
+            chunk_document(doc, str(path), max_words, overlap))
 
 
 def _previous_chunks(manifest: dict, p: _Pending) -> set[str]:
@@ -74,7 +76,8 @@ def _write_group(index: Index, manifest: dict, report: IngestReport, group: list
     for p in group:
         new_ids = [c.chunk_id for c in p.chunks]
         old_ids = old[p.path]
-        manifest["files"][p.path] = {"sha1": p.sha1, "doc_id": p.doc_id, "title": p.title, "chunks": new_ids}
+        manifest["files"][p.path] = {"sha1": p.sha1, "doc_id": p.doc_id, "title": p.title,
+                                     "aliases": list(p.aliases), "chunks": new_ids}
         if p.replaces:
             manifest["files"].pop(p.replaces)
             report.removed.append(p.replaces)
@@ -289,7 +292,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
             if isinstance(outcome, str):
                 report.failed.append((key, outcome))
                 continue
-            doc_id, title, chunks = outcome
+            doc_id, title, aliases, chunks = outcome
             owner = taken.get(doc_id)
             replaces = None
             if owner is not None and owner != key:
@@ -298,7 +301,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
                     continue
                 replaces = owner  # the document moved: its old file is gone, this one takes over
             taken[doc_id] = key
-            group.append(_Pending(key, digest, chunks, doc_id, title, key not in manifest["files"], replaces))
+            group.append(_Pending(key, digest, chunks, doc_id, title, key not in manifest["files"], replaces, aliases))
             size += len(chunks)
             known += len(chunks)
             if size >= target:

@@ -112,6 +112,14 @@ def same_word(a: str, b: str) -> bool:
     return n >= 4 and a[n:] in _DEMONYM_ENDINGS and b[n:] in _DEMONYM_ENDINGS
 
 
+def same_stem(a: str, b: str) -> bool:
+    """Two forms of one word by their shared beginning (see :meth:`Vocabulary.related`)."""
+    if a == b:
+        return True
+    n = len(os.path.commonprefix([a, b]))
+    return n >= 5 and n >= 0.7 * min(len(a), len(b))
+
+
 class Vocabulary:
     """A set of stemmed tokens, looked up with :func:`same_word` (a place finds its demonym)."""
 
@@ -128,6 +136,15 @@ class Vocabulary:
             return ([token] if token in self.tokens else []) + irregular
         regular = [t for t in self._by_prefix.get(token[:4], ()) if same_word(token, t)]
         return list(dict.fromkeys(regular + irregular))
+
+    def related(self, token: str) -> list[str]:
+        """:meth:`variants`, and the tokens here that are another form of the same word
+        ("xenophobia"/"xenophob", "terror"/"terrorist": a shared stem of five letters or more,
+        at least 70% of the shorter one)."""
+        out = self.variants(token)
+        if len(token) >= 5:
+            out += [t for t in self._by_prefix.get(token[:4], ()) if t not in out and same_stem(token, t)]
+        return out
 
 
 def _fsync(path: Path) -> None:
@@ -281,6 +298,13 @@ class LexicalIndex:
             self._vocabulary = Vocabulary(self.bm25.vocab_dict)
         return self._vocabulary.variants(token)
 
+    def related(self, token: str) -> list[str]:
+        """The indexed tokens that are ``token`` in another form (see :meth:`Vocabulary.related`)."""
+        if self.bm25 is None:
+            return []
+        self.variants(token)  # builds the vocabulary
+        return self._vocabulary.related(token)  # type: ignore[union-attr]
+
     def chunks_with_all(self, tokens: list[str]) -> int:
         """How many chunks contain every one of ``tokens`` (already tokenized; a token also
         matches its place/demonym pair, so "North Korean" is found beside "North Korea")."""
@@ -342,3 +366,6 @@ class LexicalUnion:
 
     def variants(self, token: str) -> list[str]:
         return list(dict.fromkeys(v for p in self.parts for v in p.variants(token)))
+
+    def related(self, token: str) -> list[str]:
+        return list(dict.fromkeys(v for p in self.parts for v in p.related(token)))

@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import BadDocument
 
 SUPPORTED = {".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx"}
-FRONT_MATTER_KEYS = ("id", "title", "issuer", "type", "adopted", "url", "topics", "summary")
+FRONT_MATTER_KEYS = ("id", "title", "issuer", "type", "adopted", "url", "topics", "summary", "aliases", "reviewed")
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 URL_LINE_RE = re.compile(r"^\s*(?:source|url)\s*:\s*(\S+)\s*$", re.I | re.M)
 SLUG_RE = re.compile(r"[^a-z0-9]+")
@@ -129,6 +129,8 @@ def _default_meta(path: Path, title: str | None, text: str = "") -> dict:
         "url": url_match.group(1) if url_match else path.resolve().as_uri(),
         "topics": [],
         "summary": "",
+        "aliases": [],
+        "reviewed": "",
     }
 
 
@@ -150,6 +152,14 @@ def _normalize_meta(meta: dict, path: Path) -> dict:
     out["adopted"] = adopted.isoformat() if isinstance(adopted, dt.date) else str(adopted or "")
     for key in ("title", "issuer", "type", "url", "summary"):
         out[key] = str(out[key])
+    aliases = out["aliases"]
+    if isinstance(aliases, str):
+        aliases = [a.strip() for a in aliases.split(",")]
+    if not isinstance(aliases, list):
+        raise BadDocument("front matter aliases must be a list")
+    out["aliases"] = [str(a).strip() for a in aliases if str(a).strip()]
+    reviewed = out["reviewed"]
+    out["reviewed"] = reviewed.isoformat() if isinstance(reviewed, dt.date) else str(reviewed or "")
     return out
 
 

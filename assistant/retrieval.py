@@ -75,8 +75,15 @@ def search(
     mode: Mode = "hybrid",
     lexical_weight: float = 0.5,
     structural_weight: float = 0.5,
+    focus: list[str] | None = None,
+    focus_weight: float = 1.0,
 ) -> Retrieval:
-    """Retrieve the ``k`` best passages for ``query`` (filters already validated)."""
+    """Retrieve the ``k`` best passages for ``query`` (filters already validated).
+
+    ``focus``: documents the question names (query planning); each adds the dense, BM25 and
+    heading rankings run within that document, weighted ``focus_weight``, so that "art 5 of the
+    NATO treaty" finds the treaty's Article 5 before any other document's.
+    """
     qvec = np.asarray(index.embeddings.encode([query])[0], dtype=np.float32)
     dense = index.dense(qvec.tolist(), candidates, filters) if mode != "bm25" else []
     if mode == "hybrid":
@@ -93,7 +100,18 @@ def search(
     if IDENTIFIER_RE.search(query):
         lexical_weight *= 2
     weights = [1.0, lexical_weight, structural_weight]
-    fused = rrf([[d[0] for d in dense], [cid for cid, _ in lexical], structural], rrf_k, weights)
+    rankings = [[d[0] for d in dense], [cid for cid, _ in lexical], structural]
+    for doc in (focus or []) if mode == "hybrid" else []:
+        if filters.get("doc_id", doc) != doc:
+            continue
+        within = {**filters, "doc_id": doc}
+        doc_dense = [d for d in index.dense(qvec.tolist(), candidates // 2, within) if d[1] >= DENSE_FLOOR]
+        for cid, sim, text, meta in doc_dense:
+            found.setdefault(cid, (text, meta, sim))
+        rankings += [[d[0] for d in doc_dense], [cid for cid, _ in lex_index.search(query, candidates // 2, within)],
+                     lex_index.structural(query, candidates // 2, within)]
+        weights += [focus_weight, focus_weight * lexical_weight, focus_weight * structural_weight]
+    fused = rrf(rankings, rrf_k, weights)
     ranked = sorted(fused, key=lambda cid: -fused[cid])
 
     missing = [cid for cid in ranked[: k * 3 + max_per_doc] if cid not in found]

@@ -41,11 +41,13 @@ class Settings(BaseSettings):
     lexical_weight: float = 0.5
     structural_weight: float = 0.5
     max_chunks_per_doc: int = 3
+    # Weight of the rankings run within a document the question names (assistant/planning.py).
+    focus_weight: float = 1.0
 
-    # Answering. The gate below which the assistant abstains: the best passage's cosine
-    # similarity to the question (all-MiniLM-L6-v2, normalized). Chosen by measurement on
-    # eval/questions/dev.jsonl (see docs/evaluation.md).
-    abstain_threshold: float = 0.54
+    # Answering. The answerability model (assistant/decision.py, assistant/data/answerability.json)
+    # gives the probability that the sources answer a question; below this threshold the assistant
+    # abstains. Unset: the threshold fitted with the model (scripts/fit_answerability.py).
+    answer_threshold: float | None = None
     # Extractive answer shape, measured with scripts/tune_answerer.py on eval/questions/dev.jsonl
     # (81 settings): key-fact coverage 0.604 → 0.679 for ~24 more words, citation precision kept.
     answer_max_sentences: int = 4

@@ -153,6 +153,7 @@ class Index:
         )
         self._vectorstore = None
         self._lexical: LexicalIndex | None = None
+        self._names: tuple[Any, Any] | None = None  # (manifest stamp, NameIndex)
         self._lexical_checked = 0.0
         self._reembedded: dict[str, Any] = {}  # embedded text -> vector, see get()
 
@@ -181,6 +182,18 @@ class Index:
     @property
     def lexical_dir(self) -> Path:
         return self.dir / "lexical"
+
+    def names(self):
+        """The names of this index's documents joined to the glossary (:class:`NameIndex`),
+        rebuilt when the manifest changes."""
+        from .names import NameIndex, glossary
+
+        stamp = _manifest_stamp(self.manifest_path)
+        if self._names is None or self._names[0] != stamp:
+            docs = {e["doc_id"]: (e.get("title", ""), e.get("aliases", []))
+                    for e in self.load_manifest()["files"].values()}
+            self._names = (stamp, NameIndex.build(glossary(), docs))
+        return self._names[1]
 
     def load_manifest(self) -> dict:
         """The manifest: {"files": {path: {"sha1", "doc_id", "chunks", "title"}}, "updated": ts}."""

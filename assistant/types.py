@@ -46,6 +46,16 @@ class Citation:
 
 
 @dataclass
+class AnswerPart:
+    """One side of a comparison: its subject (an instrument, a body or a provision), the text
+    for it and the citations that text's markers point at (also in ``Answer.citations``)."""
+
+    subject: str
+    text: str
+    citations: list[Citation]
+
+
+@dataclass
 class Answer:
     """An answer with its citations, the passages it was built from and its timing.
 
@@ -66,6 +76,12 @@ class Answer:
     abstain_reason: str = ""
     generator: str = "extractive"
     unsupported_removed: int = 0
+    # A comparison question's parts, one per instrument or provision ([] for other questions).
+    parts: list[AnswerPart] = field(default_factory=list)
+    # The answerability decision: the probability that the sources answer the question and the
+    # features it was computed from (assistant/decision.py).
+    confidence: float | None = None
+    signals: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of every field."""
@@ -77,6 +93,8 @@ class Answer:
         data = dict(data)
         data["citations"] = [Citation(**c) for c in data.get("citations", [])]
         data["passages"] = [Passage(**p) for p in data.get("passages", [])]
+        data["parts"] = [AnswerPart(subject=p["subject"], text=p["text"], citations=[Citation(**c) for c in p["citations"]])
+                         for p in data.get("parts", [])]
         return cls(**data)
 
 

@@ -61,8 +61,9 @@ def test_answer_and_abstention_metrics():
 
 
 def test_calibration_respects_false_abstention_budget():
-    rows = [row(id=f"a{i}", best_similarity=0.5 + i / 100) for i in range(40)]
-    rows += [row(id=f"u{i}", answerable=False, must_cite=[], best_similarity=0.3 + i / 100) for i in range(20)]
+    # the answerability model's probability that the sources answer each question
+    rows = [row(id=f"a{i}", confidence=0.5 + i / 100) for i in range(40)]
+    rows += [row(id=f"u{i}", answerable=False, must_cite=[], confidence=0.3 + i / 100) for i in range(20)]
     cal = calibrate(rows, max_false_abstention=0.05)
     assert 0.45 <= cal["threshold"] <= 0.52
     assert cal["fit"]["false_abstention_rate"] <= 0.05

@@ -1,0 +1,255 @@
+"""The answerability decision: one small, calibrated model over a few documented features.
+
+Features (all computed from the plan, the retrieval and the index, before any answer is built):
+
+- ``similarity``: cosine similarity of the best passage to the (expanded) query.
+- ``lexical``: the largest IDF-weighted share of the question's words that one of the top
+  passages (with its title and heading) contains.
+- ``unknown``: the share of the question's *specific* terms that occur nowhere in the index.
+  A term is specific when it is rare in general English (``wordfreq`` Zipf frequency below
+  ``SPECIFIC_ZIPF``) and rare in the index (in under ``SPECIFIC_DF`` of its chunks), or a number
+  of two or more digits. A term inside a name the index knows (through any of its aliases) is known.
+- ``unsupported``: the share of specific terms that none of the retrieved passages mention (a
+  likely false premise: "Why did the EU sanction Iran over WannaCry?").
+- ``name_unknown``: 1 when the question uses a glossary name (an instrument, a body) that the
+  index does not know by any of its names ("NPT" asked of the treaty texts).
+- ``named_doc``: 1 when the question names a document of the index and a top passage is from it.
+- ``type_missing``: 1 when the question asks for a period, a date or a number and no sentence
+  of the top passages holds one.
+- ``asks_now``: 1 when the question asks about the state of things now or since ("today",
+  "so far", "ever", "the latest"): the sources state facts as of a date.
+- ``content_unknown`` / ``content_unsupported``: as ``unknown``/``unsupported`` over every content
+  word of the question, however common in English ("Germany", "laptop").
+
+A logistic regression, fitted by ``scripts/fit_answerability.py`` with cross-validation on the
+brief sets and the real-text development set, turns them into the probability that the sources
+answer the question. Below ``threshold`` the assistant abstains; between ``threshold`` and
+``threshold + hedge`` it answers with a hedge. The model is package data
+(``assistant/data/answerability.json``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from .lexical import Vocabulary, stopwords, tokenize
+from .planning import QueryPlan, holds_answer
+from .chunking import sentence_spans
+from .types import Passage
+
+FEATURES = ("similarity", "lexical", "unknown", "unsupported", "name_unknown", "named_doc", "type_missing", "asks_now",
+            "content_unknown", "content_unsupported")
+# A question about the state of the world now or since ("how many countries are party today?",
+# "has it ever been invoked?", "the latest evaluation"): texts and briefs state facts as of a date.
+NOW_RE = re.compile(r"\b(?:today|nowadays|currently|current|now|so far|to date|latest|recent(?:ly)?|ever|"
+                    r"these days|this year)\b", re.I)
+SPECIFIC_ZIPF = 3.5  # rarer than this in general English (wordfreq's Zipf scale: 3 = once per million words)
+SPECIFIC_DF = 0.02  # and in under 2% of the index's chunks
+WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|\d{2,}")
+QUESTION_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does", "did",
+                            "do", "is", "are", "was", "were", "can", "could", "should", "would", "will", "has",
+                            "have", "vs", "versus", "art", "arts", "para", "tell", "explain", "compare"})
+TOP = 3  # passages the lexical and answer-type features look at (the answerer's passages)
+SEEN = 6  # passages the name and term features look at (the default top_k), whatever k a caller asks for
+
+
+@dataclass
+class Model:
+    """Standardised logistic regression: p = sigmoid(intercept + sum coef_i * (x_i - mean_i) / scale_i)."""
+
+    coef: dict[str, float]
+    intercept: float
+    mean: dict[str, float]
+    scale: dict[str, float]
+    threshold: float = 0.5
+    hedge: float = 0.1
+    info: dict = field(default_factory=dict)
+
+    def probability(self, x: dict[str, float]) -> float:
+        z = self.intercept + sum(self.coef[f] * (x[f] - self.mean[f]) / (self.scale[f] or 1.0) for f in self.coef)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def contributions(self, x: dict[str, float]) -> dict[str, float]:
+        """Each feature's share of the log-odds, relative to an average question."""
+        return {f: self.coef[f] * (x[f] - self.mean[f]) / (self.scale[f] or 1.0) for f in self.coef}
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.coef), "coef": self.coef, "intercept": self.intercept, "mean": self.mean,
+                "scale": self.scale, "threshold": self.threshold, "hedge": self.hedge, "info": self.info}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Model":
+        return cls(coef=data["coef"], intercept=data["intercept"], mean=data["mean"], scale=data["scale"],
+                   threshold=data.get("threshold", 0.5), hedge=data.get("hedge", 0.1), info=data.get("info", {}))
+
+
+@lru_cache(maxsize=1)
+def packaged_model() -> Model:
+    """The fitted model shipped with the package."""
+    text = resources.files("assistant").joinpath("data/answerability.json").read_text(encoding="utf-8")
+    return Model.from_dict(json.loads(text))
+
+
+@lru_cache(maxsize=8192)
+def _zipf(word: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en")
+
+
+def specific_terms(question: str, lexical) -> list[str]:
+    """The question's words that pick out something in particular (see the module docstring)."""
+    n = max(len(lexical), 1)
+    out = []
+    for word in WORD_RE.findall(question):
+        low = word.lower().strip("'’-")
+        if low in QUESTION_WORDS or low in stopwords():
+            continue
+        if word.isdigit():
+            out.append(word)
+            continue
+        if _zipf(low) >= SPECIFIC_ZIPF:
+            continue
+        tokens = tokenize(low)
+        if tokens and all(lexical.document_frequency(t) / n >= SPECIFIC_DF for t in tokens):
+            continue
+        out.append(word)
+    return list(dict.fromkeys(out))
+
+
+@lru_cache(maxsize=4096)
+def _passage_tokens(text: str) -> frozenset[str]:
+    return frozenset(tokenize(text))
+
+
+@dataclass
+class Decision:
+    """The answerability decision for one question."""
+
+    probability: float
+    answer: bool
+    hedge: bool
+    features: dict[str, float]
+    reason: str = ""
+    terms: dict[str, list[str]] = field(default_factory=dict)  # unknown / unsupported terms, for the reason
+
+
+def _known(word: str, lexical) -> bool:
+    tokens = tokenize(word)
+    return not tokens or all(lexical.related(t) for t in tokens)
+
+
+def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """The decision's features (module docstring) and the terms behind ``unknown``/``unsupported``."""
+    passages = passages[:SEEN]
+    if not passages:
+        return {f: 0.0 for f in FEATURES} | {"unknown": 1.0, "unsupported": 1.0}, {}
+    similarity = max(p.similarity for p in passages)
+    # lexical: IDF-weighted share of the question's words in one top passage
+    n = max(len(lexical), 1)
+    q_tokens = set(tokenize(plan.question))
+    idf = {t: math.log(1 + n / (1 + lexical.document_frequency(t))) for t in q_tokens}
+    total = sum(idf.values()) or 1.0
+    lex = 0.0
+    for p in passages[:TOP]:
+        toks = _passage_tokens(f"{p.title} {p.section} {p.text}")
+        lex = max(lex, sum(w for t, w in idf.items() if t in toks) / total)
+    # names: a mention is known when any of its names is a document's or occurs in a chunk
+    mention_words: set[str] = set()
+    name_unknown = 0.0
+    unknown_phrases: list[str] = []
+    for m in plan.mentions:
+        mention_words |= {w.lower() for w in WORD_RE.findall(m.surface)}
+        known = bool(m.docs) or any(
+            lexical.chunks_with_all(tokenize(name)) > 0 for name in [m.surface, *names.names_of(m)] if tokenize(name))
+        if not known:
+            name_unknown = 1.0
+    for phrase in names.instrument_phrases(plan.question):
+        # "the 2019 Geneva Convention on Drone Policing": its words together nowhere in the index
+        tokens = tokenize(phrase)
+        if len(tokens) >= 2 and lexical.chunks_with_all(tokens) == 0 and not any(
+                lexical.chunks_with_all(tokenize(n)) for n in _doc_names_within(phrase, names)):
+            name_unknown = 1.0
+            unknown_phrases.append(phrase)
+    specific = [w for w in specific_terms(plan.question, lexical) if w.lower() not in mention_words]
+    unknown = [w for w in specific if not _known(w, lexical)]
+    seen: set[str] = set()
+    for p in passages:
+        seen |= _passage_tokens(f"{p.title} {p.section} {p.text}")
+    vocab = Vocabulary(seen)
+    unsupported = [w for w in specific if w not in unknown and not all(vocab.related(t) for t in tokenize(w))]
+    content = [w for w in dict.fromkeys(WORD_RE.findall(plan.question)) if len(w) > 2
+               and w.lower() not in QUESTION_WORDS and w.lower() not in stopwords() and w.lower() not in mention_words]
+    c_unknown = [w for w in content if not _known(w, lexical)]
+    c_unsupported = [w for w in content if w not in c_unknown and not all(vocab.related(t) for t in tokenize(w))]
+    named = [d for d in plan.focus_docs]
+    named_doc = 1.0 if named and any(p.doc_id in named for p in passages[:TOP]) else 0.0
+    type_missing = 0.0
+    if plan.answer_type in {"duration", "date", "number"}:
+        found = any(holds_answer(plan.answer_type, p.text[s:e]) for p in passages[:TOP]
+                    for s, e in sentence_spans(p.text))
+        type_missing = 0.0 if found else 1.0
+    x = {
+        "similarity": similarity,
+        "lexical": lex,
+        "unknown": len(unknown) / len(specific) if specific else 0.0,
+        "unsupported": len(unsupported) / len(specific) if specific else 0.0,
+        "name_unknown": name_unknown,
+        "named_doc": named_doc,
+        "type_missing": type_missing,
+        "asks_now": 1.0 if NOW_RE.search(plan.question) else 0.0,
+        # every content word, however common in English ("Germany", "laptop", "Crimea")
+        "content_unknown": len(c_unknown) / len(content) if content else 0.0,
+        "content_unsupported": len(c_unsupported) / len(content) if content else 0.0,
+    }
+    unknown_names = [m.surface for m in plan.mentions if not m.docs and not any(
+        lexical.chunks_with_all(tokenize(name)) > 0 for name in [m.surface, *names.names_of(m)] if tokenize(name))]
+    return x, {"unknown": unknown_phrases + unknown_names + unknown + c_unknown,
+               "unsupported": list(dict.fromkeys(unsupported + c_unsupported))}
+
+
+def _doc_names_within(phrase: str, names) -> list[str]:
+    """Names of documents the phrase itself names ("the hijacking convention"), which may be
+    worded differently from the document's text."""
+    return [names.docs[d] for m in names.mentions(phrase) for d in m.docs if d in names.docs] or \
+        [n for m in names.mentions(phrase) for n in names.names_of(m)]
+
+
+def decide(plan: QueryPlan, passages: list[Passage], lexical, names, model: Model | None = None,
+           threshold: float | None = None) -> Decision:
+    """Answer, answer with a hedge, or abstain; with the reason in words when abstaining."""
+    model = model or packaged_model()
+    x, terms = features(plan, passages, lexical, names)
+    if not passages:
+        return Decision(0.0, False, False, x, "nothing in the index matches the question", terms)
+    p = model.probability(x)
+    t = model.threshold if threshold is None else threshold
+    answer = p >= t
+    decision = Decision(round(p, 4), answer, answer and p < t + model.hedge, x, "", terms)
+    if not answer:
+        decision.reason = _reason(model, x, terms)
+    return decision
+
+
+def _reason(model: Model, x: dict[str, float], terms: dict[str, list[str]]) -> str:
+    """The abstention in words, from the feature that pulled the probability down most."""
+    contributions = model.contributions(x)
+    worst = min(contributions, key=lambda f: contributions[f])
+
+    def quoted(words: list[str]) -> str:
+        return ", ".join(f"“{w}”" for w in list(dict.fromkeys(words))[:4])
+
+    if worst in {"unknown", "name_unknown", "content_unknown"} and terms.get("unknown"):
+        return "the sources never mention " + quoted(terms["unknown"])
+    if worst in {"unsupported", "content_unsupported"} and terms.get("unsupported"):
+        return "none of the passages found mention " + quoted(terms["unsupported"])
+    if terms.get("unknown"):
+        return "the sources never mention " + quoted(terms["unknown"])
+    if worst == "type_missing":
+        return "no passage found gives the kind of answer asked for"
+    shown = math.floor(x["similarity"] * 100 + 1e-9) / 100
+    return f"the passages found are too far from the question (best similarity {shown:.2f})"

@@ -1,0 +1,354 @@
+"""Names of instruments, bodies and offices: the glossary (package data) and the names of the
+documents in an index.
+
+Users type "NPT", "ETS 24", "the hijacking convention" or "UNSC"; documents say "this Treaty",
+"the present Charter" or "the Security Council". A :class:`Glossary` entry lists every name of one
+and the same thing (official name, short names, former names, acronyms, numbered references) —
+never a related concept, so expanding a name cannot drift to another subject. A :class:`NameIndex`
+joins the glossary to the documents of one index: a document is named by its title, the aliases
+its front matter gives, the aliases derived from its title and text (:func:`derive_aliases`), and
+every name of the glossary entry its title matches.
+
+A name is *known* to an index when any of its names is a document's name or occurs in a chunk.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+WORD_RE = re.compile(r"[^\W_]+")
+# Little words that do not make a name different: "the Convention on X" = "Convention on X".
+ARTICLES = {"the", "a", "an"}
+# Words that neither start nor make an initial in a derived acronym ("Convention on Cluster
+# Munitions" -> "CCM").
+MINOR = {"the", "of", "on", "for", "and", "to", "in", "against", "relating", "a", "an", "with", "from", "at", "by"}
+# "(hereinafter referred to as "the Court")", "(hereinafter called “the Convention”)"
+YEAR_RE = re.compile(r"\(\s*(?:\d{4}|[A-Z]+ ?(?:No\.? ?)?\d+)[^)]*\)|,?\s*\b1[89]\d\d\b|,?\s*\b20\d\d\b")
+
+
+def words(text: str) -> tuple[str, ...]:
+    """Lowercase word tokens of a name, without leading articles ("The NPT" -> ("npt",))."""
+    out = WORD_RE.findall(text.lower().replace("’", "'").replace("'s", ""))
+    while out and out[0] in ARTICLES:
+        out = out[1:]
+    return tuple(out)
+
+
+def title_key(title: str) -> tuple[str, ...]:
+    """A title without its year or numbered reference in brackets ("North Atlantic Treaty (1949)")."""
+    return words(YEAR_RE.sub(" ", title))
+
+
+def acronym_of(name: str) -> str:
+    """Initials of a name's significant words ("Convention on Cluster Munitions" -> "CCM")."""
+    return "".join(w[0] for w in words(name) if w not in MINOR and not w.isdigit()).upper()
+
+
+def derive_aliases(title: str) -> list[str]:
+    """Names a document's title implies, for documents the glossary does not know.
+
+    >>> derive_aliases("Convention on Cluster Munitions")
+    ['CCM', 'Cluster Munitions Convention']
+    >>> derive_aliases("Rome Statute of the International Criminal Court")
+    ['RSICC', 'Rome Statute']
+
+    A text's own "(hereinafter referred to as …)" definitions are not used as its names: in the
+    real treaty texts every one of them names something else (the parent convention a protocol
+    supplements, a commission, "the flag State"); they are known terms of the text, found by the
+    lexical index like any other word.
+    """
+    out: list[str] = []
+    base = " ".join(title_key(title))
+    initials = acronym_of(base)
+    if len(initials) >= 3 and not _common_word(words(initials)):
+        out.append(initials)
+    m = re.match(r"(convention|treaty|protocol|agreement|statute|charter)\s+(?:on|for|against|of)\s+(?:the\s+)?(.+)", base)
+    if m and len(m.group(2).split()) <= 5:
+        out.append(f"{m.group(2)} {m.group(1)}".title().replace(" Of ", " of ").replace(" The ", " the "))
+    m = re.match(r"(.+?\b(?:convention|treaty|statute|charter|protocol))\s+(?:of|on|for)\s+the\b", base)
+    if m and len(m.group(1).split()) >= 2:
+        out.append(m.group(1).title())
+    return list(dict.fromkeys(a for a in out if words(a) and words(a) != title_key(title)))
+
+
+def _holds_provision(name: str) -> bool:
+    """"Article 5", "Article 5 of the North Atlantic Treaty", "Art. 42(7) TEU": a provision is
+    structure, found by query planning as a reference beside the instrument's own name, so a
+    glossary name that holds one is not matched whole (it would hide the instrument)."""
+    from .lexical import references
+
+    return bool(references(name))
+# "the 1977 terrorism convention", "the xenophobia protocol", "the prisoner transfer convention":
+# an optional year, up to four describing words, and the kind of instrument.
+KIND_RE = re.compile(r"conventions?|protocols?|treaty|treaties|statute|charter|agreement|directive|regulation", re.I)
+YEAR_TOKEN_RE = re.compile(r"1[89]\d\d|20\d\d")
+DESCRIPTION_STOP = {"new", "old", "un", "eu", "coe", "european", "international", "same", "whole", "main", "ets", "cets"}
+
+
+@lru_cache(maxsize=1)
+def _function_words() -> frozenset[str]:
+    from .lexical import stopwords
+
+    return frozenset(stopwords()) | {"what", "which", "does", "do", "is", "are", "under", "about", "vs", "versus",
+                                     "art", "article", "says", "say", "per"}
+
+
+def _same_stem(a: str, b: str) -> bool:
+    from .lexical import same_stem
+
+    return same_stem(a, b)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One instrument, body or office with all its names."""
+
+    id: str
+    kind: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    acronyms: tuple[str, ...] = ()
+    year: int | None = None
+    by: str = ""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases, *self.acronyms)
+
+
+@dataclass
+class Mention:
+    """A name found in a question: where, as typed, and what it may mean."""
+
+    start: int
+    end: int
+    surface: str
+    entries: tuple[str, ...] = ()  # glossary ids
+    docs: tuple[str, ...] = ()  # doc ids of this index that it names
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.entries) > 1
+
+
+EVERYDAY_ZIPF = 4.4  # "safe" 5.1, "led" 5.1, "cat" 4.8, "shape" 4.7, "cops" 4.4; "nato" 4.0, "icc" 3.6
+
+
+def _common_word(form: tuple[str, ...]) -> bool:
+    """A one-word acronym that is also an everyday English word ("SAFE", "LED", "SHAPE"): it is
+    matched only as typed in capitals. Measured by wordfreq's Zipf frequency of the lowercase word
+    (at or above EVERYDAY_ZIPF); "nato" or "icc" typed in lowercase still match."""
+    if len(form) != 1 or form[0].isdigit():
+        return False
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(form[0], "en") >= EVERYDAY_ZIPF
+
+
+class Glossary:
+    """All names of the field, loaded from ``assistant/data/glossary.yaml``."""
+
+    def __init__(self, entries: Iterable[Entry], ambiguous: dict[str, list[str]] | None = None) -> None:
+        self.entries: dict[str, Entry] = {e.id: e for e in entries}
+        # name form (word tuple) -> entry ids; a form two entries share is ambiguous
+        self.forms: dict[tuple[str, ...], set[str]] = {}
+        # acronyms that are common English words are matched only as typed in capitals
+        self.case_sensitive: dict[tuple[str, ...], str] = {}
+        for e in self.entries.values():
+            for name in e.names:
+                form = words(name)
+                if form and not _holds_provision(name):
+                    self.forms.setdefault(form, set()).add(e.id)
+                    if name in e.acronyms and _common_word(form):
+                        self.case_sensitive[form] = name
+        for name, ids in (ambiguous or {}).items():
+            form = words(name)
+            if form and not _holds_provision(name):
+                self.forms.setdefault(form, set()).update(i for i in ids if i in self.entries)
+        self.max_len = max((len(f) for f in self.forms), default=1)
+
+    @classmethod
+    def load(cls, text: str | None = None) -> "Glossary":
+        """Parse the glossary YAML (the packaged one by default)."""
+        if text is None:
+            text = resources.files("assistant").joinpath("data/glossary.yaml").read_text(encoding="utf-8")
+        data = yaml.safe_load(text) or {}
+        rows = data.get("entries", []) if isinstance(data, dict) else data
+        entries = []
+        for row in rows:
+            year = row.get("year")
+            entries.append(Entry(
+                id=str(row["id"]), kind=str(row.get("kind", "")), name=str(row["name"]),
+                aliases=tuple(str(a) for a in row.get("aliases") or ()),
+                acronyms=tuple(str(a) for a in row.get("acronyms") or ()),
+                year=int(year) if isinstance(year, int) else None, by=str(row.get("by") or ""),
+            ))
+        ambiguous = data.get("ambiguous") if isinstance(data, dict) else None
+        return cls(entries, {str(k): list(v) for k, v in (ambiguous or {}).items()})
+
+    def find(self, text: str, extra: dict[tuple[str, ...], set[str]] | None = None) -> list[Mention]:
+        """Longest names of the glossary (and of ``extra``: form -> doc ids) in ``text``."""
+        spans = [(m.start(), m.end(), m.group(0)) for m in WORD_RE.finditer(text.lower())]
+        toks = [s[2] for s in spans]
+        extra = extra or {}
+        longest = max(self.max_len, max((len(f) for f in extra), default=1))
+        out: list[Mention] = []
+        i = 0
+        while i < len(toks):
+            hit = None
+            for n in range(min(longest, len(toks) - i), 0, -1):
+                form = tuple(toks[i : i + n])
+                if form in self.forms or form in extra:
+                    surface = text[spans[i][0] : spans[i + n - 1][1]]
+                    typed = self.case_sensitive.get(form)
+                    if typed and surface != typed and form not in extra:
+                        continue
+                    hit = Mention(spans[i][0], spans[i + n - 1][1], surface,
+                                  tuple(sorted(self.forms.get(form, ()))), tuple(sorted(extra.get(form, ()))))
+                    break
+            if hit:
+                out.append(hit)
+                i += len(words(hit.surface)) or 1
+            else:
+                i += 1
+        return out
+
+
+@lru_cache(maxsize=1)
+def glossary() -> Glossary:
+    """The packaged glossary (parsed once per process)."""
+    return Glossary.load()
+
+
+@dataclass
+class NameIndex:
+    """The names of the documents of one index, joined to the glossary.
+
+    ``docs``: doc id -> its title; ``doc_forms``: name form -> doc ids it names;
+    ``entry_docs``: glossary id -> doc ids whose title is one of the entry's names.
+    """
+
+    gloss: Glossary
+    docs: dict[str, str] = field(default_factory=dict)
+    doc_forms: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
+    entry_docs: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, gloss: Glossary, documents: dict[str, tuple[str, list[str]]]) -> "NameIndex":
+        """``documents``: doc id -> (title, aliases given or derived at ingest)."""
+        index = cls(gloss)
+        for doc_id, (title, aliases) in documents.items():
+            index.docs[doc_id] = title
+            names = [title, *aliases, *derive_aliases(title)]
+            keys = {title_key(n) for n in names} | {words(n) for n in names}
+            entries = {eid for key in keys for eid in gloss.forms.get(key, ()) if len(gloss.forms[key]) == 1}
+            for eid in entries:
+                index.entry_docs.setdefault(eid, set()).add(doc_id)
+                names += list(gloss.entries[eid].names)
+            for name in names:
+                for key in (words(name), title_key(name)):
+                    if key:
+                        index.doc_forms.setdefault(key, set()).add(doc_id)
+        return index
+
+    def mentions(self, text: str) -> list[Mention]:
+        """Names in ``text``, each with the glossary entries and the documents of this index it
+        names; then descriptions of an instrument ("the 1977 terrorism convention") outside them."""
+        out = []
+        for m in self.gloss.find(text, self.doc_forms):
+            docs = set(m.docs)
+            for eid in m.entries:
+                docs |= self.entry_docs.get(eid, set())
+            m.docs = tuple(sorted(docs))
+            out.append(m)
+        taken = [(m.start, m.end) for m in out]
+        tokens = list(re.finditer(r"[\w'’-]+", text))
+        for i, tok in enumerate(tokens):
+            if not KIND_RE.fullmatch(tok.group(0)):
+                continue
+            j = i  # walk back over describing words (not function words), then an optional year
+            while j > 0 and i - j < 4 and tokens[j - 1].group(0).lower() not in _function_words() \
+                    and not YEAR_TOKEN_RE.fullmatch(tokens[j - 1].group(0)):
+                j -= 1
+            year = None
+            if j > 0 and YEAR_TOKEN_RE.fullmatch(tokens[j - 1].group(0)):
+                j -= 1
+                year = tokens[j].group(0)
+            start, end = tokens[j].start(), tok.end()
+            if j == i or any(s < end and start < e for s, e in taken):
+                continue
+            described = " ".join(t.group(0) for t in tokens[j:i] if t.group(0) != year)
+            docs = self.described(year, described, tok.group(0))
+            if docs:
+                out.append(Mention(start, end, text[start:end], (), tuple(docs)))
+        return sorted(out, key=lambda m: m.start)
+
+    def instrument_phrases(self, text: str) -> list[str]:
+        """Phrases that name an instrument by its kind and subject ("Convention on Drone Policing",
+        "the 2019 drone convention"), whatever they resolve to: the decision stage checks that
+        their words occur together somewhere in the index."""
+        tokens = list(re.finditer(r"[\w'’-]+", text))
+        out = []
+        for i, tok in enumerate(tokens):
+            if not KIND_RE.fullmatch(tok.group(0)):
+                continue
+            after = []
+            if i + 1 < len(tokens) and tokens[i + 1].group(0).lower() in {"on", "for", "against"}:
+                k = i + 2
+                while k < len(tokens) and len(after) < 4 and tokens[k].group(0).lower() not in _function_words():
+                    after.append(tokens[k].group(0))
+                    k += 1
+            before = []
+            j = i
+            while j > 0 and len(before) < 3 and tokens[j - 1].group(0).lower() not in _function_words() \
+                    and not YEAR_TOKEN_RE.fullmatch(tokens[j - 1].group(0)):
+                j -= 1
+                before.insert(0, tokens[j].group(0))
+            if after or before:
+                out.append(" ".join([*before, tok.group(0), *after]))
+        return out
+
+    def described(self, year: str | None, description: str, kind: str) -> list[str]:
+        """The one document whose title (or a glossary name of it) holds every word of a
+        description and its kind ("terrorism" + "convention"), from the year given if any."""
+        wanted = [w for w in words(description) if w not in MINOR and w not in DESCRIPTION_STOP]
+        if not wanted:
+            return []
+        kind = kind.lower().rstrip("s")
+        hits = []
+        for doc_id, title in self.docs.items():
+            names = [title] + [n for eid, docs in self.entry_docs.items() if doc_id in docs
+                               for n in self.gloss.entries[eid].names]
+            years = {e.year for eid, docs in self.entry_docs.items() if doc_id in docs
+                     for e in [self.gloss.entries[eid]] if e.year}
+            if year and years and int(year) not in years:
+                continue
+            for name in names:
+                have = words(name)
+                if kind in have and all(any(_same_stem(w, h) for h in have) for w in wanted):
+                    hits.append(doc_id)
+                    break
+        return hits if len(hits) == 1 else []
+
+    def names_of(self, m: Mention) -> list[str]:
+        """Every name of what a mention may mean (glossary names and document titles)."""
+        out: list[str] = []
+        if len(m.entries) == 1:
+            out += self.gloss.entries[m.entries[0]].names
+        for doc in m.docs[:2]:
+            out.append(self.docs[doc])
+        return list(dict.fromkeys(n for n in out if n.lower() != m.surface.lower()))
+
+    def expansion(self, m: Mention) -> str:
+        """The one fullest name of a mention (official name or title), for query expansion."""
+        if len(m.docs) == 1:
+            return re.sub(r"\s*\(.*?\)\s*$", "", self.docs[m.docs[0]])
+        if len(m.entries) == 1:
+            return self.gloss.entries[m.entries[0]].name
+        return ""

@@ -1,0 +1,203 @@
+"""Query planning, the first stage of answering: from a question (and the conversation) to what
+to search and what kind of answer to look for.
+
+A :class:`QueryPlan` holds the standalone query (follow-ups borrow the previous question), the
+names the question uses (:mod:`assistant.names`) and the documents they name, the expanded search
+query (each short name followed by its full name), the provisions named ("Article 5",
+"art 42(7)"), the kind of answer asked for, the separate things asked ("…, and when…?") and, for
+a comparison, one subject per instrument or provision.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .lexical import references
+from .names import Mention, NameIndex
+
+PRONOUNS = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those|he|she|there|the same)\b", re.I)
+FOLLOW_UP_START = re.compile(r"^(and|what about|how about|but|also|so|then|why|when|which|who)\b", re.I)
+# Where a question asks a second thing: ", and when was it presented?", " and where is it based?"
+PART_RE = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|which|when|where|who|whom|why|is|are|does|do|did|"
+                     r"can|could|must|has|have|was|were)\b)", re.I)
+# A question that sets things side by side.
+COMPARE_RE = re.compile(r"\b(vs\.?|versus|compar\w*|differ\w*|distinguish\w*|contrast\w*|both|between|"
+                        r"similar\w*|same as|unlike)\b", re.I)
+
+# The kind of answer a question asks for, by its form (first rule that matches wins).
+ANSWER_TYPES: list[tuple[str, re.Pattern]] = [
+    ("duration", re.compile(r"\bhow long\b|\bwithin (?:what|which|how)\b|\btime[- ]limits?\b|\bdeadlines?\b|"
+                            r"\bhow many (?:days|weeks|months|years|hours)\b|\bhow soon\b|\bnotice period\b", re.I)),
+    ("date", re.compile(r"\bwhen\b|\bwhat (?:date|year|day)\b|\bwhich (?:date|year)\b|\bsince when\b", re.I)),
+    ("number", re.compile(r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|share|proportion|majority|quorum)\b|"
+                          r"\b(?:minimum|maximum) (?:number|age|penalty|sentence|term)\b", re.I)),
+    ("definition", re.compile(r"\bdefin\w*\b|\bwhat counts as\b|\bmeaning of\b|\bwhat (?:is|are) meant\b|"
+                              r"\bwhat does [\w' -]+ mean\b|\bwhat is (?:a|an) [\w'-]+(?: [\w'-]+)?\??$", re.I)),
+    ("body", re.compile(r"^\s*(?:who|whom|whose)\b|\bwho (?:decides|elects|appoints|can|may|must|is|are)\b|"
+                        r"\bwhich (?:body|organ|court|authority|institution|committee|official|chamber)\b", re.I)),
+    ("place", re.compile(r"^\s*where\b|\bwhere (?:is|are|was|were|does|do|did|must|can|may)\b", re.I)),
+    ("list", re.compile(r"\bwhat (?:must|should|shall|does) [\w' -]+ (?:contain|include|state|specify)\b|"
+                        r"\bwhat (?:are|were) the (?:conditions|grounds|requirements|elements|criteria)\b|\blist\b", re.I)),
+    ("yes-no", re.compile(r"^\s*(?:is|are|does|do|did|can|could|may|must|shall|should|has|have|was|were|will|would)\b", re.I)),
+]
+
+
+@dataclass
+class Subject:
+    """One side of a comparison: an instrument (a document) or a provision within one."""
+
+    label: str
+    docs: tuple[str, ...] = ()
+    refs: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class QueryPlan:
+    """What the later stages need to know about a question."""
+
+    question: str
+    query: str  # standalone: a follow-up borrows the previous question
+    search_query: str  # the query with each short name followed by its full name
+    mentions: list[Mention] = field(default_factory=list)
+    focus_docs: list[str] = field(default_factory=list)  # documents the question names
+    refs: list[tuple[str, str]] = field(default_factory=list)  # provisions named
+    answer_type: str = "other"
+    parts: list[str] = field(default_factory=list)
+    subjects: list[Subject] = field(default_factory=list)  # two or more: a comparison
+
+    @property
+    def is_comparison(self) -> bool:
+        return len(self.subjects) >= 2
+
+
+def leans_on_history(question: str) -> bool:
+    """Does the question refer back (pronouns, "and …", very short)?"""
+    return bool(PRONOUNS.search(question)) or bool(FOLLOW_UP_START.match(question)) or len(question.split()) < 6
+
+
+def standalone_query(question: str, history: list[dict] | None) -> str:
+    """Rule-based follow-up rewrite: a question that leans on earlier turns (pronouns, "and …",
+    very short) borrows the last user question, so retrieval sees the entities it refers to.
+
+    The new question comes first: a MiniLM vector of two joined questions leans towards the
+    opening one, and answer sentences are chosen by their similarity to that vector
+    (docs/evaluation.md, follow-ups).
+    """
+    if not history:
+        return question
+    previous = [t.get("content", "") for t in history if t.get("role") == "user" and t.get("content")]
+    if not previous:
+        return question
+    return f"{question} {previous[-1]}" if leans_on_history(question) else question
+
+
+def question_parts(question: str) -> list[str]:
+    """The separate things a question asks, when it joins them with "and" + a question word.
+
+    >>> question_parts("What replaced the EU Security Union Strategy, and when was it presented?")
+    ['What replaced the EU Security Union Strategy', 'when was it presented']
+    >>> question_parts("Which countries are permanent members of the UN Security Council?")
+    ['Which countries are permanent members of the UN Security Council']
+    """
+    parts = [part.strip(" ,?") for part in PART_RE.split(question)]
+    return [part for part in parts if len(part.split()) >= 3]
+
+
+def answer_type(question: str) -> str:
+    """The kind of answer asked for: duration, date, number, definition, body, place, list,
+    yes-no or other.
+
+    >>> answer_type("how long does the requested party have to decide?")
+    'duration'
+    >>> answer_type("Can a state refuse to extradite its own nationals?")
+    'yes-no'
+    """
+    for name, pattern in ANSWER_TYPES:
+        if pattern.search(question):
+            return name
+    return "other"
+
+
+def expand(query: str, mentions: list[Mention], names: NameIndex) -> str:
+    """The query with each short name followed by its full name in brackets ("UNCAC (United
+    Nations Convention against Corruption)"), for both the dense and the lexical search."""
+    out, last = [], 0
+    for m in mentions:
+        full = names.expansion(m)
+        out.append(query[last : m.end])
+        if full and full.lower() not in query.lower():
+            out.append(f" ({full})")
+        last = m.end
+    out.append(query[last:])
+    return "".join(out)
+
+
+def _subjects(question: str, mentions: list[Mention], refs: list[tuple[str, str]], focus: list[str],
+              names: NameIndex) -> list[Subject]:
+    """The sides of a comparison: two or more named documents, or two or more provisions of one
+    (or of the one the conversation is about)."""
+    docs = []
+    for m in mentions:
+        if len(m.docs) == 1 and m.docs[0] not in [d.docs[0] for d in docs]:
+            docs.append(Subject(label=names.docs[m.docs[0]], docs=m.docs))
+    cue = bool(COMPARE_RE.search(question))
+    if len(docs) >= 2 and (cue or re.search(r"\b(and|or)\b", question, re.I)):
+        return docs[:3]
+    unique_refs = list(dict.fromkeys(refs))
+    if len(unique_refs) >= 2 and cue and len(focus) <= 1:
+        return [Subject(label=f"{kind.title()} {num.upper() if not num.isdigit() else num}",
+                        docs=tuple(focus), refs=((kind, num),)) for kind, num in unique_refs[:3]]
+    return []
+
+
+def plan(question: str, history: list[dict] | None, names: NameIndex, query: str | None = None) -> QueryPlan:
+    """Plan a (validated) question: standalone query (``query`` when a model rewrote it), names,
+    provisions, answer type, parts."""
+    query = query or standalone_query(question, history)
+    mentions = names.mentions(query)
+    own_mentions = names.mentions(question)
+    focus: list[str] = []
+    # Only the question's own names narrow the search: a follow-up's earlier question may name
+    # the parent instrument ("the second protocol to the Budapest convention") and pull it in.
+    for m in own_mentions:
+        for doc in m.docs[:2] if len(m.docs) <= 2 else []:
+            if doc not in focus:
+                focus.append(doc)
+    refs = references(question) or references(query)
+    return QueryPlan(
+        question=question,
+        query=query,
+        search_query=expand(query, mentions, names),
+        mentions=mentions,
+        focus_docs=focus[:3],
+        refs=refs,
+        answer_type=answer_type(question),
+        parts=question_parts(question),
+        subjects=_subjects(question, own_mentions, references(question), focus, names),
+    )
+
+
+_NUM_WORD = (r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|eighteen|twenty|"
+             r"thirty|forty|forty-five|fifty|sixty|ninety|hundred|several)")
+_MONTH = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+# What a sentence that answers each kind of question holds.
+ANSWER_KINDS: dict[str, re.Pattern] = {
+    "duration": re.compile(rf"\b{_NUM_WORD}(?:\s*\(\d+\))?\s+(?:calendar\s+|working\s+|full\s+)?(?:days?|weeks?|months?|years?|hours?)\b|"
+                           r"\b(?:without delay|forthwith|promptly|immediately)\b", re.I),
+    "date": re.compile(rf"\b\d{{1,2}}\s+{_MONTH}\b|\b{_MONTH}\s+\d{{4}}\b|\b(?:1[89]|20)\d\d\b"),
+    "number": re.compile(rf"\b{_NUM_WORD}\b|\bper ?cent\b|%|\b(?:majority|two-thirds|one-third|half)\b", re.I),
+    "definition": re.compile(r"\bmeans\b|\bshall mean\b|\bshall be understood\b|\bis defined\b|\brefers? to\b|"
+                             r"\bfor the purposes? of\b|\bshall include\b|\bshall be deemed\b", re.I),
+    "body": re.compile(r"\b(?:Council|Assembly|Court|Committee|Secretary-General|Commission|Chamber|Prosecutor|"
+                       r"Registrar|Presidency|Conference|Parliament|Minister|Government|authorit(?:y|ies)|Organization)\b"),
+    "place": re.compile(r"\b(?:at|in) (?:The )?[A-Z][a-z]+"),
+    "list": re.compile(r"(?:^|\s)(?:\(?[a-z]\)|\(?[ivx]+\)|\d+\.)\s|:\s*$|\bthe following\b", re.I),
+    "yes-no": re.compile(r"\b(?:shall|may|must|cannot|can|entitled|obliged|right to|not)\b", re.I),
+}
+
+
+def holds_answer(kind: str, sentence: str) -> bool:
+    """Does ``sentence`` hold the kind of answer asked for (a period for "how long", a body for
+    "who", …)? "other" is held by any sentence."""
+    pattern = ANSWER_KINDS.get(kind)
+    return True if pattern is None else bool(pattern.search(sentence))
