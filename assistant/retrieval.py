@@ -105,7 +105,10 @@ def search(
         if filters.get("doc_id", doc) != doc:
             continue
         within = {**filters, "doc_id": doc}
-        doc_dense = [d for d in index.dense(qvec.tolist(), candidates // 2, within) if d[1] >= DENSE_FLOOR]
+        try:
+            doc_dense = [d for d in index.dense(qvec.tolist(), candidates // 2, within) if d[1] >= DENSE_FLOOR]
+        except Exception:  # noqa: BLE001 - a filtered query during another process's write can fail
+            doc_dense = []  # ("Error finding id"): the unfiltered rankings still stand
         for cid, sim, text, meta in doc_dense:
             found.setdefault(cid, (text, meta, sim))
         rankings += [[d[0] for d in doc_dense], [cid for cid, _ in lex_index.search(query, candidates // 2, within)],

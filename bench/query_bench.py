@@ -176,7 +176,7 @@ def _serve(index_dir: Path, backend: str, n_queries: int) -> dict:
     stages.wrap(Index, "get", "chroma get by id (+vectors)")
     stages.wrap(LexicalIndex, "search", "bm25 search")
     stages.wrap(LexicalIndex, "structural", "structural refs")
-    stages.wrap(ExtractiveAnswerer, "abstain_reason", "abstention gate (unknown terms)")
+    stages.wrap(ExtractiveAnswerer, "score", "answerer: sentence scoring")
 
     retrieve_ms = []
     for q in qs:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from assistant import Assistant
-from assistant.answer import ExtractiveAnswerer, standalone_query
+from assistant.answer import ExtractiveAnswerer
 from assistant.evaluation import answer_metrics, evaluate_answer, load_questions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,17 +18,17 @@ def main() -> None:
     lexical = bot._lexicon()
     qs, _ = load_questions(ROOT / "eval" / "questions" / "dev.jsonl")
     qs = [q for q in qs if q.answerable]
-    retrievals = [bot._retrieve(standalone_query(q.question, q.history), None, None) for q in qs]
+    plans = [bot.plan(q.question, q.history or None) for q in qs]
+    retrievals = [bot.search(p.search_query, None, None, focus=p.focus_docs) for p in plans]
     out = []
     for max_sentences, passages_used, keep_ratio, max_words in itertools.product(
         [2, 3, 4], [3, 4, 6], [0.7, 0.8, 0.9], [90, 120, 160]
     ):
-        answerer = ExtractiveAnswerer(bot.embeddings, bot.settings.abstain_threshold, max_sentences,
-                                      passages_used, keep_ratio, max_words)
+        answerer = ExtractiveAnswerer(bot.embeddings, max_sentences, passages_used, keep_ratio, max_words)
         answerer._cache = bot.answerer._cache  # share sentence vectors across settings
         rows = []
-        for q, r in zip(qs, retrievals):
-            a = answerer.answer(q.question, r, lexical)
+        for q, p, r in zip(qs, plans, retrievals):
+            a = answerer.answer(p, r, lexical)
             rows.append(evaluate_answer(q, a, {p.chunk_id: p.text for p in r.passages}))
         m = answer_metrics(rows)
         words = sum(len(r["answer"].split()) for r in rows) / len(rows)
