@@ -162,12 +162,14 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
     mention_words: set[str] = set()
     name_unknown = 0.0
     unknown_phrases: list[str] = []
+    unknown_names: list[str] = []
     for m in plan.mentions:
         mention_words |= {w.lower() for w in WORD_RE.findall(m.surface)}
         known = bool(m.docs) or any(
             lexical.chunks_with_all(tokenize(name)) > 0 for name in [m.surface, *names.names_of(m)] if tokenize(name))
         if not known:
             name_unknown = 1.0
+            unknown_names.append(m.surface)
     for phrase in names.instrument_phrases(plan.question):
         # "the 2019 Geneva Convention on Drone Policing": its words together nowhere in the index
         tokens = tokenize(phrase)
@@ -186,8 +188,7 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
                and w.lower() not in QUESTION_WORDS and w.lower() not in stopwords() and w.lower() not in mention_words]
     c_unknown = [w for w in content if not _known(w, lexical)]
     c_unsupported = [w for w in content if w not in c_unknown and not all(vocab.related(t) for t in tokenize(w))]
-    named = [d for d in plan.focus_docs]
-    named_doc = 1.0 if named and any(p.doc_id in named for p in passages[:TOP]) else 0.0
+    named_doc = 1.0 if any(p.doc_id in plan.focus_docs for p in passages[:TOP]) else 0.0
     type_missing = 0.0
     if plan.answer_type in {"duration", "date", "number"}:
         found = any(holds_answer(plan.answer_type, p.text[s:e]) for p in passages[:TOP]
@@ -206,8 +207,6 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
         "content_unknown": len(c_unknown) / len(content) if content else 0.0,
         "content_unsupported": len(c_unsupported) / len(content) if content else 0.0,
     }
-    unknown_names = [m.surface for m in plan.mentions if not m.docs and not any(
-        lexical.chunks_with_all(tokenize(name)) > 0 for name in [m.surface, *names.names_of(m)] if tokenize(name))]
     return x, {"unknown": unknown_phrases + unknown_names + unknown + c_unknown,
                "unsupported": list(dict.fromkeys(unsupported + c_unsupported))}
 
@@ -215,8 +214,9 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
 def _doc_names_within(phrase: str, names) -> list[str]:
     """Names of documents the phrase itself names ("the hijacking convention"), which may be
     worded differently from the document's text."""
-    return [names.docs[d] for m in names.mentions(phrase) for d in m.docs if d in names.docs] or \
-        [n for m in names.mentions(phrase) for n in names.names_of(m)]
+    mentions = names.mentions(phrase)
+    return [names.docs[d] for m in mentions for d in m.docs if d in names.docs] or \
+        [n for m in mentions for n in names.names_of(m)]
 
 
 def decide(plan: QueryPlan, passages: list[Passage], lexical, names, model: Model | None = None,

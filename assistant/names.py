@@ -22,6 +22,8 @@ from importlib import resources
 
 import yaml
 
+from .lexical import same_stem
+
 WORD_RE = re.compile(r"[^\W_]+")
 # Little words that do not make a name different: "the Convention on X" = "Convention on X".
 ARTICLES = {"the", "a", "an"}
@@ -97,12 +99,6 @@ def _function_words() -> frozenset[str]:
 
     return frozenset(stopwords()) | {"what", "which", "does", "do", "is", "are", "under", "about", "vs", "versus",
                                      "art", "article", "says", "say", "per"}
-
-
-def _same_stem(a: str, b: str) -> bool:
-    from .lexical import same_stem
-
-    return same_stem(a, b)
 
 
 @dataclass(frozen=True)
@@ -331,7 +327,7 @@ class NameIndex:
                 continue
             for name in names:
                 have = words(name)
-                if kind in have and all(any(_same_stem(w, h) for h in have) for w in wanted):
+                if kind in have and all(any(same_stem(w, h) for h in have) for w in wanted):
                     hits.append(doc_id)
                     break
         return hits if len(hits) == 1 else []
