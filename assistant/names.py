@@ -13,7 +13,6 @@ A name is *known* to an index when any of its names is a document's name or occu
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
