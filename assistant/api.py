@@ -32,6 +32,7 @@ class _Prepared:
     retrieval: Any
     decision: Any
     lexical: Any
+    sides: list = dataclasses.field(default_factory=list)  # comparisons: (label, side plan, retrieval)
 
 
 def _check_question(question: Any, limit: int) -> tuple[str, str]:
@@ -289,10 +290,38 @@ class Assistant:
                 pass  # the rule-based rewrite stands
         filters = inputs.get("filters")
         retrieval = self.search(the_plan.search_query, inputs.get("k"), filters, focus=the_plan.focus_docs)
+        sides = self._sides(the_plan, retrieval, filters) if the_plan.is_comparison else []
         lexical = self._lexicon()
-        decision = decide(the_plan, retrieval.passages, lexical, names,
-                          threshold=self.settings.answer_threshold)
-        return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical)
+        # a comparison is answerable when its sides are: the decision sees what each side found
+        seen = _interleave([retrieval.passages, *[r.passages for _, _, r in sides]])
+        decision = decide(the_plan, seen, lexical, names, threshold=self.settings.answer_threshold)
+        return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical, sides)
+
+    def _sides(self, plan, retrieval, filters: dict | None) -> list:
+        """A comparison's sides, each searched within its instrument: (label, side plan, retrieval)."""
+        from .lexical import REF_RE, references
+
+        # Provisions of one document ("art 4 vs art 5") that the question does not name:
+        # the document of the best passage headed by one of them.
+        wanted = {ref for subject in plan.subjects for ref in subject.refs}
+        holder = next((p.doc_id for p in retrieval.passages if wanted & set(references(p.section))), None)
+        sides = []
+        for subject in plan.subjects:
+            if not subject.docs and subject.refs and holder:
+                subject = dataclasses.replace(subject, docs=(holder,))
+            side_plan = copy.copy(plan)
+            side_plan.refs = list(subject.refs) or plan.refs
+            side_plan.focus_docs = list(subject.docs)
+            side_filters = dict(filters or {})
+            if len(subject.docs) == 1:
+                if side_filters.get("doc_id", subject.docs[0]) != subject.docs[0]:
+                    continue
+                side_filters["doc_id"] = subject.docs[0]
+            # a provision's side searches for that provision alone: the other sides' numbers
+            # would pull their own articles in through the heading ranking
+            query = plan.search_query if not subject.refs else f"{subject.label} {REF_RE.sub(' ', plan.search_query)}"
+            sides.append((subject.label, side_plan, self.search(query, 3, side_filters, focus=list(subject.docs))))
+        return sides
 
     def decide(self, question: str, history: list[dict] | None = None, filters: dict | None = None):
         """The answerability decision for a question, without building the answer
@@ -312,33 +341,8 @@ class Assistant:
         d = prep.decision
         if not d.answer:
             return self.answerer.abstention(prep.question, prep.retrieval.passages, d.reason)
-        if prep.plan.is_comparison:
-            from .lexical import REF_RE, references
-
-            # Provisions of one document ("art 4 vs art 5") that the question does not name:
-            # the document of the best passage headed by one of them.
-            wanted = {ref for subject in prep.plan.subjects for ref in subject.refs}
-            holder = next((p.doc_id for p in prep.retrieval.passages if wanted & set(references(p.section))), None)
-            sides = []
-            for subject in prep.plan.subjects:
-                if not subject.docs and subject.refs and holder:
-                    subject = dataclasses.replace(subject, docs=(holder,))
-                side_plan = copy.copy(prep.plan)
-                side_plan.refs = list(subject.refs) or prep.plan.refs
-                side_plan.focus_docs = list(subject.docs)
-                side_filters = dict(prep.filters or {})
-                if len(subject.docs) == 1:
-                    if side_filters.get("doc_id", subject.docs[0]) != subject.docs[0]:
-                        continue
-                    side_filters["doc_id"] = subject.docs[0]
-                # a provision's side searches for that provision alone: the other sides' numbers
-                # would pull their own articles in through the heading ranking
-                query = prep.plan.search_query if not subject.refs else \
-                    f"{subject.label} {REF_RE.sub(' ', prep.plan.search_query)}"
-                retrieval = self.search(query, 3, side_filters, focus=list(subject.docs))
-                sides.append((subject.label, side_plan, retrieval))
-            if len(sides) >= 2:
-                return self.answerer.compare(prep.plan, sides, prep.lexical, prep.retrieval.passages, d.hedge)
+        if prep.plan.is_comparison and len(prep.sides) >= 2:
+            return self.answerer.compare(prep.plan, prep.sides, prep.lexical, prep.retrieval.passages, d.hedge)
         return self.answerer.answer(prep.plan, prep.retrieval, prep.lexical, d.hedge)
 
     def _answer(self, inputs: dict) -> Answer:
@@ -417,6 +421,16 @@ class Assistant:
     def facets(self) -> dict[str, list[str]]:
         """Filter values present in the index: issuer, type, topic, doc_id."""
         return self.index().facet_values()
+
+
+def _interleave(lists: list[list[Passage]]) -> list[Passage]:
+    """Passages of several searches, best first from each in turn, each chunk once."""
+    out: dict[str, Passage] = {}
+    for i in range(max((len(x) for x in lists), default=0)):
+        for x in lists:
+            if i < len(x):
+                out.setdefault(x[i].chunk_id, x[i])
+    return list(out.values())
 
 
 def docs_index_dir(folder: str | Path, settings: Settings | None = None) -> Path:

@@ -37,6 +37,7 @@ from functools import lru_cache
 from importlib import resources
 
 from .lexical import Vocabulary, stopwords, tokenize
+from .names import KIND_RE
 from .planning import QueryPlan, holds_answer
 from .chunking import sentence_spans
 from .types import Passage
@@ -48,8 +49,9 @@ FEATURES = ("similarity", "lexical", "unknown", "unsupported", "name_unknown", "
 NOW_RE = re.compile(r"\b(?:today|nowadays|currently|current|now|so far|to date|latest|recent(?:ly)?|ever|"
                     r"these days|this year)\b", re.I)
 SPECIFIC_ZIPF = 3.5  # rarer than this in general English (wordfreq's Zipf scale: 3 = once per million words)
+DESCRIBING_ZIPF = 5.0  # words this common in English ("current" 5.3, "new" 6.3) are left out of a name check
 SPECIFIC_DF = 0.02  # and in under 2% of the index's chunks
-WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|\d{2,}")
+WORD_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-])*[^\W\d_]|\d{2,}")  # words in any script ("Căldăraru")
 QUESTION_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does", "did",
                             "do", "is", "are", "was", "were", "can", "could", "should", "would", "will", "has",
                             "have", "vs", "versus", "art", "arts", "para", "tell", "explain", "compare"})
@@ -172,7 +174,9 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
             unknown_names.append(m.surface)
     for phrase in names.instrument_phrases(plan.question):
         # "the 2019 Geneva Convention on Drone Policing": its words together nowhere in the index
-        tokens = tokenize(phrase)
+        # (everyday words such as "current" or "new" describe, they do not name)
+        tokens = tokenize(" ".join(w for w in WORD_RE.findall(phrase) if _zipf(w.lower()) < DESCRIBING_ZIPF
+                                   or KIND_RE.fullmatch(w)))
         if len(tokens) >= 2 and lexical.chunks_with_all(tokens) == 0 and not any(
                 lexical.chunks_with_all(tokenize(n)) for n in _doc_names_within(phrase, names)):
             name_unknown = 1.0

@@ -132,6 +132,7 @@ class Mention:
         return len(self.entries) > 1
 
 
+TITLED_MAX = 2  # see NameIndex._join_by_title
 EVERYDAY_ZIPF = 4.4  # "safe" 5.1, "led" 5.1, "cat" 4.8, "shape" 4.7, "cops" 4.4; "nato" 4.0, "icc" 3.6
 
 
@@ -187,8 +188,11 @@ class Glossary:
         ambiguous = data.get("ambiguous") if isinstance(data, dict) else None
         return cls(entries, {str(k): list(v) for k, v in (ambiguous or {}).items()})
 
-    def find(self, text: str, extra: dict[tuple[str, ...], set[str]] | None = None) -> list[Mention]:
-        """Longest names of the glossary (and of ``extra``: form -> doc ids) in ``text``."""
+    def find(self, text: str, extra: dict[tuple[str, ...], set[str]] | None = None,
+             extra_case: dict[tuple[str, ...], str] | None = None) -> list[Mention]:
+        """Longest names of the glossary (and of ``extra``: form -> doc ids) in ``text``. An
+        acronym that is an everyday word ("LED", "SAFE") matches only as typed in capitals, in
+        the glossary (``case_sensitive``) and among document names (``extra_case``)."""
         spans = [(m.start(), m.end(), m.group(0)) for m in WORD_RE.finditer(text.lower())]
         toks = [s[2] for s in spans]
         extra = extra or {}
@@ -201,8 +205,8 @@ class Glossary:
                 form = tuple(toks[i : i + n])
                 if form in self.forms or form in extra:
                     surface = text[spans[i][0] : spans[i + n - 1][1]]
-                    typed = self.case_sensitive.get(form)
-                    if typed and surface != typed and form not in extra:
+                    typed = (extra_case or {}).get(form) if form in extra else self.case_sensitive.get(form)
+                    if typed and surface != typed:
                         continue
                     hit = Mention(spans[i][0], spans[i + n - 1][1], surface,
                                   tuple(sorted(self.forms.get(form, ()))), tuple(sorted(extra.get(form, ()))))
@@ -233,6 +237,7 @@ class NameIndex:
     docs: dict[str, str] = field(default_factory=dict)
     doc_forms: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
     entry_docs: dict[str, set[str]] = field(default_factory=dict)
+    doc_case: dict[tuple[str, ...], str] = field(default_factory=dict)  # "led" -> "LED" (see Glossary.find)
 
     @classmethod
     def build(cls, gloss: Glossary, documents: dict[str, tuple[str, list[str]]]) -> "NameIndex":
@@ -250,13 +255,52 @@ class NameIndex:
                 for key in (words(name), title_key(name)):
                     if key:
                         index.doc_forms.setdefault(key, set()).add(doc_id)
+                if name.isupper() and _common_word(words(name)):
+                    index.doc_case[words(name)] = name
+        index._join_by_title()
         return index
+
+    def _join_by_title(self) -> None:
+        """Join entries no document is named after to the few documents whose title holds one of
+        their names ("INTERPOL" in "INTERPOL Notices, Diffusions, I-24/7 and Databases"; bodies,
+        offices and procedures only: an instrument's name in a title is its parent's), then
+        procedures and offices to the documents of the body they belong to ("Red Notice", by
+        INTERPOL). A name held by more than ``TITLED_MAX`` titles stands for none of them."""
+        titles = {d: (words(t), set(WORD_RE.findall(t))) for d, t in self.docs.items()}
+        joined: dict[str, set[str]] = {}
+        for eid, entry in self.gloss.entries.items():
+            if eid in self.entry_docs or entry.kind == "instrument":
+                continue  # an instrument's name inside a title is usually its parent's or child's
+            hits: set[str] = set()
+            for name in entry.names:
+                form = words(name)
+                acronym = name in entry.acronyms
+                if not form or (len(form) < 2 and not acronym):
+                    continue  # one ordinary word ("Charter") says too little
+                for doc, (title_words, raw) in titles.items():
+                    if acronym and len(form) == 1:
+                        if name in raw:  # as written: "INTERPOL", not "interpol" inside a word
+                            hits.add(doc)
+                    elif any(title_words[i : i + len(form)] == form for i in range(len(title_words))):
+                        hits.add(doc)
+            if 0 < len(hits) <= TITLED_MAX:
+                joined[eid] = hits
+        self.entry_docs.update(joined)
+        for eid, entry in self.gloss.entries.items():
+            if eid in self.entry_docs or not entry.by or entry.kind not in {"procedure", "office"}:
+                continue
+            owners = self.gloss.forms.get(words(entry.by), set())
+            if len(owners) == 1:
+                docs = self.entry_docs.get(next(iter(owners)), set())
+                if 0 < len(docs) <= TITLED_MAX:
+                    self.entry_docs[eid] = set(docs)
+
 
     def mentions(self, text: str) -> list[Mention]:
         """Names in ``text``, each with the glossary entries and the documents of this index it
         names; then descriptions of an instrument ("the 1977 terrorism convention") outside them."""
         out = []
-        for m in self.gloss.find(text, self.doc_forms):
+        for m in self.gloss.find(text, self.doc_forms, self.doc_case):
             docs = set(m.docs)
             for eid in m.entries:
                 docs |= self.entry_docs.get(eid, set())

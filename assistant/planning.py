@@ -138,8 +138,11 @@ def _subjects(question: str, mentions: list[Mention], refs: list[tuple[str, str]
     (or of the one the conversation is about)."""
     docs = []
     for m in mentions:
-        if len(m.docs) == 1 and m.docs[0] not in [d.docs[0] for d in docs]:
+        taken = {d for subject in docs for d in subject.docs}
+        if len(m.docs) == 1 and m.docs[0] not in taken:
             docs.append(Subject(label=names.docs[m.docs[0]], docs=m.docs))
+        elif len(m.docs) == 2 and not taken & set(m.docs):  # a body with two documents of its own
+            docs.append(Subject(label=names.expansion(m) or m.surface, docs=m.docs))
     cue = bool(COMPARE_RE.search(question))
     if len(docs) >= 2 and (cue or re.search(r"\b(and|or)\b", question, re.I)):
         return docs[:3]

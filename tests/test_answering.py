@@ -217,9 +217,6 @@ def _passage(text: str, title: str = "EU cyber sanctions") -> "Passage":
                    text=text, score=1.0, similarity=0.8)
 
 
-@pytest.mark.xfail(strict=True, reason="known regression of the learned answerability model (issue 14): 'Iran' is "
-                   "common in English, so not a specific term; the content-word feature leaves p just above the "
-                   "threshold (0.43 vs 0.43) and the question is answered with a hedge instead of refused")
 def test_false_premise_with_a_name_the_passages_never_mention_is_refused(corpus_bot):
     answer = corpus_bot.ask("Why did the EU sanction Iran over the WannaCry ransomware attack?")
     assert answer.abstained and "Iran" in answer.abstain_reason and not answer.citations

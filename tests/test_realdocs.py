@@ -57,6 +57,56 @@ def test_names_typed_by_analysts_find_the_real_document(question, doc):
     assert p.search_query != question or doc in question  # the short name is followed by its full name
 
 
+def test_everyday_word_acronyms_of_documents_match_only_in_capitals():
+    """A document alias that is also an English word ("LED" for the Law Enforcement Directive)
+    is a name only as typed in capitals: "what led to" names nothing."""
+    from assistant.names import NameIndex, glossary
+
+    names = NameIndex.build(glossary(), {"law-enforcement-directive": (
+        "The Law Enforcement Directive (EU) 2016/680", ["LED"])})
+    assert [m.docs for m in names.mentions("What does the LED say about transfers?")] == [("law-enforcement-directive",)]
+    typed = "Which attack led the EU to list GRU officers, and what led to it?"
+    assert [m.surface for m in names.mentions(typed) if m.surface.lower() == "led"] == []
+
+
+def test_bodies_known_only_from_titles_stand_for_their_documents():
+    """A body no document is named after stands for the few documents whose title holds its name,
+    and its procedures for the same documents; an instrument never does (a protocol's title holds
+    its parent convention's name)."""
+    from assistant.names import NameIndex, glossary
+    from assistant.planning import plan
+
+    docs = {"interpol-notices": ("INTERPOL Notices, Diffusions, I-24/7 and Databases", []),
+            "interpol-constitution": ("The Constitution of the ICPO-INTERPOL (1956)", []),
+            "europol": ("Europol and the Europol Regulation (EU) 2016/794", []),
+            "smuggling": ("Protocol against the Smuggling of Migrants by Land, Sea and Air, supplementing the "
+                          "United Nations Convention against Transnational Organized Crime", [])}
+    names = NameIndex.build(glossary(), docs)
+    p = plan("What secure messaging systems do Europol and INTERPOL run?", None, names)
+    assert [s.docs for s in p.subjects] == [("europol",), ("interpol-constitution", "interpol-notices")]
+    red = names.mentions("Is an INTERPOL Red Notice an arrest warrant?")
+    assert [m.docs for m in red] == [("interpol-constitution", "interpol-notices")]
+    # UNTOC itself is not indexed: its name inside the protocol's title does not make it the protocol
+    assert all(not m.docs for m in names.mentions("What does UNTOC article 5 require?"))
+
+
+def test_a_comparison_is_decided_on_what_its_sides_find(corpus_bot):
+    """Two things compared, one of them known only from titles: each side is searched within
+    its documents, the decision sees both, and the answer has one cited part per side."""
+    answer = corpus_bot.ask("For a person wanted for prosecution, how do the minimum penalty thresholds for an "
+                            "INTERPOL Red Notice and a European Arrest Warrant compare?")
+    assert not answer.abstained, answer.abstain_reason
+    assert len(answer.parts) == 2 and all(part.citations for part in answer.parts)
+    cited = {c.doc_id for part in answer.parts for c in part.citations}
+    assert "european-arrest-warrant" in cited and cited & {"interpol-notices", "interpol-constitution"}
+
+
+def test_words_in_any_script_count_as_words():
+    from assistant.decision import WORD_RE
+
+    assert "Căldăraru" in WORD_RE.findall("What did the Court say in Aranyosi and Căldăraru?")
+
+
 def test_planning_answer_types_refs_and_comparisons():
     from assistant.names import NameIndex, glossary
     from assistant.planning import answer_type, plan
