@@ -249,3 +249,12 @@ def test_made_up_names_and_false_premises_are_refused_by_the_model(corpus_bot):
         answer = corpus_bot.ask(question)
         assert not answer.abstained, (question, answer.abstain_reason)
         assert answer.confidence is not None and set(answer.signals) >= {"similarity", "unknown", "unsupported"}
+
+
+def test_sentences_of_the_document_the_question_names_are_preferred(corpus_bot):
+    """INTERPOL (named only in titles) stands for its documents, and sentences from a document the
+    question names outrank those of documents that only discuss it."""
+    answer = corpus_bot.ask("How big is INTERPOL's Executive Committee, and how long is the INTERPOL President's term?")
+    assert not answer.abstained
+    assert "three Vice-Presidents" in answer.text and "nine Delegates" in answer.text, answer.text
+    assert {c.doc_id for c in answer.citations} == {"interpol-constitution"}
