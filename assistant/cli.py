@@ -109,6 +109,8 @@ def ingest(
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
+        for note in report.notes:
+            print(f"note: {note}", file=sys.stderr)
         for path, reason in report.failed:
             print(f"failed: {path}: {reason}", file=sys.stderr)
         print(report.summary())

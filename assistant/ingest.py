@@ -202,29 +202,63 @@ def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None
     return report
 
 
-def _repair(index: Index, manifest: dict) -> tuple[bool, int]:
-    """Delete orphan chunks and forget files whose chunks are missing. Returns (changed, removed)."""
+def _repair(index: Index, manifest: dict, problem: str | None, report: IngestReport) -> bool:
+    """Bring the manifest in line with the store without deleting anything it cannot account for.
+
+    Entries whose chunks are all in the store stand. Every other chunk in the store (of an entry
+    that lost some chunks, of a run killed before it recorded its file, or every chunk when the
+    manifest is missing, unreadable or of the wrong shape) is adopted by the file its metadata
+    names (``source``): that entry gets the chunks and an unknown hash, so the file is read again
+    when it is ingested (its stale chunks are then deleted and counted like any update's), is
+    removed and counted when it is gone from a scanned folder, and is kept otherwise. Repair
+    itself deletes nothing. Returns whether the manifest changed; explains itself in ``report.notes``."""
     in_store = index.all_ids()
-    expected: set[str] = set()
-    changed = False
+    listed: set[str] = set()
+    broken: dict[str, dict] = {}
     for path, entry in list(manifest["files"].items()):
         ids = set(entry["chunks"])
-        if not ids <= in_store:
-            del manifest["files"][path]  # will be re-ingested as new
-            changed = True
+        if ids <= in_store:
+            listed |= ids
         else:
-            expected |= ids
-    orphans = sorted(in_store - expected)
-    if orphans:
-        index.delete(orphans)
-        changed = True
-    return changed, len(orphans)
+            broken[path] = manifest["files"].pop(path)
+    unknown = sorted(in_store - listed)
+    groups: dict[str, list[tuple[int, str, dict]]] = {}
+    for cid, meta in index.metadatas(unknown).items():
+        source = meta.get("source")
+        if not isinstance(source, str) or not source:
+            source = f"chroma:{meta.get('doc_id') or cid.split(':')[0]}"  # not a path: never removed
+        position = meta.get("position")
+        groups.setdefault(source, []).append((position if isinstance(position, int) else 0, cid, meta))
+    for source, items in groups.items():
+        items.sort(key=lambda t: (t[0], t[1]))
+        old = manifest["files"].get(source) or broken.get(source) or {}
+        first = items[0][2]
+        manifest["files"][source] = {
+            "sha1": "",  # unknown: the file is read again at its next ingest
+            "doc_id": str(old.get("doc_id") or first.get("doc_id") or items[0][1].split(":")[0]),
+            "title": str(old.get("title") or first.get("title") or ""),
+            "aliases": list(old.get("aliases") or []),
+            "chunks": list(dict.fromkeys([*old.get("chunks", []), *(cid for _, cid, _ in items)])),
+            "repaired": True,
+        }
+    if problem is not None and (problem != "missing" or unknown):
+        report.notes.append(
+            f"the manifest ({index.manifest_path}) was {problem}: rebuilt from the metadata of "
+            f"{len(unknown)} chunks in the store ({len(groups)} files); nothing was deleted")
+    else:
+        if broken:
+            report.notes.append(f"{len(broken)} file(s) had chunks missing from the store; they are read again "
+                                "when ingested")
+        if unknown:
+            report.notes.append(f"{len(unknown)} chunks that no manifest entry listed were given back to the "
+                                f"{len(groups)} file(s) their metadata names")
+    return bool(broken or unknown or (problem is not None and problem != "missing"))
 
 
 def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> IngestReport:
     report = IngestReport()
-    manifest = index.load_manifest()
-    repaired, _ = _repair(index, manifest)
+    manifest, problem = index.read_manifest()
+    repaired = _repair(index, manifest, problem, report)
     files, roots, refused = scan(paths)
     report.failed += refused
 
@@ -301,7 +335,8 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
                     continue
                 replaces = owner  # the document moved: its old file is gone, this one takes over
             taken[doc_id] = key
-            group.append(_Pending(key, digest, chunks, doc_id, title, key not in manifest["files"], replaces, aliases))
+            is_new = key not in manifest["files"] or bool(manifest["files"][key].get("repaired"))
+            group.append(_Pending(key, digest, chunks, doc_id, title, is_new, replaces, aliases))
             size += len(chunks)
             known += len(chunks)
             if size >= target:

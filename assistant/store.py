@@ -75,6 +75,24 @@ def chroma_where(filters: dict[str, str]) -> dict | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def manifest_problem(data: Any) -> str | None:
+    """What is wrong with the shape of a loaded manifest, or None when every entry is usable."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__ if data is not None else 'null'}, not an object"
+    files = data.get("files")
+    if not isinstance(files, dict):
+        return '"files" is not an object'
+    for path, entry in files.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha1"), str)
+                and isinstance(entry.get("doc_id"), str) and isinstance(entry.get("chunks"), list)
+                and all(isinstance(c, str) for c in entry["chunks"])
+                and isinstance(entry.get("title", ""), str)
+                and isinstance(entry.get("aliases", []), list)
+                and all(isinstance(a, str) for a in entry.get("aliases", []))):
+            return f"the entry for {path!r} is malformed"
+    return None
+
+
 def _client_key(settings: Settings) -> str:
     """Where the Chroma data live: the server's URL, or the embedded store's folder."""
     return settings.chroma_url or str((Path(settings.index_dir) / "chroma").resolve())
@@ -196,13 +214,30 @@ class Index:
         return self._names[1]
 
     def load_manifest(self) -> dict:
-        """The manifest: {"files": {path: {"sha1", "doc_id", "chunks", "title"}}, "updated": ts}."""
+        """The manifest: {"files": {path: {"sha1", "doc_id", "chunks", "title"}}, "updated": ts};
+        empty when the file is missing, unreadable or of the wrong shape (see :meth:`read_manifest`)."""
+        return self.read_manifest()[0]
+
+    def read_manifest(self) -> tuple[dict, str | None]:
+        """The manifest and, when it cannot be used as it is, why ("missing", "not valid JSON",
+        "wrong shape: ...") with an empty manifest in its place. Never raises: readers carry on,
+        and ingest rebuilds the manifest from the chunks' own metadata (never deleting them)."""
+        empty: dict = {"files": {}, "updated": None}
         try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {"files": {}, "updated": None}
-        data.setdefault("files", {})
-        return data
+            raw = self.manifest_path.read_bytes()
+        except FileNotFoundError:
+            return empty, "missing"
+        except OSError as exc:
+            return empty, f"unreadable ({exc.strerror or exc})"
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return empty, "not valid JSON"
+        problem = manifest_problem(data)
+        if problem:
+            return empty, f"wrong shape: {problem}"
+        data.setdefault("updated", None)
+        return data, None
 
     def save_manifest(self, manifest: dict) -> None:
         current = self.view_is_current()
@@ -231,6 +266,14 @@ class Index:
             if len(got["ids"]) < page:
                 return ids
             offset += page
+
+    def metadatas(self, ids: list[str]) -> dict[str, dict]:
+        """The metadata of chunks by id (paged)."""
+        out: dict[str, dict] = {}
+        for i in range(0, len(ids), GET_PAGE):
+            got = self.collection.get(ids=ids[i : i + GET_PAGE], include=["metadatas"])
+            out.update(zip(got["ids"], (m or {} for m in got["metadatas"])))
+        return out
 
     def delete(self, ids: list[str]) -> None:
         step = self.client.get_max_batch_size()

@@ -119,15 +119,18 @@ def test_interrupted_ingest_is_repaired(tmp_path, docs_dir):
     bot.ingest([docs_dir])
     index = bot.index()
     clean_ids = sorted(index.collection.get(include=[])["ids"])
-    # Simulate a crash: an orphan chunk written, a file's chunks half deleted, manifest not updated.
-    index.collection.upsert(ids=["ghost:0000:abc"], documents=["orphan"], metadatas=[{"doc_id": "ghost"}],
-                            embeddings=[[0.0] * 383 + [1.0]])
+    # Simulate a crash: an orphan chunk written (of a file since deleted), a file's chunks half
+    # deleted, manifest not updated.
+    ghost = str(docs_dir / "ghost.md")
+    index.collection.upsert(ids=["ghost:0000:abc"], documents=["orphan"],
+                            metadatas=[{"doc_id": "ghost", "source": ghost}], embeddings=[[0.0] * 383 + [1.0]])
     alpha_ids = [i for i in clean_ids if i.startswith("alpha-pact:")]
     index.delete(alpha_ids[:1])
     report = bot.ingest([docs_dir])
     assert sorted(index.collection.get(include=[])["ids"]) == clean_ids
     assert sorted(index.lexical().ids) == clean_ids
     assert [Path(p).name for p in report.added] == ["alpha.md"]
+    assert report.removed == [ghost] and report.chunks_removed == 1  # the orphan, counted
 
 
 def test_bad_files_are_reported_and_the_rest_ingests(tmp_path, docs_dir):
