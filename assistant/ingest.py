@@ -24,7 +24,7 @@ from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document, embed_text
 from .errors import BadDocument, IndexBusy
-from .loaders import SUPPORTED, load
+from .loaders import SUPPORTED, Budget, load
 from .store import Index
 from .types import IngestReport
 
@@ -47,16 +47,18 @@ class _Pending:
     aliases: tuple[str, ...] = ()  # the names front matter gives the document
 
 
-def _parse(path: Path, max_words: int, overlap: int) -> tuple[str, str, tuple[str, ...], list[Chunk]] | str:
-    """Load and chunk one file: (doc id, title, aliases, chunks), or the reason it cannot be read."""
+def _parse(path: Path, settings) -> tuple[str, str, tuple[str, ...], list[Chunk]] | str:
+    """Load and chunk one file within the extraction budgets: (doc id, title, aliases, chunks),
+    or the reason it cannot be read."""
     try:
-        doc = load(path)
+        doc = load(path, Budget.from_settings(settings))
+        chunks = chunk_document(doc, str(path), settings.chunk_max_words, settings.chunk_overlap_sentences,
+                                settings.max_file_chunks)
     except BadDocument as exc:
         return str(exc)
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
-    return (doc.meta["id"], doc.meta["title"], tuple(doc.meta.get("aliases") or ()),
-            chunk_document(doc, str(path), max_words, overlap))
+    return doc.meta["id"], doc.meta["title"], tuple(doc.meta.get("aliases") or ()), chunks
 
 
 def _previous_chunks(manifest: dict, p: _Pending) -> set[str]:
@@ -292,8 +294,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
     try:
         settings = index.settings
-        parsed = [parser.submit(_parse, path, settings.chunk_max_words, settings.chunk_overlap_sentences)
-                  for path, _ in todo]
+        parsed = [parser.submit(_parse, path, settings) for path, _ in todo]
         group: list[_Pending] = []
         size, target = 0, FIRST_GROUP
         known = done = consumed = 0

@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     chunk_max_words: int = 150
     chunk_overlap_sentences: int = 1
 
+    # Extraction budgets, per file, checked as text streams out of the parser (assistant/loaders.py
+    # Budget): a small file that expands without bound (a PDF whose pages share one huge compressed
+    # content stream, a DOCX of a million tiny paragraphs) is refused with "too much text: ..."
+    # while it is read, so the ingest lock is never held for it past these. Generous: the longest
+    # real text here (the Rome Statute) has ~185,000 characters, 1,100 chunks would be ~170,000 words.
+    max_file_chars: int = 10_000_000  # characters of extracted text
+    max_file_pages: int = 10_000  # PDF pages
+    max_pdf_content_bytes: int = 50 * 2**20  # decoded PDF page content (a shared stream counts per page)
+    max_file_paragraphs: int = 200_000  # DOCX paragraphs
+    max_file_chunks: int = 20_000  # chunks of one file
+
     # Retrieval
     top_k: int = 6
     candidates: int = 30

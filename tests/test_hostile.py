@@ -140,3 +140,124 @@ def test_wrong_bm25_params_are_rebuilt_not_a_type_error(tmp_path, docs_dir):
     assert isinstance(json.loads(params.read_text(encoding="utf-8"))["k1"], float)
     out = cli("--index", str(idx), "ask", "How long can data be preserved under the Beta Code?")
     assert out.returncode == 0 and "Traceback" not in out.stderr
+
+
+# --- extraction budgets: small files that expand without bound ---------------------------------
+
+def bomb_pdf(path: Path, pages: int = 5, megabytes: int = 60) -> None:
+    """A small PDF whose pages all share one compressed content stream of ``megabytes`` of text
+    operators (zlib squeezes 60 MB of them into ~200 KB)."""
+    import zlib
+
+    line = b"BT /F1 12 Tf 72 720 Td (Liaison officers exchange data on border security every day.) Tj ET\n"
+    stream = zlib.compress(line * (megabytes * 2**20 // len(line)), 9)
+    kids = " ".join(f"{4 + i} 0 R" for i in range(pages))
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream"]
+    objs += [f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+             f"/Resources << /Font << /F1 {4 + pages} 0 R >> >> >>".encode() for _ in range(pages)]
+    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for n, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    path.write_bytes(bytes(out))
+
+
+def tiny_paragraphs_docx(path: Path, n: int) -> None:
+    """A DOCX of ``n`` one-word paragraphs, written directly (python-docx takes minutes for this)."""
+    import zipfile
+
+    body = "".join(f"<w:p><w:r><w:t>w{i}</w:t></w:r></w:p>" for i in range(n))
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml",
+                   '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                   '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                   '<Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" '
+                   'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
+        z.writestr("_rels/.rels",
+                   '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                   '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+                   'officeDocument" Target="word/document.xml"/></Relationships>')
+        z.writestr("word/document.xml", f'<?xml version="1.0"?><w:document {ns}><w:body>{body}</w:body></w:document>')
+
+
+def test_pdf_whose_pages_share_one_huge_stream_is_refused_within_its_budget(tmp_path, docs_dir):
+    """A ~200 KB PDF whose 5 pages share one 60 MB content stream used to extract to hundreds of
+    thousands of chunks, all embedded under the index lock. Its pages' content is counted as it is
+    decoded, before the (slow) text extraction: refused in seconds with the usual one line."""
+    import time
+
+    from assistant.errors import BadDocument
+    from assistant.loaders import load
+
+    bomb = docs_dir / "bomb.pdf"
+    bomb_pdf(bomb)
+    assert bomb.stat().st_size < 300_000
+    start = time.perf_counter()
+    with pytest.raises(BadDocument, match=r"too much text: [\d,]+ .* > [\d,]+"):
+        load(bomb)
+    assert time.perf_counter() - start < 15
+    idx = tmp_path / "idx"
+    start = time.perf_counter()
+    out = cli("--index", str(idx), "ingest", str(docs_dir), timeout=300)
+    assert time.perf_counter() - start < 120
+    assert out.returncode == 1 and "added 2" in out.stdout, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"failed: {bomb.resolve()}: too much text:"), out.stderr
+    assert not any(i.startswith("bomb:") for i in Assistant(index_dir=idx).index().all_ids())
+
+
+def test_extraction_budgets_are_settings(tmp_path, monkeypatch):
+    """Characters, pages, paragraphs and chunks per file are capped by settings (generous defaults)."""
+    from assistant.errors import BadDocument
+    from assistant.loaders import Budget, load
+    from assistant.settings import Settings
+
+    s = Settings()
+    assert s.max_file_chars >= 5_000_000 and s.max_file_pages >= 5_000
+    assert s.max_file_paragraphs >= 100_000 and s.max_file_chunks >= 10_000
+    text = tmp_path / "long.txt"
+    text.write_text("Border liaison officers meet. " * 1000, encoding="utf-8")
+    with pytest.raises(BadDocument, match="too much text: 30,000 characters > 20,000"):
+        load(text, Budget(max_chars=20_000))
+    assert load(text, Budget(max_chars=40_000)).sections
+    pdf = tmp_path / "small.pdf"
+    bomb_pdf(pdf, pages=3, megabytes=1)
+    with pytest.raises(BadDocument, match="too many pages: 3 > 2"):
+        load(pdf, Budget(max_pages=2))
+    monkeypatch.setenv("ASSISTANT_MAX_FILE_CHUNKS", "3")
+    bot = Assistant(index_dir=tmp_path / "idx")
+    parts = tmp_path / "parts.md"
+    parts.write_text("\n\n".join(f"## Part {i}\n\nBorder liaison officers meet." for i in range(10)), encoding="utf-8")
+    text.write_text("Border liaison officers meet.", encoding="utf-8")
+    report = bot.ingest([parts, text])
+    assert report.failed == [(str(parts.resolve()), "too many chunks: more than 3")]
+    assert report.added == [str(text.resolve())]  # one chunk: within the budget
+
+
+def test_docx_of_very_many_tiny_paragraphs_is_refused_fast(tmp_path, docs_dir):
+    """A DOCX of 330,000 one-word paragraphs (~1 MB) took 273 s to load; it is now read as a
+    stream and refused at the paragraph budget, without building the whole document."""
+    import time
+
+    from assistant.errors import BadDocument
+    from assistant.loaders import load
+
+    many = docs_dir / "many.docx"
+    tiny_paragraphs_docx(many, 330_000)
+    assert many.stat().st_size < 2_000_000
+    start = time.perf_counter()
+    with pytest.raises(BadDocument, match=r"too many paragraphs: [\d,]+ > [\d,]+"):
+        load(many)
+    assert time.perf_counter() - start < 10
+    fine = tmp_path / "fine.docx"
+    tiny_paragraphs_docx(fine, 2_000)
+    doc = load(fine)
+    assert doc.sections and "w1999" in doc.sections[-1].text
+    report = Assistant(index_dir=tmp_path / "idx").ingest([docs_dir])
+    assert [Path(p).name for p, _ in report.failed] == ["many.docx"] and len(report.added) == 2
