@@ -24,11 +24,12 @@ from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document, embed_text
 from .errors import BadDocument, IndexBusy
-from .loaders import SUPPORTED, Budget, load
+from .loaders import SUPPORTED, Budget, as_upload, load
 from .store import Index
 from .types import IngestReport
 
 IGNORE_FILE = ".assistantignore"
+UPLOAD_LABELS = 1  # version of the upload metadata rules (loaders.as_upload) an upload index was built with
 MAX_FILE_BYTES = 50 * 1024 * 1024
 Progress = Callable[[str, int, int], None]
 FIRST_GROUP = 64  # chunks embedded and written together: small first, so the writer starts early,
@@ -47,11 +48,13 @@ class _Pending:
     aliases: tuple[str, ...] = ()  # the names front matter gives the document
 
 
-def _parse(path: Path, settings) -> tuple[str, str, tuple[str, ...], list[Chunk]] | str:
+def _parse(path: Path, settings, upload: bool = False) -> tuple[str, str, tuple[str, ...], list[Chunk]] | str:
     """Load and chunk one file within the extraction budgets: (doc id, title, aliases, chunks),
-    or the reason it cannot be read."""
+    or the reason it cannot be read. An upload's metadata says so, whatever it claims (:func:`as_upload`)."""
     try:
         doc = load(path, Budget.from_settings(settings))
+        if upload:
+            doc.meta = as_upload(doc.meta, path)
         chunks = chunk_document(doc, str(path), settings.chunk_max_words, settings.chunk_overlap_sentences,
                                 settings.max_file_chunks)
     except BadDocument as exc:
@@ -187,8 +190,9 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[str,
     return unique, roots, refused
 
 
-def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
-    """Bring the index in line with ``paths``; see the module docstring for the guarantees."""
+def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None, upload: bool = False) -> IngestReport:
+    """Bring the index in line with ``paths``; see the module docstring for the guarantees.
+    ``upload``: the files are a user's uploads (their metadata cannot claim an official source)."""
     start = time.perf_counter()
     index.dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(index.dir / "ingest.lock"))
@@ -197,7 +201,7 @@ def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None
     except Timeout as exc:
         raise IndexBusy(f"another ingest is already running on {index.dir}; try again when it ends") from exc
     try:
-        report = _ingest_locked(index, list(paths), progress or (lambda *a: None))
+        report = _ingest_locked(index, list(paths), progress or (lambda *a: None), upload)
     finally:
         lock.release()
     report.seconds = time.perf_counter() - start
@@ -257,12 +261,17 @@ def _repair(index: Index, manifest: dict, problem: str | None, report: IngestRep
     return bool(broken or unknown or (problem is not None and problem != "missing"))
 
 
-def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> IngestReport:
+def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: bool = False) -> IngestReport:
     report = IngestReport()
     manifest, problem = index.read_manifest()
     repaired = _repair(index, manifest, problem, report)
     files, roots, refused = scan(paths)
     report.failed += refused
+
+    # Uploads indexed before their metadata was relabelled (as_upload) are read again, once.
+    relabel = upload and manifest.get("upload_labels") != UPLOAD_LABELS
+    if upload:
+        manifest["upload_labels"] = UPLOAD_LABELS
 
     # 1. Which files are new or changed?
     todo: list[tuple[Path, str]] = []
@@ -278,7 +287,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
             report.failed.append((key, f"cannot read: {exc.strerror or exc}"))
             continue
         entry = manifest["files"].get(key)
-        if entry and entry["sha1"] == digest:
+        if entry and entry["sha1"] == digest and not relabel:
             report.unchanged.append(key)
         else:
             todo.append((path, digest))
@@ -294,7 +303,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
     try:
         settings = index.settings
-        parsed = [parser.submit(_parse, path, settings) for path, _ in todo]
+        parsed = [parser.submit(_parse, path, settings, upload) for path, _ in todo]
         group: list[_Pending] = []
         size, target = 0, FIRST_GROUP
         known = done = consumed = 0
@@ -363,7 +372,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         report.removed.append(key)
         report.chunks_removed += len(entry["chunks"])
 
-    changed = bool(wrote or report.removed or repaired)
+    changed = bool(wrote or report.removed or repaired or relabel)
     everything = [c for e in manifest["files"].values() for c in e["chunks"]]
     lexical_stale = changed or not (index.lexical_dir / "chunks.json").exists()
     if not lexical_stale:

@@ -219,6 +219,20 @@ def _normalize_meta(meta: dict, path: Path) -> dict:
     return out
 
 
+UPLOAD_KIND = "upload"
+
+
+def as_upload(meta: dict, path: Path) -> dict:
+    """The metadata of a user's upload: whatever its front matter claims, it cannot pose as an
+    official source or a team brief. Its id is ``upload-<file name>`` (never a corpus id), its
+    issuer and type say "upload", its URL is ``upload:<file name>`` (never an official link),
+    and it keeps no adoption date, review date or aliases. Title, summary and topics stay."""
+    out = dict(meta)
+    out.update(id=f"upload-{slugify(path.stem)}", issuer=UPLOAD_KIND, type=UPLOAD_KIND, url=f"upload:{path.name}",
+               adopted="", reviewed="", aliases=[])
+    return out
+
+
 def _split_front_matter(text: str) -> tuple[dict, str]:
     import yaml
 
