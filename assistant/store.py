@@ -310,12 +310,27 @@ class Index:
         return _build_lexical(chunks)
 
     # --- reading --------------------------------------------------------------------------
+    def _lexical_mtime(self) -> float:
+        try:  # one call: the folder may be swapped out between an exists() and a stat()
+            return (self.lexical_dir / "chunks.json").stat().st_mtime
+        except OSError:
+            return -1.0
+
     def lexical(self) -> LexicalIndex:
-        """The BM25 index, reloaded when another process rebuilt it; rebuilt if stale."""
-        path = self.lexical_dir / "chunks.json"
-        mtime = path.stat().st_mtime if path.exists() else -1.0
+        """The BM25 index, reloaded when another process rebuilt it; rebuilt if stale.
+
+        Another ingest swaps the BM25 folder (rename the old one away, rename the new one in):
+        a reader that finds it missing or half-read in that instant looks again a few times
+        before it derives the index from Chroma (which is slower, never wrong)."""
+        mtime = self._lexical_mtime()
         if self._lexical is None or mtime != self._lexical_checked:
             lex = LexicalIndex.load(self.lexical_dir)
+            for _ in range(5):
+                if lex is not None:
+                    break
+                time.sleep(0.02)
+                mtime = self._lexical_mtime()
+                lex = LexicalIndex.load(self.lexical_dir)
             if lex is None or len(lex) != self.collection.count():
                 lex = self._lexical_from_chroma()  # stale or missing: derive it in memory
             self._lexical = lex
@@ -382,11 +397,35 @@ class Index:
             values["topic"].update(meta["topics"])
         return {k: sorted(v) for k, v in values.items()}
 
+    def problem(self, manifest: dict | None = None, count: int | None = None) -> str | None:
+        """What is wrong with the index as a whole, in one line, or None: a store that lost its
+        chunks (the manifest lists documents, Chroma holds none: its folder was deleted or
+        replaced), or a store holding fewer chunks than the manifest lists."""
+        manifest = self.load_manifest() if manifest is None else manifest
+        listed = sum(len(e["chunks"]) for e in manifest["files"].values())
+        count = self.collection.count() if count is None else count
+        where = self.settings.chroma_url or str(self.dir / "chroma")
+        if listed and count == 0:
+            return (f"the vector store at {where} lost its chunks: the manifest lists {len(manifest['files'])} "
+                    f"documents ({listed} chunks) but the store holds none; run `assistant ingest` to rebuild it")
+        if count < listed:
+            return (f"the vector store at {where} holds {count} of the {listed} chunks the manifest lists; "
+                    "run `assistant ingest` to repair it")
+        return None
+
     def stats(self) -> dict:
         manifest = self.load_manifest()
+        count = self.collection.count()
+        info = self._stats(manifest, count)
+        problem = self.problem(manifest, count)
+        if problem:
+            info["problem"] = problem
+        return info
+
+    def _stats(self, manifest: dict, count: int) -> dict:
         return {
             "documents": len(manifest["files"]),
-            "chunks": self.collection.count(),
+            "chunks": count,
             "embedding_model": self.embeddings.model_name,
             "index_path": str(self.dir.resolve()),
             "store": "chroma-server" if self.settings.chroma_url else "chroma-embedded",

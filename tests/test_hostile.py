@@ -312,3 +312,121 @@ def test_an_upload_cannot_pose_as_an_official_source(tmp_path):
     # Filters on the official issuer or id never reach the upload.
     for filters in ({"issuer": "NATO"}, {"doc_id": "nato-treaty"}, {"type": "treaty"}):
         assert all(p.doc_id == "nato-treaty" for p in bot.retrieve("Article 5 repealed collective defence", k=8, filters=filters))
+
+
+# --- HTML nesting guard --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("markup", ["<div/>", "<div></span>", "<section/><b></i>"], ids=["self-closing-div", "stray-end-tag", "mixed"])
+def test_html_nesting_guard_reads_tags_as_the_parser_does(tmp_path, markup):
+    """``<div/>`` opens a div in HTML, and a stray end tag closes nothing: the guard counted both
+    as depth 0, so 200,000 ``<div/>`` in a 1.2 MB page went to the parser (73 s, quadratic)."""
+    import time
+
+    from assistant.errors import BadDocument
+    from assistant.loaders import html_depth, load
+
+    page = tmp_path / "page.html"
+    page.write_text(f"<html><body>{markup * 200_000}<p>Never read.</p></body></html>", encoding="utf-8")
+    start = time.perf_counter()
+    with pytest.raises(BadDocument, match="nested more than 25,000 levels"):
+        load(page)
+    assert time.perf_counter() - start < 2
+    # still right for ordinary markup: closed elements, void tags, SVG's self-closing shapes
+    assert html_depth("<div><div></div></div>" * 50_000) == 2
+    assert html_depth("<svg>" + "<path/>" * 50_000 + "</svg>") == 1
+    assert html_depth("<div><br/><img/><span></span></div>") == 2
+
+
+# --- output is data, not control -----------------------------------------------------------------
+
+ESCAPES = "\x1b[2J\x1b[H\x1b]52;c;ZXZpbA==\x07\x1b[8mhidden\x1b[0m\x9b31m"
+
+
+def test_escape_sequences_in_documents_never_reach_the_terminal_raw(tmp_path):
+    """A document carrying a screen clear, an OSC 52 clipboard write and hidden text (raw, or as
+    ``&#27;`` in HTML) was printed raw by ``ask`` and ``chat``; now they are shown as visible
+    ``\\x1b``-style escapes."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "omega.md").write_text(
+        "---\nid: omega-accord\ntitle: The Omega Accord\nissuer: Test\ntype: treaty\n---\n\n# The Omega Accord\n\n"
+        f"## Article 9 {ESCAPES}\n\nUnder Article 9 of the Omega Accord{ESCAPES}, the parties exchange "
+        "lighthouse keepers every winter.\n", encoding="utf-8")
+    (docs / "sigma.html").write_text(
+        "<html><head><title>The Sigma Charter</title></head><body><h1>The Sigma Charter</h1><p>Under the Sigma "
+        "Charter&#27;[2J&#27;]52;c;ZXZpbA==&#7; the parties share submarine cable maps every spring.</p></body></html>",
+        encoding="utf-8")
+    idx = str(tmp_path / "idx")
+    assert cli("--index", idx, "ingest", str(docs)).returncode == 0
+    outputs = [cli("--index", idx, "ask", "What do the parties exchange under Article 9 of the Omega Accord?"),
+               cli("--index", idx, "ask", "What do the parties share under the Sigma Charter?"),
+               cli("--index", idx, "chat", input="What do the parties exchange under the Omega Accord?\n"
+                                                 "What do the parties share under the Sigma Charter?\n")]
+    for out in outputs:
+        assert out.returncode == 0, out.stderr
+        printed = out.stdout + out.stderr
+        bad = sorted({f"{ord(ch):#x}" for ch in printed if (ord(ch) < 32 and ch not in "\n\t") or 0x7F <= ord(ch) < 0xA0})
+        assert not bad, f"control characters printed raw: {bad}"
+        assert "\\x1b" in out.stdout, out.stdout  # shown, not silently dropped
+    assert "lighthouse keepers" in outputs[0].stdout and "submarine cable maps" in outputs[1].stdout
+
+
+# --- a store that lost its vectors; the lexical index swapped under a reader ---------------------
+
+def test_a_lost_chroma_store_is_reported_by_stats_and_ask(tmp_path, docs_dir):
+    """The manifest lists documents but the store has no chunks (its folder lost): ``stats`` said
+    "2 documents, 0 chunks" and every question abstained with exit 0."""
+    idx = tmp_path / "idx"
+    assert cli("--index", str(idx), "ingest", str(docs_dir)).returncode == 0
+    shutil.rmtree(idx / "chroma")
+    stats = cli("--index", str(idx), "stats", "--json")
+    assert stats.returncode == 0
+    info = json.loads(stats.stdout)
+    assert info["chunks"] == 0 and "lost" in info["problem"] and "assistant ingest" in info["problem"]
+    plain = cli("--index", str(idx), "stats")
+    assert "problem:" in plain.stdout and "lost" in plain.stdout
+    ask = cli("--index", str(idx), "ask", "How much notice must a party give to withdraw from the Alpha Pact?")
+    assert ask.returncode == 1 and "Traceback" not in ask.stderr
+    assert len(ask.stderr.strip().splitlines()) == 1 and "lost" in ask.stderr and "assistant ingest" in ask.stderr
+    # an ingest brings everything back
+    again = cli("--index", str(idx), "ingest", str(docs_dir))
+    assert again.returncode == 0 and "added 2" in again.stdout, again.stdout + again.stderr
+    assert "problem" not in json.loads(cli("--index", str(idx), "stats", "--json").stdout)
+
+
+def test_lexical_index_swapped_under_a_reader_never_fails(tmp_path, docs_dir):
+    """A question hit FileNotFoundError while another ingest swapped the BM25 folder (once in
+    4,487 questions): the reader saw chunks.json, then could not stat it. Here a thread swaps the
+    folder in and out as fast as it can while the reader reloads it."""
+    import os
+    import threading
+    import time
+
+    bot = Assistant(index_dir=tmp_path / "idx")
+    assert bot.ingest([docs_dir]).ok
+    index = bot.index()
+    lexical, away = index.lexical_dir, index.lexical_dir.with_name("lexical.old")
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            os.replace(lexical, away)
+            os.replace(away, lexical)
+
+    thread = threading.Thread(target=swap)
+    thread.start()
+    errors: list[BaseException] = []
+    loads = 0
+    try:
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline and not errors:
+            index._lexical = None  # force a reload, as when another process rebuilt it
+            try:
+                assert len(index.lexical()) == index.collection.count()
+                loads += 1
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, f"after {loads} reloads: {errors[0]!r}"
