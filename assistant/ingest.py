@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -144,14 +145,33 @@ def _ignored(root: Path, path: Path) -> bool:
     return any(p and not p.startswith("#") and fnmatch.fnmatch(rel, p) for p in patterns)
 
 
-def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
+def _walk(root: Path, unreadable: list[tuple[Path, OSError]]) -> list[Path]:
+    """Every entry under ``root`` (files, folders, symlinks, not following symlinked folders),
+    skipping hidden folders; folders that cannot be listed go to ``unreadable`` (rglob skipped
+    them without a word, so their documents looked deleted)."""
+    out: list[Path] = []
+
+    def failed(exc: OSError) -> None:
+        unreadable.append((Path(exc.filename) if exc.filename else root, exc))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        out += [Path(dirpath) / name for name in dirnames + filenames]
+    return sorted(out)
+
+
+def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = None
+         ) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
     """Expand the given paths into (files to ingest, roots scanned, files refused with a reason).
 
-    Hidden files are skipped; symlinks that lead outside the folder being scanned are refused.
+    Hidden files are skipped; symlinks that lead outside the folder being scanned are refused;
+    a folder that cannot be listed is refused ("cannot read folder: ...") and added to
+    ``unreadable``, so that the caller keeps what was indexed from it.
     """
     files: list[Path] = []
     roots: list[Path] = []
     refused: list[tuple[str, str]] = []
+    unreadable = [] if unreadable is None else unreadable
     for given in paths:
         given = Path(given)
         if not given.exists():
@@ -165,7 +185,10 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[str,
             continue
         root = given.resolve()
         roots.append(root)
-        for path in sorted(given.rglob("*")):
+        seen = len(unreadable)
+        entries = _walk(given, unreadable)
+        refused += [(str(Path(p).resolve()), f"cannot read folder: {e.strerror or e}") for p, e in unreadable[seen:]]
+        for path in entries:
             rel_parts = path.relative_to(given).parts
             if any(part.startswith(".") for part in rel_parts):
                 continue
@@ -265,8 +288,10 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
     report = IngestReport()
     manifest, problem = index.read_manifest()
     repaired = _repair(index, manifest, problem, report)
-    files, roots, refused = scan(paths)
+    unreadable: list[tuple[Path, OSError]] = []
+    files, roots, refused = scan(paths, unreadable)
     report.failed += refused
+    kept = [Path(p).resolve() for p, _ in unreadable]  # what was indexed from these stays
 
     # Uploads indexed before their metadata was relabelled (as_upload) are read again, once.
     relabel = upload and manifest.get("upload_labels") != UPLOAD_LABELS
@@ -364,7 +389,8 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
     #    A file that is still there but failed to parse keeps its last good version.
     present = set(map(str, files))
     for key in list(manifest["files"]):
-        if key in present or not any(Path(key).is_relative_to(r) for r in roots):
+        if key in present or not any(Path(key).is_relative_to(r) for r in roots) \
+                or any(Path(key).is_relative_to(k) for k in kept):
             continue
         entry = manifest["files"].pop(key)
         index.delete(entry["chunks"])

@@ -430,3 +430,41 @@ def test_lexical_index_swapped_under_a_reader_never_fails(tmp_path, docs_dir):
         stop.set()
         thread.join()
     assert not errors, f"after {loads} reloads: {errors[0]!r}"
+
+
+# --- unreadable folders, read-only index, full disk, frozen server --------------------------------
+
+def as_unprivileged(*args: str) -> list[str]:
+    """The command run without the permission-bypassing capabilities root has (so that a folder
+    with mode 000 is unreadable even in a container where the tests run as root)."""
+    import os
+
+    if os.geteuid() != 0:
+        return list(args)
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: permissions cannot be tested")
+    caps = "-dac_override,-dac_read_search,-fowner"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *args]
+
+
+def test_unreadable_subfolder_is_reported_and_its_documents_kept(tmp_path, docs_dir):
+    """A subfolder that cannot be listed was skipped without a word, and the documents indexed
+    from it were removed (exit 0)."""
+    sub = docs_dir / "sub"
+    sub.mkdir()
+    (sub / "gamma.md").write_text(GAMMA, encoding="utf-8")
+    idx = tmp_path / "idx"
+    first = cli("--index", str(idx), "ingest", str(docs_dir))
+    assert first.returncode == 0 and "added 3" in first.stdout
+    sub.chmod(0)
+    try:
+        out = subprocess.run(as_unprivileged(str(BIN), "--index", str(idx), "ingest", str(docs_dir)),
+                             capture_output=True, text=True, timeout=600)
+    finally:
+        sub.chmod(0o755)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stderr.strip() == f"failed: {sub.resolve()}: cannot read folder: Permission denied", out.stderr
+    assert "removed 0" in out.stdout and "unchanged 2" in out.stdout
+    bot = Assistant(index_dir=idx)
+    assert str((sub / "gamma.md").resolve()) in bot.index().load_manifest()["files"]
+    assert bot.retrieve("joint maritime patrols northern sea lanes", k=1)[0].doc_id == "gamma-note"
