@@ -232,6 +232,19 @@ def _docs_assistant(folder: Path):
     return bot
 
 
+def _store_error(exc: BaseException) -> str | None:
+    from .settings import Settings
+    from .store import store_error_message
+
+    try:
+        settings = Settings()
+    except Exception:  # noqa: BLE001 - bad settings are reported elsewhere
+        return None
+    if state["index"] is not None:
+        settings = settings.model_copy(update={"index_dir": Path(state["index"])})
+    return store_error_message(exc, settings)
+
+
 def main() -> None:
     """Entry point: run the CLI, turning errors into one line and an exit code."""
     try:
@@ -253,6 +266,10 @@ def main() -> None:
         if isinstance(exc, AssistantError):
             print(f"error: {visible(exc)}", file=sys.stderr)
             sys.exit(exc.exit_code)
+        named = _store_error(exc)
+        if named:  # a frozen Chroma server, a full disk, a read-only index: said as such
+            print(f"error: {visible(named)}", file=sys.stderr)
+            sys.exit(1)
         print(f"error: {type(exc).__name__}: {visible(exc)} (run with --debug for details)", file=sys.stderr)
         sys.exit(1)
 

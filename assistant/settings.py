@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     index_dir: Path = Path(".assistant/index")
     corpus_dir: Path = Path("corpus")
     chroma_url: str | None = None
+    # Seconds a Chroma server may take to answer one request before the command fails with one
+    # line naming it (a frozen server made `ask` hang for good).
+    chroma_timeout_s: float = 30.0
     collection: str = "policy"
     generator: Literal["extractive", "openai"] = "extractive"
     llm_base_url: str | None = None

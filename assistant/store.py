@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .chunking import embed_text
-from .errors import BadInput, IndexNotFound
+from .errors import BadInput, IndexNotFound, StoreUnavailable
 from .lexical import LexicalIndex
 from .settings import Settings
 
@@ -110,10 +110,18 @@ def make_client(settings: Settings, create: bool = True):
             m = re.match(r"^(https?)://([^:/]+)(?::(\d+))?/?$", settings.chroma_url)
             if not m:
                 raise BadInput(f"ASSISTANT_CHROMA_URL must look like http://host:port, got {settings.chroma_url!r}")
-            _clients[key] = chromadb.HttpClient(
+            _probe_server(settings)
+            client = chromadb.HttpClient(
                 host=m.group(2), port=int(m.group(3) or 8000), ssl=m.group(1) == "https",
                 settings=chroma_settings,
             )
+            try:  # chromadb's HTTP session waits for ever (timeout=None): bound every request
+                import httpx
+
+                client._server._session.timeout = httpx.Timeout(settings.chroma_timeout_s)
+            except AttributeError:  # another chromadb layout: the probe above still bounds the start
+                pass
+            _clients[key] = client
         return _clients[key]
     path = Path(key)
     if key not in _clients:
@@ -122,6 +130,48 @@ def make_client(settings: Settings, create: bool = True):
         path.mkdir(parents=True, exist_ok=True)
         _clients[key] = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     return _clients[key]
+
+
+def _probe_server(settings: Settings) -> None:
+    """Fail with one line when the Chroma server does not answer its heartbeat in time."""
+    import urllib.error
+    import urllib.request
+
+    url = settings.chroma_url.rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=settings.chroma_timeout_s):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered (an older or proxied server): chromadb reports what it says
+    except (TimeoutError, OSError) as exc:
+        raise StoreUnavailable(store_error_message(exc, settings) or f"the Chroma server at {url} "
+                               f"cannot be reached: {exc}") from exc
+
+
+def store_error_message(exc: BaseException, settings: Settings) -> str | None:
+    """One line naming what did not answer or what ran out, for an error raised while using the
+    store (walking the chain of causes), or None when it is none of these."""
+    import errno
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        name = type(cause).__name__
+        text = str(cause)
+        if settings.chroma_url and (isinstance(cause, TimeoutError) or name.endswith("Timeout")
+                                    or "timed out" in text):
+            return f"the Chroma server at {settings.chroma_url} did not answer within {settings.chroma_timeout_s:g} s"
+        if settings.chroma_url and name in {"ConnectError", "ConnectionRefusedError"}:
+            return f"the Chroma server at {settings.chroma_url} refused the connection (is it running?)"
+        if getattr(cause, "errno", None) == errno.ENOSPC or "No space left on device" in text \
+                or "database or disk is full" in text:
+            return f"disk full: no space left for the index at {settings.index_dir}; free some space and run again"
+        if getattr(cause, "errno", None) in (errno.EROFS, errno.EACCES) and "index" in str(getattr(cause, "filename", "")) \
+                or "readonly database" in text or "Read-only file system" in text:
+            return f"the index at {settings.index_dir} is read-only: it can be queried but not changed"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

@@ -468,3 +468,38 @@ def test_unreadable_subfolder_is_reported_and_its_documents_kept(tmp_path, docs_
     bot = Assistant(index_dir=idx)
     assert str((sub / "gamma.md").resolve()) in bot.index().load_manifest()["files"]
     assert bot.retrieve("joint maritime patrols northern sea lanes", k=1)[0].doc_id == "gamma-note"
+
+
+@pytest.mark.server
+def test_a_frozen_chroma_server_fails_in_time_with_one_line(tmp_path, docs_dir, monkeypatch):
+    """With a Chroma server that stops answering (SIGSTOP), ``ask`` hung for ever: chromadb's HTTP
+    client has no timeout. Now every request is bounded and the error names the server."""
+    import os
+    import signal
+    import time
+
+    from support import ChromaServer
+
+    with ChromaServer(tmp_path / "server-data", timeout=60) as server:
+        monkeypatch.setenv("ASSISTANT_CHROMA_URL", server.url)
+        monkeypatch.setenv("ASSISTANT_CHROMA_TIMEOUT_S", "3")
+        bot = Assistant(index_dir=tmp_path / "idx")
+        assert bot.ingest([docs_dir]).ok
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            start = time.perf_counter()
+            out = cli("--index", str(tmp_path / "idx"), "ask", "What does Article 1 of the Alpha Pact oblige?",
+                      timeout=120)
+            assert time.perf_counter() - start < 60
+            assert out.returncode == 1 and "Traceback" not in out.stderr
+            assert out.stderr.strip() == f"error: the Chroma server at {server.url} did not answer within 3 s"
+            # a process that opened the server before it froze: bounded too
+            start = time.perf_counter()
+            with pytest.raises(Exception) as caught:
+                bot.ask("What does Article 1 of the Alpha Pact oblige?")
+            assert time.perf_counter() - start < 30
+            from assistant.store import store_error_message
+
+            assert "did not answer within 3 s" in store_error_message(caught.value, bot.settings)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
