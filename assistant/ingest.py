@@ -11,6 +11,7 @@ the next run repairs: it deletes orphan chunks and re-ingests files whose chunks
 """
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
 import os
@@ -24,9 +25,9 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document, embed_text
-from .errors import BadDocument, IndexBusy
+from .errors import BadDocument, IndexBusy, StoreUnavailable
 from .loaders import SUPPORTED, Budget, as_upload, load
-from .store import Index
+from .store import Index, is_read_only
 from .types import IngestReport
 
 IGNORE_FILE = ".assistantignore"
@@ -217,12 +218,19 @@ def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None
     """Bring the index in line with ``paths``; see the module docstring for the guarantees.
     ``upload``: the files are a user's uploads (their metadata cannot claim an official source)."""
     start = time.perf_counter()
-    index.dir.mkdir(parents=True, exist_ok=True)
+    read_only = f"the index at {index.dir} is read-only: it can be queried, not changed"
+    if is_read_only(index.settings):
+        raise StoreUnavailable(read_only)
     lock = FileLock(str(index.dir / "ingest.lock"))
     try:
+        index.dir.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
     except Timeout as exc:
         raise IndexBusy(f"another ingest is already running on {index.dir}; try again when it ends") from exc
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise StoreUnavailable(f"{read_only} ({exc.strerror})") from exc
+        raise
     try:
         report = _ingest_locked(index, list(paths), progress or (lambda *a: None), upload)
     finally:

@@ -26,6 +26,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 FILTER_KEYS = ("doc_id", "issuer", "type", "topic")
 _VALUE_RE = re.compile(r"^[\w .,:&()/'’-]{1,200}$", re.UNICODE)
 _clients: dict[str, Any] = {}
+_read_only: set[str] = set()  # embedded stores opened from a copy because they are read-only
 GET_PAGE = 5000  # ids per Chroma get()
 # An embedded Chroma client keeps the vectors it loaded: chunks another process re-wrote later
 # come back with their new text and metadata but the old vector. So, per manifest, the state it
@@ -128,8 +129,31 @@ def make_client(settings: Settings, create: bool = True):
         if not create and not path.exists():
             raise IndexNotFound(settings.index_dir)
         path.mkdir(parents=True, exist_ok=True)
-        _clients[key] = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        try:
+            _clients[key] = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        except Exception as exc:  # noqa: BLE001 - narrowed just below
+            if "readonly database" not in str(exc) and "Read-only file system" not in str(exc) \
+                    and not isinstance(exc, PermissionError):
+                raise
+            # Embedded Chroma writes to its database even to open it: a read-only index (a
+            # read-only mount, a folder without write permission) is read from a private copy.
+            import atexit
+            import shutil
+
+            snapshot = Path(tempfile.mkdtemp(prefix="assistant-readonly-"))
+            atexit.register(shutil.rmtree, snapshot, True)
+            shutil.copytree(path, snapshot / "chroma")
+            for item in (snapshot / "chroma").rglob("*"):
+                item.chmod(item.stat().st_mode | 0o200)
+            (snapshot / "chroma").chmod(0o700)
+            _clients[key] = chromadb.PersistentClient(path=str(snapshot / "chroma"), settings=chroma_settings)
+            _read_only.add(key)
     return _clients[key]
+
+
+def is_read_only(settings: Settings) -> bool:
+    """Whether this process reads the embedded store from a private copy (the index is read-only)."""
+    return _client_key(settings) in _read_only
 
 
 def _probe_server(settings: Settings) -> None:
@@ -167,8 +191,8 @@ def store_error_message(exc: BaseException, settings: Settings) -> str | None:
         if getattr(cause, "errno", None) == errno.ENOSPC or "No space left on device" in text \
                 or "database or disk is full" in text:
             return f"disk full: no space left for the index at {settings.index_dir}; free some space and run again"
-        if getattr(cause, "errno", None) in (errno.EROFS, errno.EACCES) and "index" in str(getattr(cause, "filename", "")) \
-                or "readonly database" in text or "Read-only file system" in text:
+        if getattr(cause, "errno", None) == errno.EROFS or "readonly database" in text \
+                or "Read-only file system" in text:
             return f"the index at {settings.index_dir} is read-only: it can be queried but not changed"
         cause = cause.__cause__ or cause.__context__
     return None

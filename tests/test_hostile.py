@@ -503,3 +503,32 @@ def test_a_frozen_chroma_server_fails_in_time_with_one_line(tmp_path, docs_dir, 
             assert "did not answer within 3 s" in store_error_message(caught.value, bot.settings)
         finally:
             os.kill(server.proc.pid, signal.SIGCONT)
+
+
+def test_a_read_only_index_can_be_queried(tmp_path, docs_dir):
+    """A read-only index could not even be queried ("attempt to write a readonly database"):
+    embedded Chroma writes to open its database. It is now read from a private copy; an ingest
+    into it fails with one line saying it is read-only."""
+    import os
+
+    idx = tmp_path / "idx"
+    assert cli("--index", str(idx), "ingest", str(docs_dir)).returncode == 0
+    paths = [idx, *idx.rglob("*")]
+    modes = {p: p.stat().st_mode for p in paths}
+    for p in paths:
+        p.chmod(modes[p] & ~0o222)
+    try:
+        env = {**os.environ}
+        ask = subprocess.run(as_unprivileged(str(BIN), "--index", str(idx), "ask",
+                                             "How much notice must a party give to withdraw from the Alpha Pact?"),
+                             capture_output=True, text=True, timeout=600, env=env)
+        assert ask.returncode == 0, ask.stderr
+        assert "six months" in ask.stdout
+        ingest = subprocess.run(as_unprivileged(str(BIN), "--index", str(idx), "ingest", str(docs_dir)),
+                                capture_output=True, text=True, timeout=600)
+        assert ingest.returncode == 1
+        assert ingest.stderr.startswith(f"error: the index at {idx} is read-only") and ingest.stderr.count("\n") == 1, ingest.stderr
+        assert {p: p.stat().st_mode for p in paths} == {p: modes[p] & ~0o222 for p in paths}  # nothing written
+    finally:
+        for p in paths:
+            p.chmod(modes[p])
