@@ -195,6 +195,20 @@ def store_error_message(exc: BaseException, settings: Settings) -> str | None:
                 or "Read-only file system" in text:
             return f"the index at {settings.index_dir} is read-only: it can be queried but not changed"
         cause = cause.__cause__ or cause.__context__
+    # Chroma words some failures of a full disk its own way ("Error in compaction: Failed to
+    # apply logs ..."): when the index's disk is (nearly) full, that is what to say.
+    import shutil
+
+    folder = Path(settings.index_dir)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    if free < 8 * 2**20:
+        return (f"disk full: only {free // 1024} KB free for the index at {settings.index_dir}; "
+                "free some space and run again")
     return None
 
 

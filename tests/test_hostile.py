@@ -532,3 +532,38 @@ def test_a_read_only_index_can_be_queried(tmp_path, docs_dir):
     finally:
         for p in paths:
             p.chmod(modes[p])
+
+
+def test_a_full_disk_is_named_and_the_index_recovers(tmp_path, docs_dir):
+    """A full disk during ingest said "Error in compaction: Failed to apply logs..."; it is now
+    named as such, and after space is freed the next ingest completes the index."""
+    from conftest import CORPUS
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root): no full disk to test with")
+    try:
+        idx = disk / "idx"
+        assert cli("--index", str(idx), "ingest", str(docs_dir)).returncode == 0
+        free = shutil.disk_usage(disk).free
+        filler = disk / "filler"
+        subprocess.run(["fallocate", "-l", str(free - 32 * 1024), str(filler)], check=True)
+        more = tmp_path / "more"
+        more.mkdir()
+        for name in ("untoc.md", "uncac-brief.md", "npt.md"):
+            shutil.copy(CORPUS / name, more / name)
+        full = cli("--index", str(idx), "ingest", str(more))
+        assert full.returncode == 1 and "Traceback" not in full.stderr
+        assert full.stderr.startswith("error: disk full") and full.stderr.count("\n") == 1, full.stderr
+        filler.unlink()
+        again = cli("--index", str(idx), "ingest", str(docs_dir), str(more))
+        assert again.returncode == 0, again.stderr
+        bot = Assistant(index_dir=idx)
+        assert {e["doc_id"] for e in bot.index().load_manifest()["files"].values()} == \
+            {"alpha-pact", "beta-code", "untoc", "uncac-brief", "npt"}
+        assert bot.index().problem() is None
+        assert bot.retrieve("help any other party that suffers an armed attack", k=1)[0].doc_id == "alpha-pact"
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
