@@ -56,7 +56,10 @@ def _parse_filters(values: list[str] | None) -> dict[str, str]:
         if "=" not in item:
             raise BadInput(f"--filter needs KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        filters[key.strip()] = value.strip()
+        key = key.strip()
+        if key in filters:
+            raise BadInput(f"--filter {key} given twice ({key}={filters[key]}, {key}={value.strip()})")
+        filters[key] = value.strip()
     return filters
 
 

@@ -168,7 +168,13 @@ def read_text(path: Path) -> str:
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
-            text = raw.decode("latin-1")
+            # UTF-8 with a few bad bytes stays UTF-8 (each bad byte becomes U+FFFD): Latin-1 only
+            # when the bytes beyond ASCII are mostly not UTF-8 (a real Latin-1 file).
+            text = raw.decode("utf-8-sig", errors="replace")
+            bad = text.count("\ufffd") - raw.decode("utf-8-sig", errors="ignore").count("\ufffd")
+            good = sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
+            if bad >= good:
+                text = raw.decode("latin-1")
     if "\x00" in text:
         raise BadDocument("binary content in a text file")
     return text.replace("\r\n", "\n").replace("\r", "\n")

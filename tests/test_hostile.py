@@ -567,3 +567,47 @@ def test_a_full_disk_is_named_and_the_index_recovers(tmp_path, docs_dir):
         assert bot.retrieve("help any other party that suffers an armed attack", k=1)[0].doc_id == "alpha-pact"
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+# --- low: eval robustness, repeated filters, one bad UTF-8 byte -----------------------------------
+
+def test_eval_skips_malformed_questions_line_by_line(tmp_path, docs_dir):
+    """A malformed history or key_facts aborted the whole run; a lone surrogate crashed --json
+    after every question had run, writing nothing; "answerable": "no" counted as answerable."""
+    good = {"id": "ok", "question": "How much notice must a party give to withdraw from the Alpha Pact?",
+            "answerable": True, "must_cite": ["alpha-pact"], "key_facts": ["six months"]}
+    lines = [json.dumps(good),
+             json.dumps({**good, "id": "h", "history": [{"role": "user"}]}),
+             json.dumps({**good, "id": "kf", "key_facts": ["six months", 6]}),
+             json.dumps({**good, "id": "no", "answerable": "no"}),
+             '{"id": "s", "question": "What is \\ud800 the Alpha Pact?", "answerable": true}']
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = cli("--index", str(tmp_path / "idx"), "eval", str(qfile), "--json", "--docs", str(docs_dir))
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["n"] == 1 and result["per_question"][0]["id"] == "ok"
+    assert [p.split(":")[0] for p in result["problems"]] == ["line 2", "line 3", "line 4", "line 5"]
+    assert "answerable must be true or false" in result["problems"][2]
+
+
+def test_repeated_filter_key_is_refused(tmp_path, docs_dir):
+    """``--filter doc_id=a --filter doc_id=b`` silently kept the last value."""
+    idx = str(tmp_path / "idx")
+    assert cli("--index", idx, "ingest", str(docs_dir)).returncode == 0
+    out = cli("--index", idx, "ask", "What does Article 1 oblige?", "--filter", "doc_id=alpha-pact",
+              "--filter", "doc_id=beta-code")
+    assert out.returncode == 2 and out.stderr.strip() == "error: --filter doc_id given twice (doc_id=alpha-pact, doc_id=beta-code)"
+
+
+def test_one_bad_utf8_byte_does_not_make_the_file_latin1(tmp_path):
+    """One stray byte made the whole file decode as Latin-1 ("Ã©" for every "é")."""
+    from assistant.loaders import read_text
+
+    path = tmp_path / "note.txt"
+    path.write_bytes("Coopération policière européenne, réseau de sécurité. ".encode() * 50 + b"\xff end")
+    text = read_text(path)
+    assert "Coopération policière" in text and "Ã" not in text and text.endswith("\ufffd end")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Coopération policière européenne".encode("latin-1"))
+    assert read_text(latin) == "Coopération policière européenne"
