@@ -38,8 +38,9 @@ def _answering_assistant():
 
 
 # C0 and C1 control characters (but newline and tab), DEL, and the Unicode controls that reorder
-# or hide text (bidi overrides and isolates, zero-width marks): shown as visible escapes.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# or hide text (bidi overrides and isolates, direction marks, zero-width space; not the joiners
+# U+200C/U+200D that Persian, Indic scripts and emoji need): shown as visible escapes.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def visible(text: object) -> str:

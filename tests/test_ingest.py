@@ -216,11 +216,13 @@ def test_user_uploads_live_in_a_separate_collection(tmp_path, docs_dir):
     user = bot.user_index()
     assert user.collection_name == "policy-user" and user.collection.count() >= 1
     assert sorted(bot.index().collection.get(include=[])["ids"]) == main_ids  # corpus untouched
-    # Searched together with the corpus.
-    assert bot.retrieve("expedited preservation of stored computer data", k=2)[0].doc_id == "beta-code"
+    # Searched together with the corpus, under the upload's own id (its front matter cannot set
+    # it: tests/test_hostile.py::test_an_upload_cannot_pose_as_an_official_source).
+    assert bot.retrieve("expedited preservation of stored computer data", k=2)[0].doc_id == "upload-beta"
     assert bot.retrieve("withdraw by written notice to the depositary", k=2)[0].doc_id == "alpha-pact"
     answer = bot.ask("How long can stored data be preserved under the Beta Code?")
-    assert not answer.abstained and answer.citations[0].doc_id == "beta-code"
+    assert not answer.abstained and answer.citations[0].doc_id == "upload-beta"
+    assert answer.citations[0].issuer == "upload" and answer.citations[0].url == "upload:beta.md"
     stats = bot.stats()
     assert stats["documents"] == 1 and stats["user_documents"] == 1 and stats["user_chunks"] >= 1
     (uploads / "beta.md").unlink()
