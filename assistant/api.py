@@ -171,10 +171,10 @@ class Assistant:
         elif isinstance(paths, (str, Path)):
             paths = [paths]
         main = self.index(create=True)
-        if not main.manifest_path.exists():  # uploads before any corpus: an empty main index
+        if user and not main.manifest_path.exists():  # uploads before any corpus: an empty main index
             main.save_manifest(main.load_manifest())
         index = self.user_index(create=True) if user else main
-        return ingest(index, [Path(p) for p in paths], progress)
+        return ingest(index, [Path(p) for p in paths], progress, upload=user)
 
     def _lexicon(self):
         """Term statistics over the corpus and, when present, the user's uploads."""

@@ -200,8 +200,10 @@ def _section_chunks(text: str, max_words: int, overlap: int) -> list[str]:
     return out
 
 
-def chunk_document(doc: LoadedDoc, source: str, max_words: int = 150, overlap: int = 1) -> list[Chunk]:
-    """Cut a loaded document into chunks with full metadata and stable ids.
+def chunk_document(doc: LoadedDoc, source: str, max_words: int = 150, overlap: int = 1,
+                   max_chunks: int | None = None) -> list[Chunk]:
+    """Cut a loaded document into chunks with full metadata and stable ids; raise
+    :class:`BadDocument` ("too many chunks") as soon as there are more than ``max_chunks``.
 
     ``chunk_id`` = ``{doc_id}:{position}:{sha1(text)[:10]}``: the same text at the same place
     always gets the same id, so re-ingesting unchanged content is an idempotent upsert.
@@ -211,6 +213,10 @@ def chunk_document(doc: LoadedDoc, source: str, max_words: int = 150, overlap: i
     for section in doc.sections:
         for text in _section_chunks(section.text, max_words, overlap):
             position = len(chunks)
+            if max_chunks is not None and position >= max_chunks:
+                from .errors import BadDocument
+
+                raise BadDocument(f"too many chunks: more than {max_chunks:,}")
             digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
             md = {
                 "doc_id": meta["id"],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -25,13 +26,41 @@ def _assistant():
     return Assistant(index_dir=state["index"])
 
 
+def _answering_assistant():
+    """The assistant, once its index is known to be able to answer (not a store that lost its chunks)."""
+    from .errors import IndexDamaged
+
+    bot = _assistant()
+    problem = bot.index().problem()
+    if problem:
+        raise IndexDamaged(problem)
+    return bot
+
+
+# C0 and C1 control characters (but newline and tab), DEL, and the Unicode controls that reorder
+# or hide text (bidi overrides and isolates, direction marks, zero-width space; not the joiners
+# U+200C/U+200D that Persian, Indic scripts and emoji need): shown as visible escapes.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def visible(text: object) -> str:
+    """``text`` safe for a terminal: every control character becomes a visible escape (``\\x1b``,
+    ``\\u202e``), so a document can never clear the screen, write the clipboard (OSC 52), hide
+    text or forge output lines. Everything printed from a document or a file name goes through it."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                       str(text))
+
+
 def _parse_filters(values: list[str] | None) -> dict[str, str]:
     filters: dict[str, str] = {}
     for item in values or []:
         if "=" not in item:
             raise BadInput(f"--filter needs KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        filters[key.strip()] = value.strip()
+        key = key.strip()
+        if key in filters:
+            raise BadInput(f"--filter {key} given twice ({key}={filters[key]}, {key}={value.strip()})")
+        filters[key] = value.strip()
     return filters
 
 
@@ -44,7 +73,7 @@ def _stream_answer(bot, question: str, history=None, filters=None, k=None):
         if isinstance(piece, Answer):
             answer = piece
         else:
-            print(piece, end="", flush=True)
+            print(visible(piece), end="", flush=True)
     print()
     _print_sources(answer)
     return answer
@@ -62,17 +91,17 @@ def _print_sources(answer) -> None:
         table.add_column("subject")
         table.add_column("what it says")
         for part in answer.parts:
-            table.add_row(escape(part.subject), escape(part.text))
+            table.add_row(escape(visible(part.subject)), escape(visible(part.text)))
         console.print(table)
     if answer.notice:
-        console.print(f"[yellow]{escape(answer.notice)}[/yellow]")
+        console.print(f"[yellow]{escape(visible(answer.notice))}[/yellow]")
     if answer.citations:
         console.print()
         for c in answer.citations:
             where = f" — {c.section}" if c.section else ""
             page = f", p. {c.page}" if c.page else ""
-            console.print(f"[bold][{c.marker}][/bold] {escape(c.title)}{escape(where)}{page}")
-            console.print(f"    {escape(c.url)}", style="dim")
+            console.print(f"[bold][{c.marker}][/bold] {escape(visible(c.title))}{escape(visible(where))}{page}")
+            console.print(f"    {escape(visible(c.url))}", style="dim")
 
 
 @app.callback()
@@ -109,8 +138,10 @@ def ingest(
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        for path, reason in report.failed:
-            print(f"failed: {path}: {reason}", file=sys.stderr)
+        for note in report.notes:
+            print(f"note: {visible(note)}", file=sys.stderr)
+        for path, reason in report.failed:  # a file name with a newline cannot forge a line
+            print(f"failed: {visible(path)}: {visible(reason)}", file=sys.stderr)
         print(report.summary())
     if report.failed:
         raise typer.Exit(1)
@@ -124,7 +155,7 @@ def ask(
     k: Optional[int] = typer.Option(None, "-k", help="Number of passages to retrieve."),
 ) -> None:
     """Answer one question with cited passages (or say the sources don't cover it)."""
-    bot = _assistant()
+    bot = _answering_assistant()
     if as_json:
         answer = bot.ask(question, filters=_parse_filters(filters), k=k)
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
@@ -140,14 +171,13 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) 
         print(json.dumps(info, indent=2))
     else:
         for key, value in info.items():
-            print(f"{key}: {value}")
+            print(f"{key}: {visible(value)}")
 
 
 @app.command()
 def chat() -> None:
     """Chat in the terminal; follow-up questions use the conversation. Ctrl-D or 'exit' to quit."""
-    bot = _assistant()
-    bot.stats()  # fail early with a clear message when there is no index
+    bot = _answering_assistant()  # fails early with a clear message when there is no usable index
     history: list[dict] = []
     while True:
         try:
@@ -199,11 +229,24 @@ def _docs_assistant(folder: Path):
         raise BadInput(f"--docs needs a folder: {folder}")
     bot = Assistant(index_dir=state["index"] or docs_index_dir(folder))
     report = bot.ingest([folder], progress=None)
-    print(f"index of {folder}: {report.summary()}", file=sys.stderr)
+    print(f"index of {visible(folder)}: {report.summary()}", file=sys.stderr)
     if report.failed:
         for path, reason in report.failed:
-            print(f"failed: {path}: {reason}", file=sys.stderr)
+            print(f"failed: {visible(path)}: {visible(reason)}", file=sys.stderr)
     return bot
+
+
+def _store_error(exc: BaseException) -> str | None:
+    from .settings import Settings
+    from .store import store_error_message
+
+    try:
+        settings = Settings()
+    except Exception:  # noqa: BLE001 - bad settings are reported elsewhere
+        return None
+    if state["index"] is not None:
+        settings = settings.model_copy(update={"index_dir": Path(state["index"])})
+    return store_error_message(exc, settings)
 
 
 def main() -> None:
@@ -225,9 +268,13 @@ def main() -> None:
             show()
             sys.exit(exc.exit_code)
         if isinstance(exc, AssistantError):
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {visible(exc)}", file=sys.stderr)
             sys.exit(exc.exit_code)
-        print(f"error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        named = _store_error(exc)
+        if named:  # a frozen Chroma server, a full disk, a read-only index: said as such
+            print(f"error: {visible(named)}", file=sys.stderr)
+            sys.exit(1)
+        print(f"error: {type(exc).__name__}: {visible(exc)} (run with --debug for details)", file=sys.stderr)
         sys.exit(1)
 
 

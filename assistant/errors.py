@@ -35,3 +35,11 @@ class IndexBusy(AssistantError):
 
 class GeneratorUnavailable(AssistantError):
     """The configured LLM endpoint could not produce an answer."""
+
+
+class IndexDamaged(AssistantError):
+    """The index cannot answer as it is (e.g. its vector store lost its chunks); says how to fix it."""
+
+
+class StoreUnavailable(AssistantError):
+    """The vector store (a Chroma server) did not answer in time, or the disk is full or read-only."""

@@ -30,6 +30,41 @@ class Question:
     answer: str = ""
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    return False
+
+
+def _check_row(row: dict) -> None:
+    """Refuse (as this line's problem, not the run's) what would fail later: "answerable" that is
+    not a JSON boolean ("no" used to count as answerable), key facts or documents that are not
+    lists of strings, a history that is not a list of user/assistant turns, lone surrogates
+    (which used to crash --json output after every question had run)."""
+    if "question" not in row:
+        raise KeyError("question")
+    if "answerable" in row and not isinstance(row["answerable"], bool):
+        raise ValueError(f"answerable must be true or false, got {row['answerable']!r}")
+    for key in ("must_cite", "key_facts"):
+        if row.get(key) is not None and not _strings(row[key]):
+            raise ValueError(f"{key} must be a list of strings")
+    history = row.get("history")
+    if history is not None and not (isinstance(history, list) and all(
+            isinstance(t, dict) and t.get("role") in ("user", "assistant") and isinstance(t.get("content"), str)
+            for t in history)):
+        raise ValueError('history must be a list of {"role": "user"|"assistant", "content": str}')
+    if _has_surrogate(row):
+        raise ValueError("text with a lone surrogate (not valid Unicode)")
+
+
 def load_questions(path: Path) -> tuple[list[Question], list[str]]:
     """Parse a JSONL question set; bad lines are returned as messages with their line number."""
     if not path.exists():
@@ -44,10 +79,11 @@ def load_questions(path: Path) -> tuple[list[Question], list[str]]:
             row = json.loads(line)
             if not isinstance(row, dict):
                 raise ValueError("not a JSON object")
+            _check_row(row)
             q = Question(
                 id=str(row.get("id") or f"line{n}"),
                 question=row["question"],
-                answerable=bool(row.get("answerable", True)),
+                answerable=row.get("answerable", True),
                 must_cite=list(row.get("must_cite") or []),
                 key_facts=list(row.get("key_facts") or []),
                 kind=str(row.get("kind", "")),
@@ -262,7 +298,12 @@ def run_eval_command(bot, path: Path, as_json: bool, report: Path | None, k: int
 
         write_report(result, report)
     if as_json:
-        print(json.dumps(result, ensure_ascii=False, indent=2))
+        text = json.dumps(result, ensure_ascii=False, indent=2)
+        try:
+            text.encode(sys.stdout.encoding or "utf-8")
+        except (UnicodeEncodeError, LookupError):
+            text = json.dumps(result, ensure_ascii=True, indent=2)  # still valid JSON, every character escaped
+        print(text)
     else:
         print_summary(result)
 

@@ -11,8 +11,10 @@ the next run repairs: it deletes orphan chunks and re-ingests files whose chunks
 """
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,12 +25,13 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document, embed_text
-from .errors import BadDocument, IndexBusy
-from .loaders import SUPPORTED, load
-from .store import Index
+from .errors import BadDocument, IndexBusy, StoreUnavailable
+from .loaders import SUPPORTED, Budget, as_upload, load
+from .store import Index, is_read_only
 from .types import IngestReport
 
 IGNORE_FILE = ".assistantignore"
+UPLOAD_LABELS = 1  # version of the upload metadata rules (loaders.as_upload) an upload index was built with
 MAX_FILE_BYTES = 50 * 1024 * 1024
 Progress = Callable[[str, int, int], None]
 FIRST_GROUP = 64  # chunks embedded and written together: small first, so the writer starts early,
@@ -47,16 +50,20 @@ class _Pending:
     aliases: tuple[str, ...] = ()  # the names front matter gives the document
 
 
-def _parse(path: Path, max_words: int, overlap: int) -> tuple[str, str, tuple[str, ...], list[Chunk]] | str:
-    """Load and chunk one file: (doc id, title, aliases, chunks), or the reason it cannot be read."""
+def _parse(path: Path, settings, upload: bool = False) -> tuple[str, str, tuple[str, ...], list[Chunk]] | str:
+    """Load and chunk one file within the extraction budgets: (doc id, title, aliases, chunks),
+    or the reason it cannot be read. An upload's metadata says so, whatever it claims (:func:`as_upload`)."""
     try:
-        doc = load(path)
+        doc = load(path, Budget.from_settings(settings))
+        if upload:
+            doc.meta = as_upload(doc.meta, path)
+        chunks = chunk_document(doc, str(path), settings.chunk_max_words, settings.chunk_overlap_sentences,
+                                settings.max_file_chunks)
     except BadDocument as exc:
         return str(exc)
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
-    return (doc.meta["id"], doc.meta["title"], tuple(doc.meta.get("aliases") or ()),
-            chunk_document(doc, str(path), max_words, overlap))
+    return doc.meta["id"], doc.meta["title"], tuple(doc.meta.get("aliases") or ()), chunks
 
 
 def _previous_chunks(manifest: dict, p: _Pending) -> set[str]:
@@ -139,14 +146,33 @@ def _ignored(root: Path, path: Path) -> bool:
     return any(p and not p.startswith("#") and fnmatch.fnmatch(rel, p) for p in patterns)
 
 
-def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
+def _walk(root: Path, unreadable: list[tuple[Path, OSError]]) -> list[Path]:
+    """Every entry under ``root`` (files, folders, symlinks, not following symlinked folders),
+    skipping hidden folders; folders that cannot be listed go to ``unreadable`` (rglob skipped
+    them without a word, so their documents looked deleted)."""
+    out: list[Path] = []
+
+    def failed(exc: OSError) -> None:
+        unreadable.append((Path(exc.filename) if exc.filename else root, exc))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        out += [Path(dirpath) / name for name in dirnames + filenames]
+    return sorted(out)
+
+
+def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = None
+         ) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
     """Expand the given paths into (files to ingest, roots scanned, files refused with a reason).
 
-    Hidden files are skipped; symlinks that lead outside the folder being scanned are refused.
+    Hidden files are skipped; symlinks that lead outside the folder being scanned are refused;
+    a folder that cannot be listed is refused ("cannot read folder: ...") and added to
+    ``unreadable``, so that the caller keeps what was indexed from it.
     """
     files: list[Path] = []
     roots: list[Path] = []
     refused: list[tuple[str, str]] = []
+    unreadable = [] if unreadable is None else unreadable
     for given in paths:
         given = Path(given)
         if not given.exists():
@@ -160,7 +186,10 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[str,
             continue
         root = given.resolve()
         roots.append(root)
-        for path in sorted(given.rglob("*")):
+        seen = len(unreadable)
+        entries = _walk(given, unreadable)
+        refused += [(str(Path(p).resolve()), f"cannot read folder: {e.strerror or e}") for p, e in unreadable[seen:]]
+        for path in entries:
             rel_parts = path.relative_to(given).parts
             if any(part.startswith(".") for part in rel_parts):
                 continue
@@ -185,48 +214,97 @@ def scan(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[str,
     return unique, roots, refused
 
 
-def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
-    """Bring the index in line with ``paths``; see the module docstring for the guarantees."""
+def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None, upload: bool = False) -> IngestReport:
+    """Bring the index in line with ``paths``; see the module docstring for the guarantees.
+    ``upload``: the files are a user's uploads (their metadata cannot claim an official source)."""
     start = time.perf_counter()
-    index.dir.mkdir(parents=True, exist_ok=True)
+    read_only = f"the index at {index.dir} is read-only: it can be queried, not changed"
+    if is_read_only(index.settings):
+        raise StoreUnavailable(read_only)
     lock = FileLock(str(index.dir / "ingest.lock"))
     try:
+        index.dir.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
     except Timeout as exc:
         raise IndexBusy(f"another ingest is already running on {index.dir}; try again when it ends") from exc
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise StoreUnavailable(f"{read_only} ({exc.strerror})") from exc
+        raise
     try:
-        report = _ingest_locked(index, list(paths), progress or (lambda *a: None))
+        report = _ingest_locked(index, list(paths), progress or (lambda *a: None), upload)
     finally:
         lock.release()
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _repair(index: Index, manifest: dict) -> tuple[bool, int]:
-    """Delete orphan chunks and forget files whose chunks are missing. Returns (changed, removed)."""
+def _repair(index: Index, manifest: dict, problem: str | None, report: IngestReport) -> bool:
+    """Bring the manifest in line with the store without deleting anything it cannot account for.
+
+    Entries whose chunks are all in the store stand. Every other chunk in the store (of an entry
+    that lost some chunks, of a run killed before it recorded its file, or every chunk when the
+    manifest is missing, unreadable or of the wrong shape) is adopted by the file its metadata
+    names (``source``): that entry gets the chunks and an unknown hash, so the file is read again
+    when it is ingested (its stale chunks are then deleted and counted like any update's), is
+    removed and counted when it is gone from a scanned folder, and is kept otherwise. Repair
+    itself deletes nothing. Returns whether the manifest changed; explains itself in ``report.notes``."""
     in_store = index.all_ids()
-    expected: set[str] = set()
-    changed = False
+    listed: set[str] = set()
+    broken: dict[str, dict] = {}
     for path, entry in list(manifest["files"].items()):
         ids = set(entry["chunks"])
-        if not ids <= in_store:
-            del manifest["files"][path]  # will be re-ingested as new
-            changed = True
+        if ids <= in_store:
+            listed |= ids
         else:
-            expected |= ids
-    orphans = sorted(in_store - expected)
-    if orphans:
-        index.delete(orphans)
-        changed = True
-    return changed, len(orphans)
+            broken[path] = manifest["files"].pop(path)
+    unknown = sorted(in_store - listed)
+    groups: dict[str, list[tuple[int, str, dict]]] = {}
+    for cid, meta in index.metadatas(unknown).items():
+        source = meta.get("source")
+        if not isinstance(source, str) or not source:
+            source = f"chroma:{meta.get('doc_id') or cid.split(':')[0]}"  # not a path: never removed
+        position = meta.get("position")
+        groups.setdefault(source, []).append((position if isinstance(position, int) else 0, cid, meta))
+    for source, items in groups.items():
+        items.sort(key=lambda t: (t[0], t[1]))
+        old = manifest["files"].get(source) or broken.get(source) or {}
+        first = items[0][2]
+        manifest["files"][source] = {
+            "sha1": "",  # unknown: the file is read again at its next ingest
+            "doc_id": str(old.get("doc_id") or first.get("doc_id") or items[0][1].split(":")[0]),
+            "title": str(old.get("title") or first.get("title") or ""),
+            "aliases": list(old.get("aliases") or []),
+            "chunks": list(dict.fromkeys([*old.get("chunks", []), *(cid for _, cid, _ in items)])),
+            "repaired": True,
+        }
+    if problem is not None and (problem != "missing" or unknown):
+        report.notes.append(
+            f"the manifest ({index.manifest_path}) was {problem}: rebuilt from the metadata of "
+            f"{len(unknown)} chunks in the store ({len(groups)} files); nothing was deleted")
+    else:
+        if broken:
+            report.notes.append(f"{len(broken)} file(s) had chunks missing from the store; they are read again "
+                                "when ingested")
+        if unknown:
+            report.notes.append(f"{len(unknown)} chunks that no manifest entry listed were given back to the "
+                                f"{len(groups)} file(s) their metadata names")
+    return bool(broken or unknown or (problem is not None and problem != "missing"))
 
 
-def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> IngestReport:
+def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: bool = False) -> IngestReport:
     report = IngestReport()
-    manifest = index.load_manifest()
-    repaired, _ = _repair(index, manifest)
-    files, roots, refused = scan(paths)
+    manifest, problem = index.read_manifest()
+    repaired = _repair(index, manifest, problem, report)
+    unreadable: list[tuple[Path, OSError]] = []
+    files, roots, refused = scan(paths, unreadable)
     report.failed += refused
+    kept = [Path(p).resolve() for p, _ in unreadable]  # what was indexed from these stays
+
+    # Uploads indexed before their metadata was relabelled (as_upload) are read again, once.
+    relabel = upload and manifest.get("upload_labels") != UPLOAD_LABELS
+    if upload:
+        manifest["upload_labels"] = UPLOAD_LABELS
 
     # 1. Which files are new or changed?
     todo: list[tuple[Path, str]] = []
@@ -242,7 +320,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
             report.failed.append((key, f"cannot read: {exc.strerror or exc}"))
             continue
         entry = manifest["files"].get(key)
-        if entry and entry["sha1"] == digest:
+        if entry and entry["sha1"] == digest and not relabel:
             report.unchanged.append(key)
         else:
             todo.append((path, digest))
@@ -258,8 +336,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
     try:
         settings = index.settings
-        parsed = [parser.submit(_parse, path, settings.chunk_max_words, settings.chunk_overlap_sentences)
-                  for path, _ in todo]
+        parsed = [parser.submit(_parse, path, settings, upload) for path, _ in todo]
         group: list[_Pending] = []
         size, target = 0, FIRST_GROUP
         known = done = consumed = 0
@@ -301,7 +378,8 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
                     continue
                 replaces = owner  # the document moved: its old file is gone, this one takes over
             taken[doc_id] = key
-            group.append(_Pending(key, digest, chunks, doc_id, title, key not in manifest["files"], replaces, aliases))
+            is_new = key not in manifest["files"] or bool(manifest["files"][key].get("repaired"))
+            group.append(_Pending(key, digest, chunks, doc_id, title, is_new, replaces, aliases))
             size += len(chunks)
             known += len(chunks)
             if size >= target:
@@ -319,7 +397,8 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
     #    A file that is still there but failed to parse keeps its last good version.
     present = set(map(str, files))
     for key in list(manifest["files"]):
-        if key in present or not any(Path(key).is_relative_to(r) for r in roots):
+        if key in present or not any(Path(key).is_relative_to(r) for r in roots) \
+                or any(Path(key).is_relative_to(k) for k in kept):
             continue
         entry = manifest["files"].pop(key)
         index.delete(entry["chunks"])
@@ -327,7 +406,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress) -> Inges
         report.removed.append(key)
         report.chunks_removed += len(entry["chunks"])
 
-    changed = bool(wrote or report.removed or repaired)
+    changed = bool(wrote or report.removed or repaired or relabel)
     everything = [c for e in manifest["files"].values() for c in e["chunks"]]
     lexical_stale = changed or not (index.lexical_dir / "chunks.json").exists()
     if not lexical_stale:

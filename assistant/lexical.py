@@ -217,12 +217,21 @@ class LexicalIndex:
 
         try:
             data = json.loads((directory / "chunks.json").read_text(encoding="utf-8"))
+            ids, metas, fp = data["ids"], data["metas"], data["fingerprint"]
+            if not (isinstance(ids, list) and isinstance(metas, list) and len(ids) == len(metas)
+                    and all(isinstance(m, dict) for m in metas) and isinstance(fp, str)):
+                return None
             bm25 = None
-            if data["ids"]:
+            if ids:
                 bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False, verbosity=0)
-        except (OSError, ValueError, KeyError):
+                # A params file that is valid JSON with wrong values loads, then fails on every
+                # query (TypeError): try one query here, so such an index counts as unreadable.
+                probe = bm25.get_scores([next(iter(bm25.vocab_dict))])
+                if len(probe) != len(ids):
+                    return None
+        except Exception:  # noqa: BLE001 - any damage means "rebuild it", never a failed question
             return None
-        return cls(data["ids"], data["metas"], bm25, data["fingerprint"])
+        return cls(ids, metas, bm25, fp)
 
     def mask(self, filters: dict[str, str] | None) -> np.ndarray | None:
         """1.0 for chunks that pass the equality filters, else 0.0 (None: no filter)."""

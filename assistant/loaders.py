@@ -6,6 +6,7 @@ front matter is the corpus format; other files get metadata derived from the fil
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -36,23 +37,76 @@ _FLAT_TAGS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "inpu
                         "thead", "tbody", "tfoot", "colgroup", "rt", "rp", "html", "head", "body"})
 
 
+_FOREIGN_TAGS = frozenset({"svg", "math"})  # inside these, "<x/>" really is self-closing
+
+
 def html_depth(html: str, stop_at: int = MAX_HTML_DEPTH) -> int:
     """How deep the elements of ``html`` nest (counting elements with required end tags); stops
-    counting once it passes ``stop_at``. One linear scan of the tags."""
-    depth = deepest = 0
+    counting once it passes ``stop_at``. One linear scan of the tags, read as the HTML parser
+    reads them: ``<div/>`` opens a div (the slash means nothing in HTML, only inside ``<svg>`` or
+    ``<math>``), and an end tag closes only an element that is open (a stray ``</span>`` closes
+    nothing; ``</div>`` closes the innermost open div and whatever is open inside it). Each
+    element is pushed and popped once: linear."""
+    stack: list[str] = []
+    open_count: dict[str, int] = {}
+    foreign = deepest = 0
     for m in _TAG_RE.finditer(html):
         closing, name, self_closing = m.groups()
-        if self_closing or name.lower() in _FLAT_TAGS:
+        name = name.lower()
+        if name in _FLAT_TAGS or (self_closing and foreign and not closing):
             continue
         if closing:
-            depth = max(depth - 1, 0)
+            if open_count.get(name, 0) <= 0:
+                continue  # stray end tag: the parser ignores it
+            while stack:
+                top = stack.pop()
+                open_count[top] -= 1
+                if top in _FOREIGN_TAGS:
+                    foreign -= 1
+                if top == name:
+                    break
             continue
-        depth += 1
-        if depth > deepest:
-            deepest = depth
+        stack.append(name)
+        open_count[name] = open_count.get(name, 0) + 1
+        if name in _FOREIGN_TAGS:
+            foreign += 1
+        if len(stack) > deepest:
+            deepest = len(stack)
             if deepest > stop_at:
                 break
     return deepest
+
+
+@dataclass
+class Budget:
+    """What one file may extract to, checked as text streams out of its parser (so a small file
+    that expands without bound is refused while it is read, not after): characters of text,
+    PDF pages, bytes of decoded PDF page content (counted before the slow text extraction, each
+    page's share of a shared stream again), DOCX paragraphs. Chunks are capped in
+    :func:`assistant.chunking.chunk_document`. Defaults: ``assistant.settings.Settings``."""
+
+    max_chars: int = 10_000_000
+    max_pages: int = 10_000
+    max_paragraphs: int = 200_000
+    max_content_bytes: int = 50 * 2**20
+    chars: int = 0
+    content_bytes: int = 0
+
+    def text(self, n: int) -> None:
+        """Count ``n`` more characters of extracted text; refuse the file past the budget."""
+        self.chars += n
+        if self.chars > self.max_chars:
+            raise BadDocument(f"too much text: {self.chars:,} characters > {self.max_chars:,}")
+
+    def content(self, n: int) -> None:
+        self.content_bytes += n
+        if self.content_bytes > self.max_content_bytes:
+            raise BadDocument(f"too much text: {self.content_bytes:,} bytes of page content > {self.max_content_bytes:,}")
+
+    @classmethod
+    def from_settings(cls, settings) -> "Budget":
+        return cls(max_chars=settings.max_file_chars, max_pages=settings.max_file_pages,
+                   max_paragraphs=settings.max_file_paragraphs, max_content_bytes=settings.max_pdf_content_bytes)
 
 
 @dataclass
@@ -77,22 +131,24 @@ def slugify(text: str) -> str:
     return SLUG_RE.sub("-", text.lower()).strip("-") or "document"
 
 
-def load(path: Path) -> LoadedDoc:
-    """Load any supported file; raise :class:`BadDocument` with a reason when it cannot be read."""
+def load(path: Path, budget: Budget | None = None) -> LoadedDoc:
+    """Load any supported file; raise :class:`BadDocument` with a reason when it cannot be read
+    or extracts to more than ``budget`` allows (default: :class:`Budget`'s defaults)."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise BadDocument(f"unsupported file type {suffix or '(none)'}")
+    budget = dataclasses.replace(budget or Budget(), chars=0, content_bytes=0)  # a fresh count per file
     try:
         if suffix in {".md", ".markdown"}:
-            doc = _load_markdown(path)
+            doc = _load_markdown(path, budget)
         elif suffix == ".txt":
-            doc = _load_text(path)
+            doc = _load_text(path, budget)
         elif suffix in {".html", ".htm"}:
-            doc = _load_html(path)
+            doc = _load_html(path, budget)
         elif suffix == ".pdf":
-            doc = _load_pdf(path)
+            doc = _load_pdf(path, budget)
         else:
-            doc = _load_docx(path)
+            doc = _load_docx(path, budget)
     except BadDocument:
         raise
     except Exception as exc:  # noqa: BLE001 - any parser failure is a per-file reason
@@ -112,7 +168,13 @@ def read_text(path: Path) -> str:
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
-            text = raw.decode("latin-1")
+            # UTF-8 with a few bad bytes stays UTF-8 (each bad byte becomes U+FFFD): Latin-1 only
+            # when the bytes beyond ASCII are mostly not UTF-8 (a real Latin-1 file).
+            text = raw.decode("utf-8-sig", errors="replace")
+            bad = text.count("\ufffd") - raw.decode("utf-8-sig", errors="ignore").count("\ufffd")
+            good = sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
+            if bad >= good:
+                text = raw.decode("latin-1")
     if "\x00" in text:
         raise BadDocument("binary content in a text file")
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -160,6 +222,20 @@ def _normalize_meta(meta: dict, path: Path) -> dict:
     out["aliases"] = [str(a).strip() for a in aliases if str(a).strip()]
     reviewed = out["reviewed"]
     out["reviewed"] = reviewed.isoformat() if isinstance(reviewed, dt.date) else str(reviewed or "")
+    return out
+
+
+UPLOAD_KIND = "upload"
+
+
+def as_upload(meta: dict, path: Path) -> dict:
+    """The metadata of a user's upload: whatever its front matter claims, it cannot pose as an
+    official source or a team brief. Its id is ``upload-<file name>`` (never a corpus id), its
+    issuer and type say "upload", its URL is ``upload:<file name>`` (never an official link),
+    and it keeps no adoption date, review date or aliases. Title, summary and topics stay."""
+    out = dict(meta)
+    out.update(id=f"upload-{slugify(path.stem)}", issuer=UPLOAD_KIND, type=UPLOAD_KIND, url=f"upload:{path.name}",
+               adopted="", reviewed="", aliases=[])
     return out
 
 
@@ -218,8 +294,10 @@ def markdown_sections(body: str) -> tuple[str | None, list[Section]]:
     return title, sections
 
 
-def _load_markdown(path: Path) -> LoadedDoc:
-    meta, body = _split_front_matter(read_text(path))
+def _load_markdown(path: Path, budget: Budget) -> LoadedDoc:
+    text = read_text(path)
+    budget.text(len(text))
+    meta, body = _split_front_matter(text)
     title, sections = markdown_sections(body)
     if not meta:
         first_line = next((ln.strip() for ln in body.split("\n") if ln.strip()), None)
@@ -228,13 +306,14 @@ def _load_markdown(path: Path) -> LoadedDoc:
     return LoadedDoc(_normalize_meta(meta, path), sections)
 
 
-def _load_text(path: Path) -> LoadedDoc:
+def _load_text(path: Path, budget: Budget) -> LoadedDoc:
     text = read_text(path)
+    budget.text(len(text))
     first_line = next((ln.strip() for ln in text.split("\n") if ln.strip()), None)
     return LoadedDoc(_default_meta(path, first_line, text), [Section(path=[], text=text.strip())])
 
 
-def _html_blocks(root) -> list[str]:
+def _html_blocks(root, budget: Budget | None = None) -> list[str]:
     """The text of ``root`` as blocks in document order: headings as Markdown headings, and every
     run of text between two block boundaries as one block — so text that sits directly in a
     container ("Intro" in ``<li>Intro <ul><li>sub</li></ul></li>``, a ``<div>`` with text and
@@ -245,6 +324,8 @@ def _html_blocks(root) -> list[str]:
     def flush() -> None:
         text = " ".join(" ".join(run).split())
         if text:
+            if budget is not None:
+                budget.text(len(text) + 2)
             blocks.append(text)
         run.clear()
 
@@ -260,7 +341,10 @@ def _html_blocks(root) -> list[str]:
             continue
         if tag in HEADING_TAGS:
             flush()
-            blocks.append("#" * int(tag[1]) + " " + " ".join(node.text(separator=" ", strip=True).split()))
+            heading = "#" * int(tag[1]) + " " + " ".join(node.text(separator=" ", strip=True).split())
+            if budget is not None:
+                budget.text(len(heading) + 2)
+            blocks.append(heading)
             continue
         if tag == "br":
             run.append(" ")
@@ -273,7 +357,7 @@ def _html_blocks(root) -> list[str]:
     return blocks
 
 
-def _load_html(path: Path) -> LoadedDoc:
+def _load_html(path: Path, budget: Budget) -> LoadedDoc:
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     html = read_text(path)
@@ -288,15 +372,31 @@ def _load_html(path: Path) -> LoadedDoc:
     root = tree.css_first("main") or tree.css_first("article") or tree.body
     if root is None:
         raise BadDocument("HTML has no body")
-    blocks = _html_blocks(root)
+    blocks = _html_blocks(root, budget)
     if not blocks:
         text = " ".join(root.text(separator=" ", strip=True).split())
+        budget.text(len(text))
         blocks = [text] if text else []
     h1, sections = markdown_sections("\n\n".join(blocks))
     return LoadedDoc(_default_meta(path, title or h1), sections)
 
 
-def _load_pdf(path: Path) -> LoadedDoc:
+def _page_text(page, budget: Budget) -> str:
+    """A PDF page's text, within the budget: its decoded content is counted first (decoding is
+    fast; parsing it into operators for text extraction is what takes minutes on a bomb), then
+    its characters as the extractor emits them."""
+    contents = page.get_contents()
+    if contents is None:
+        return ""
+    budget.content(len(contents.get_data()))
+
+    def count(text: str, *_args) -> None:
+        budget.text(len(text))
+
+    return page.extract_text(visitor_text=count) or ""
+
+
+def _load_pdf(path: Path, budget: Budget) -> LoadedDoc:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -310,7 +410,9 @@ def _load_pdf(path: Path) -> LoadedDoc:
                 raise
             except Exception as exc:  # noqa: BLE001
                 raise BadDocument(f"encrypted PDF cannot be opened: {exc}") from exc
-        pages = [(i + 1, page.extract_text() or "") for i, page in enumerate(reader.pages)]
+        if len(reader.pages) > budget.max_pages:
+            raise BadDocument(f"too many pages: {len(reader.pages):,} > {budget.max_pages:,}")
+        pages = [(i + 1, _page_text(page, budget)) for i, page in enumerate(reader.pages)]
     except PdfReadError as exc:
         raise BadDocument(f"corrupt PDF: {exc}") from exc
     title = None
@@ -324,27 +426,127 @@ def _load_pdf(path: Path) -> LoadedDoc:
     return LoadedDoc(_default_meta(path, str(title) if title else first_line, all_text), sections)
 
 
-def _load_docx(path: Path) -> LoadedDoc:
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_DOCX_SIDE_PART_BYTES = 20 * 2**20  # styles, core properties, relationships: read whole, so capped
+
+
+def _xml_parser():
+    from lxml import etree
+
+    # No entity expansion, no DTD, no network: XXE and billion-laughs files stay inert.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def _docx_side_part(z, name: str):
+    """A small part of the package (styles, properties, relationships) parsed, or None."""
+    from lxml import etree
+
+    try:
+        with z.open(name) as fh:
+            data = fh.read(_DOCX_SIDE_PART_BYTES + 1)
+        if len(data) > _DOCX_SIDE_PART_BYTES:
+            return None
+        return etree.fromstring(data, _xml_parser())
+    except (KeyError, etree.XMLSyntaxError):
+        return None
+
+
+def _docx_parts(z) -> tuple[str, str | None]:
+    """The package's main document part and core-properties part (from ``_rels/.rels``)."""
+    main, core = "word/document.xml", "docProps/core.xml"
+    rels = _docx_side_part(z, "_rels/.rels")
+    if rels is not None:
+        for rel in rels.iter(f"{_REL}Relationship"):
+            kind, target = rel.get("Type", ""), rel.get("Target", "").lstrip("/")
+            if kind.endswith("/officeDocument") and target:
+                main = target
+            elif kind.endswith("/core-properties") and target:
+                core = target
+    return main, core
+
+
+def _docx_style_names(z, main: str) -> dict[str, str]:
+    """Paragraph style id -> style name ("Heading1" -> "heading 1")."""
+    folder = main.rsplit("/", 1)[0] + "/" if "/" in main else ""
+    root = _docx_side_part(z, f"{folder}styles.xml")
+    names: dict[str, str] = {}
+    if root is not None:
+        for style in root.iter(f"{_W}style"):
+            name = style.find(f"{_W}name")
+            if style.get(f"{_W}styleId") and name is not None:
+                names[style.get(f"{_W}styleId")] = name.get(f"{_W}val") or ""
+    return names
+
+
+def _load_docx(path: Path, budget: Budget) -> LoadedDoc:
+    """The body's paragraphs as Markdown (Title -> #, Heading N -> #...), read as a stream of XML
+    events with what was read cleared at once: a document of millions of tiny paragraphs is
+    refused at the paragraph or character budget instead of being built in memory first."""
     import zipfile
+
+    from lxml import etree
 
     if not zipfile.is_zipfile(path):
         raise BadDocument("not a valid DOCX (not a zip archive)")
-    import docx
-
-    document = docx.Document(str(path))
-    lines: list[str] = []
-    for para in document.paragraphs:
-        text = para.text.strip()
-        if not text:
-            continue
-        style = (para.style.name or "") if para.style is not None else ""
-        m = re.match(r"Heading (\d)", style)
-        if style == "Title":
-            lines.append("# " + text)
-        elif m:
-            lines.append("#" * min(6, int(m.group(1)) + 1) + " " + text)
-        else:
-            lines.append(text)
-    title = document.core_properties.title or None
+    with zipfile.ZipFile(path) as z:
+        main, core = _docx_parts(z)
+        if main not in z.namelist():
+            raise BadDocument("not a valid DOCX (no main document part)")
+        styles = _docx_style_names(z, main)
+        title = None
+        props = _docx_side_part(z, core) if core else None
+        if props is not None:
+            node = props.find("{http://purl.org/dc/elements/1.1/}title")
+            title = (node.text or "").strip() or None if node is not None else None
+        lines: list[str] = []
+        paragraphs = depth = 0
+        parts: list[str] = []
+        style_id = ""
+        with z.open(main) as fh:
+            events = etree.iterparse(fh, events=("start", "end"), resolve_entities=False, no_network=True,
+                                     load_dtd=False, huge_tree=False)
+            for event, el in events:
+                if event == "start":
+                    depth += 1
+                    if el.tag == f"{_W}p":
+                        paragraphs += 1
+                        if paragraphs > budget.max_paragraphs:
+                            raise BadDocument(f"too many paragraphs: {paragraphs:,} > {budget.max_paragraphs:,}")
+                        if depth == 3:  # a paragraph of the body (python-docx's document.paragraphs)
+                            parts, style_id = [], ""
+                    continue
+                level, depth = depth, depth - 1
+                tag = el.tag
+                if level > 3:
+                    parent = el.getparent()
+                    in_run = parent is not None and parent.tag == f"{_W}r"
+                    if tag == f"{_W}t" and in_run:
+                        parts.append(el.text or "")
+                        budget.text(len(el.text or ""))
+                    elif tag == f"{_W}tab" and in_run:
+                        parts.append("\t")
+                    elif tag in (f"{_W}br", f"{_W}cr") and in_run:
+                        parts.append("\n")
+                    elif tag == f"{_W}pStyle" and level == 5:
+                        style_id = el.get(f"{_W}val") or ""
+                    elif tag == f"{_W}r":
+                        el.clear()  # its text is taken
+                    continue
+                if level == 3:
+                    if tag == f"{_W}p":
+                        text = "".join(parts).strip()
+                        if text:
+                            style = styles.get(style_id, style_id) if style_id else "Normal"
+                            m = re.match(r"heading (\d)", style, re.I)
+                            if style.lower() == "title":
+                                lines.append("# " + text)
+                            elif m:
+                                lines.append("#" * min(6, int(m.group(1)) + 1) + " " + text)
+                            else:
+                                lines.append(text)
+                    el.clear()  # read: free it, and the siblings before it
+                    while el.getprevious() is not None:
+                        del el.getparent()[0]
     h1, sections = markdown_sections("\n\n".join(lines))
     return LoadedDoc(_default_meta(path, title or h1), sections)

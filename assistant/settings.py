@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     index_dir: Path = Path(".assistant/index")
     corpus_dir: Path = Path("corpus")
     chroma_url: str | None = None
+    # Seconds a Chroma server may take to answer one request before the command fails with one
+    # line naming it (a frozen server made `ask` hang for good).
+    chroma_timeout_s: float = 30.0
     collection: str = "policy"
     generator: Literal["extractive", "openai"] = "extractive"
     llm_base_url: str | None = None
@@ -31,6 +34,17 @@ class Settings(BaseSettings):
     # Chunking: all-MiniLM-L6-v2 reads at most 256 word-pieces.
     chunk_max_words: int = 150
     chunk_overlap_sentences: int = 1
+
+    # Extraction budgets, per file, checked as text streams out of the parser (assistant/loaders.py
+    # Budget): a small file that expands without bound (a PDF whose pages share one huge compressed
+    # content stream, a DOCX of a million tiny paragraphs) is refused with "too much text: ..."
+    # while it is read, so the ingest lock is never held for it past these. Generous: the longest
+    # real text here (the Rome Statute) has ~185,000 characters, 1,100 chunks would be ~170,000 words.
+    max_file_chars: int = 10_000_000  # characters of extracted text
+    max_file_pages: int = 10_000  # PDF pages
+    max_pdf_content_bytes: int = 50 * 2**20  # decoded PDF page content (a shared stream counts per page)
+    max_file_paragraphs: int = 200_000  # DOCX paragraphs
+    max_file_chunks: int = 20_000  # chunks of one file
 
     # Retrieval
     top_k: int = 6

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .chunking import embed_text
-from .errors import BadInput, IndexNotFound
+from .errors import BadInput, IndexNotFound, StoreUnavailable
 from .lexical import LexicalIndex
 from .settings import Settings
 
@@ -26,6 +26,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 FILTER_KEYS = ("doc_id", "issuer", "type", "topic")
 _VALUE_RE = re.compile(r"^[\w .,:&()/'’-]{1,200}$", re.UNICODE)
 _clients: dict[str, Any] = {}
+_read_only: set[str] = set()  # embedded stores opened from a copy because they are read-only
 GET_PAGE = 5000  # ids per Chroma get()
 # An embedded Chroma client keeps the vectors it loaded: chunks another process re-wrote later
 # come back with their new text and metadata but the old vector. So, per manifest, the state it
@@ -75,6 +76,24 @@ def chroma_where(filters: dict[str, str]) -> dict | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def manifest_problem(data: Any) -> str | None:
+    """What is wrong with the shape of a loaded manifest, or None when every entry is usable."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__ if data is not None else 'null'}, not an object"
+    files = data.get("files")
+    if not isinstance(files, dict):
+        return '"files" is not an object'
+    for path, entry in files.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha1"), str)
+                and isinstance(entry.get("doc_id"), str) and isinstance(entry.get("chunks"), list)
+                and all(isinstance(c, str) for c in entry["chunks"])
+                and isinstance(entry.get("title", ""), str)
+                and isinstance(entry.get("aliases", []), list)
+                and all(isinstance(a, str) for a in entry.get("aliases", []))):
+            return f"the entry for {path!r} is malformed"
+    return None
+
+
 def _client_key(settings: Settings) -> str:
     """Where the Chroma data live: the server's URL, or the embedded store's folder."""
     return settings.chroma_url or str((Path(settings.index_dir) / "chroma").resolve())
@@ -92,18 +111,105 @@ def make_client(settings: Settings, create: bool = True):
             m = re.match(r"^(https?)://([^:/]+)(?::(\d+))?/?$", settings.chroma_url)
             if not m:
                 raise BadInput(f"ASSISTANT_CHROMA_URL must look like http://host:port, got {settings.chroma_url!r}")
-            _clients[key] = chromadb.HttpClient(
+            _probe_server(settings)
+            client = chromadb.HttpClient(
                 host=m.group(2), port=int(m.group(3) or 8000), ssl=m.group(1) == "https",
                 settings=chroma_settings,
             )
+            try:  # chromadb's HTTP session waits for ever (timeout=None): bound every request
+                import httpx
+
+                client._server._session.timeout = httpx.Timeout(settings.chroma_timeout_s)
+            except AttributeError:  # another chromadb layout: the probe above still bounds the start
+                pass
+            _clients[key] = client
         return _clients[key]
     path = Path(key)
     if key not in _clients:
         if not create and not path.exists():
             raise IndexNotFound(settings.index_dir)
         path.mkdir(parents=True, exist_ok=True)
-        _clients[key] = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        try:
+            _clients[key] = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        except Exception as exc:  # noqa: BLE001 - narrowed just below
+            if "readonly database" not in str(exc) and "Read-only file system" not in str(exc) \
+                    and not isinstance(exc, PermissionError):
+                raise
+            # Embedded Chroma writes to its database even to open it: a read-only index (a
+            # read-only mount, a folder without write permission) is read from a private copy.
+            import atexit
+            import shutil
+
+            snapshot = Path(tempfile.mkdtemp(prefix="assistant-readonly-"))
+            atexit.register(shutil.rmtree, snapshot, True)
+            shutil.copytree(path, snapshot / "chroma")
+            for item in (snapshot / "chroma").rglob("*"):
+                item.chmod(item.stat().st_mode | 0o200)
+            (snapshot / "chroma").chmod(0o700)
+            _clients[key] = chromadb.PersistentClient(path=str(snapshot / "chroma"), settings=chroma_settings)
+            _read_only.add(key)
     return _clients[key]
+
+
+def is_read_only(settings: Settings) -> bool:
+    """Whether this process reads the embedded store from a private copy (the index is read-only)."""
+    return _client_key(settings) in _read_only
+
+
+def _probe_server(settings: Settings) -> None:
+    """Fail with one line when the Chroma server does not answer its heartbeat in time."""
+    import urllib.error
+    import urllib.request
+
+    url = settings.chroma_url.rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=settings.chroma_timeout_s):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered (an older or proxied server): chromadb reports what it says
+    except (TimeoutError, OSError) as exc:
+        raise StoreUnavailable(store_error_message(exc, settings) or f"the Chroma server at {url} "
+                               f"cannot be reached: {exc}") from exc
+
+
+def store_error_message(exc: BaseException, settings: Settings) -> str | None:
+    """One line naming what did not answer or what ran out, for an error raised while using the
+    store (walking the chain of causes), or None when it is none of these."""
+    import errno
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        name = type(cause).__name__
+        text = str(cause)
+        if settings.chroma_url and (isinstance(cause, TimeoutError) or name.endswith("Timeout")
+                                    or "timed out" in text):
+            return f"the Chroma server at {settings.chroma_url} did not answer within {settings.chroma_timeout_s:g} s"
+        if settings.chroma_url and name in {"ConnectError", "ConnectionRefusedError"}:
+            return f"the Chroma server at {settings.chroma_url} refused the connection (is it running?)"
+        if getattr(cause, "errno", None) == errno.ENOSPC or "No space left on device" in text \
+                or "database or disk is full" in text:
+            return f"disk full: no space left for the index at {settings.index_dir}; free some space and run again"
+        if getattr(cause, "errno", None) == errno.EROFS or "readonly database" in text \
+                or "Read-only file system" in text:
+            return f"the index at {settings.index_dir} is read-only: it can be queried but not changed"
+        cause = cause.__cause__ or cause.__context__
+    # Chroma words some failures of a full disk its own way ("Error in compaction: Failed to
+    # apply logs ..."): when the index's disk is (nearly) full, that is what to say.
+    import shutil
+
+    folder = Path(settings.index_dir)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    if free < 8 * 2**20:
+        return (f"disk full: only {free // 1024} KB free for the index at {settings.index_dir}; "
+                "free some space and run again")
+    return None
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -196,13 +302,30 @@ class Index:
         return self._names[1]
 
     def load_manifest(self) -> dict:
-        """The manifest: {"files": {path: {"sha1", "doc_id", "chunks", "title"}}, "updated": ts}."""
+        """The manifest: {"files": {path: {"sha1", "doc_id", "chunks", "title"}}, "updated": ts};
+        empty when the file is missing, unreadable or of the wrong shape (see :meth:`read_manifest`)."""
+        return self.read_manifest()[0]
+
+    def read_manifest(self) -> tuple[dict, str | None]:
+        """The manifest and, when it cannot be used as it is, why ("missing", "not valid JSON",
+        "wrong shape: ...") with an empty manifest in its place. Never raises: readers carry on,
+        and ingest rebuilds the manifest from the chunks' own metadata (never deleting them)."""
+        empty: dict = {"files": {}, "updated": None}
         try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {"files": {}, "updated": None}
-        data.setdefault("files", {})
-        return data
+            raw = self.manifest_path.read_bytes()
+        except FileNotFoundError:
+            return empty, "missing"
+        except OSError as exc:
+            return empty, f"unreadable ({exc.strerror or exc})"
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return empty, "not valid JSON"
+        problem = manifest_problem(data)
+        if problem:
+            return empty, f"wrong shape: {problem}"
+        data.setdefault("updated", None)
+        return data, None
 
     def save_manifest(self, manifest: dict) -> None:
         current = self.view_is_current()
@@ -231,6 +354,14 @@ class Index:
             if len(got["ids"]) < page:
                 return ids
             offset += page
+
+    def metadatas(self, ids: list[str]) -> dict[str, dict]:
+        """The metadata of chunks by id (paged)."""
+        out: dict[str, dict] = {}
+        for i in range(0, len(ids), GET_PAGE):
+            got = self.collection.get(ids=ids[i : i + GET_PAGE], include=["metadatas"])
+            out.update(zip(got["ids"], (m or {} for m in got["metadatas"])))
+        return out
 
     def delete(self, ids: list[str]) -> None:
         step = self.client.get_max_batch_size()
@@ -267,12 +398,27 @@ class Index:
         return _build_lexical(chunks)
 
     # --- reading --------------------------------------------------------------------------
+    def _lexical_mtime(self) -> float:
+        try:  # one call: the folder may be swapped out between an exists() and a stat()
+            return (self.lexical_dir / "chunks.json").stat().st_mtime
+        except OSError:
+            return -1.0
+
     def lexical(self) -> LexicalIndex:
-        """The BM25 index, reloaded when another process rebuilt it; rebuilt if stale."""
-        path = self.lexical_dir / "chunks.json"
-        mtime = path.stat().st_mtime if path.exists() else -1.0
+        """The BM25 index, reloaded when another process rebuilt it; rebuilt if stale.
+
+        Another ingest swaps the BM25 folder (rename the old one away, rename the new one in):
+        a reader that finds it missing or half-read in that instant looks again a few times
+        before it derives the index from Chroma (which is slower, never wrong)."""
+        mtime = self._lexical_mtime()
         if self._lexical is None or mtime != self._lexical_checked:
             lex = LexicalIndex.load(self.lexical_dir)
+            for _ in range(5):
+                if lex is not None:
+                    break
+                time.sleep(0.02)
+                mtime = self._lexical_mtime()
+                lex = LexicalIndex.load(self.lexical_dir)
             if lex is None or len(lex) != self.collection.count():
                 lex = self._lexical_from_chroma()  # stale or missing: derive it in memory
             self._lexical = lex
@@ -339,11 +485,35 @@ class Index:
             values["topic"].update(meta["topics"])
         return {k: sorted(v) for k, v in values.items()}
 
+    def problem(self, manifest: dict | None = None, count: int | None = None) -> str | None:
+        """What is wrong with the index as a whole, in one line, or None: a store that lost its
+        chunks (the manifest lists documents, Chroma holds none: its folder was deleted or
+        replaced), or a store holding fewer chunks than the manifest lists."""
+        manifest = self.load_manifest() if manifest is None else manifest
+        listed = sum(len(e["chunks"]) for e in manifest["files"].values())
+        count = self.collection.count() if count is None else count
+        where = self.settings.chroma_url or str(self.dir / "chroma")
+        if listed and count == 0:
+            return (f"the vector store at {where} lost its chunks: the manifest lists {len(manifest['files'])} "
+                    f"documents ({listed} chunks) but the store holds none; run `assistant ingest` to rebuild it")
+        if count < listed:
+            return (f"the vector store at {where} holds {count} of the {listed} chunks the manifest lists; "
+                    "run `assistant ingest` to repair it")
+        return None
+
     def stats(self) -> dict:
         manifest = self.load_manifest()
+        count = self.collection.count()
+        info = self._stats(manifest, count)
+        problem = self.problem(manifest, count)
+        if problem:
+            info["problem"] = problem
+        return info
+
+    def _stats(self, manifest: dict, count: int) -> dict:
         return {
             "documents": len(manifest["files"]),
-            "chunks": self.collection.count(),
+            "chunks": count,
             "embedding_model": self.embeddings.model_name,
             "index_path": str(self.dir.resolve()),
             "store": "chroma-server" if self.settings.chroma_url else "chroma-embedded",

@@ -113,6 +113,8 @@ class IngestReport:
     # vector stored for the very same text (title, section and body unchanged).
     chunks_embedded: int = 0
     seconds: float = 0.0
+    # What the run repaired or wants the user to know (a manifest rebuilt from the store, ...).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The ONNX encoder is exported once (make setup) into the clone; every test and subprocess uses it.
 MODELS_DIR = str(ROOT / ".assistant" / "models")
 os.environ["ASSISTANT_MODELS_DIR"] = MODELS_DIR
+# Subprocesses (`assistant ...`) import this clone's package, whichever clone the venv installed.
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 CORPUS = ROOT / "corpus"
 # Real official texts, read in place (never copied into the repository): ../shared/realdocs
 # beside the clone; /work/shared/realdocs when the clone sits elsewhere.

@@ -237,7 +237,10 @@ def test_upload_and_remove(monkeypatch, tmp_path, docs_dir):
     assert any(b.key == "remove_My_Beta_code.md" for b in at.sidebar.button)
     assert "Your uploads: **1** documents" in all_markdown(at)
     ask(at, "For how long can stored computer data be preserved under the Beta Code?")
-    assert at.session_state["messages"][1]["answer"]["citations"][0]["doc_id"] == "beta-code"
+    cited = at.session_state["messages"][1]["answer"]["citations"][0]
+    # An upload keeps its text and title, never its claimed id, issuer or URL (tests/test_hostile.py).
+    assert cited["doc_id"] == "upload-my-beta-code" and cited["issuer"] == "upload"
+    assert cited["url"] == "upload:My_Beta_code.md"
 
     at.sidebar.button(key="remove_My_Beta_code.md").click().run()
     assert not at.exception

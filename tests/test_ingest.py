@@ -119,15 +119,18 @@ def test_interrupted_ingest_is_repaired(tmp_path, docs_dir):
     bot.ingest([docs_dir])
     index = bot.index()
     clean_ids = sorted(index.collection.get(include=[])["ids"])
-    # Simulate a crash: an orphan chunk written, a file's chunks half deleted, manifest not updated.
-    index.collection.upsert(ids=["ghost:0000:abc"], documents=["orphan"], metadatas=[{"doc_id": "ghost"}],
-                            embeddings=[[0.0] * 383 + [1.0]])
+    # Simulate a crash: an orphan chunk written (of a file since deleted), a file's chunks half
+    # deleted, manifest not updated.
+    ghost = str(docs_dir / "ghost.md")
+    index.collection.upsert(ids=["ghost:0000:abc"], documents=["orphan"],
+                            metadatas=[{"doc_id": "ghost", "source": ghost}], embeddings=[[0.0] * 383 + [1.0]])
     alpha_ids = [i for i in clean_ids if i.startswith("alpha-pact:")]
     index.delete(alpha_ids[:1])
     report = bot.ingest([docs_dir])
     assert sorted(index.collection.get(include=[])["ids"]) == clean_ids
     assert sorted(index.lexical().ids) == clean_ids
     assert [Path(p).name for p in report.added] == ["alpha.md"]
+    assert report.removed == [ghost] and report.chunks_removed == 1  # the orphan, counted
 
 
 def test_bad_files_are_reported_and_the_rest_ingests(tmp_path, docs_dir):
@@ -213,11 +216,13 @@ def test_user_uploads_live_in_a_separate_collection(tmp_path, docs_dir):
     user = bot.user_index()
     assert user.collection_name == "policy-user" and user.collection.count() >= 1
     assert sorted(bot.index().collection.get(include=[])["ids"]) == main_ids  # corpus untouched
-    # Searched together with the corpus.
-    assert bot.retrieve("expedited preservation of stored computer data", k=2)[0].doc_id == "beta-code"
+    # Searched together with the corpus, under the upload's own id (its front matter cannot set
+    # it: tests/test_hostile.py::test_an_upload_cannot_pose_as_an_official_source).
+    assert bot.retrieve("expedited preservation of stored computer data", k=2)[0].doc_id == "upload-beta"
     assert bot.retrieve("withdraw by written notice to the depositary", k=2)[0].doc_id == "alpha-pact"
     answer = bot.ask("How long can stored data be preserved under the Beta Code?")
-    assert not answer.abstained and answer.citations[0].doc_id == "beta-code"
+    assert not answer.abstained and answer.citations[0].doc_id == "upload-beta"
+    assert answer.citations[0].issuer == "upload" and answer.citations[0].url == "upload:beta.md"
     stats = bot.stats()
     assert stats["documents"] == 1 and stats["user_documents"] == 1 and stats["user_chunks"] >= 1
     (uploads / "beta.md").unlink()
