@@ -186,22 +186,30 @@ def tiny_paragraphs_docx(path: Path, n: int) -> None:
         z.writestr("word/document.xml", f'<?xml version="1.0"?><w:document {ns}><w:body>{body}</w:body></w:document>')
 
 
+def _refused_fast(path: Path, max_size: int, message: str, seconds: float) -> None:
+    """A small file (under ``max_size`` bytes) that expands without bound is refused by the
+    loader with ``message`` within ``seconds``."""
+    import time
+
+    from assistant.errors import BadDocument
+    from assistant.loaders import load
+
+    assert path.stat().st_size < max_size
+    start = time.perf_counter()
+    with pytest.raises(BadDocument, match=message):
+        load(path)
+    assert time.perf_counter() - start < seconds
+
+
 def test_pdf_whose_pages_share_one_huge_stream_is_refused_within_its_budget(tmp_path, docs_dir):
     """A ~200 KB PDF whose 5 pages share one 60 MB content stream used to extract to hundreds of
     thousands of chunks, all embedded under the index lock. Its pages' content is counted as it is
     decoded, before the (slow) text extraction: refused in seconds with the usual one line."""
     import time
 
-    from assistant.errors import BadDocument
-    from assistant.loaders import load
-
     bomb = docs_dir / "bomb.pdf"
     bomb_pdf(bomb)
-    assert bomb.stat().st_size < 300_000
-    start = time.perf_counter()
-    with pytest.raises(BadDocument, match=r"too much text: [\d,]+ .* > [\d,]+"):
-        load(bomb)
-    assert time.perf_counter() - start < 15
+    _refused_fast(bomb, 300_000, r"too much text: [\d,]+ .* > [\d,]+", seconds=15)
     idx = tmp_path / "idx"
     start = time.perf_counter()
     out = cli("--index", str(idx), "ingest", str(docs_dir), timeout=300)
@@ -243,18 +251,11 @@ def test_extraction_budgets_are_settings(tmp_path, monkeypatch):
 def test_docx_of_very_many_tiny_paragraphs_is_refused_fast(tmp_path, docs_dir):
     """A DOCX of 330,000 one-word paragraphs (~1 MB) took 273 s to load; it is now read as a
     stream and refused at the paragraph budget, without building the whole document."""
-    import time
-
-    from assistant.errors import BadDocument
     from assistant.loaders import load
 
     many = docs_dir / "many.docx"
     tiny_paragraphs_docx(many, 330_000)
-    assert many.stat().st_size < 2_000_000
-    start = time.perf_counter()
-    with pytest.raises(BadDocument, match=r"too many paragraphs: [\d,]+ > [\d,]+"):
-        load(many)
-    assert time.perf_counter() - start < 10
+    _refused_fast(many, 2_000_000, r"too many paragraphs: [\d,]+ > [\d,]+", seconds=10)
     fine = tmp_path / "fine.docx"
     tiny_paragraphs_docx(fine, 2_000)
     doc = load(fine)
