@@ -76,6 +76,22 @@ class ExtractiveAnswerer:
         return Answer(question=question, text=text, citations=[], abstained=True, passages=passages,
                       abstain_reason=reason)
 
+    def correction(self, question: str, conflict, passages: list[Passage]) -> Answer:
+        """The answer to a question whose premise a passage contradicts: that passage's sentence,
+        quoted and cited (``abstained`` is True: the question as asked has no answer in the sources)."""
+        p = conflict.passage
+        quote = p.text[conflict.start:conflict.end]
+        claim = f"“{conflict.claim}”"
+        reason = f"a passage contradicts the question's premise ({claim})"
+        lead = (f"The sources give a different figure from {claim}" if conflict.kind == "quantity"
+                else f"The sources say otherwise about {claim}")
+        text = f"{lead}: {' '.join(quote.split())} [1]"
+        citation = Citation(marker=1, doc_id=p.doc_id, title=p.title, section=p.section, url=p.url, quote=quote,
+                            chunk_id=p.chunk_id, score=round(p.score, 4), issuer=p.issuer, adopted=p.adopted,
+                            page=p.page)
+        return Answer(question=question, text=text, citations=[citation], abstained=True, passages=passages,
+                      abstain_reason=reason)
+
     # -- sentence selection --------------------------------------------------------------
     def _vectors(self, cands: list[Candidate]) -> None:
         """Sentence vectors, cached (least recently used out first) and shared by every thread."""
@@ -189,12 +205,26 @@ class ExtractiveAnswerer:
         part_best = self.score(plan, retrieval.query_vector, cands, lexical)
         return self.select(cands, part_best, max_sentences, max_words)
 
-    def answer(self, plan: QueryPlan, retrieval: Retrieval, lexical, hedge: bool = False) -> Answer:
-        """The answer to a question the decision stage let through."""
+    def answer(self, plan: QueryPlan, retrieval: Retrieval, lexical, hedge: bool = False, denial=None) -> Answer:
+        """The answer to a question the decision stage let through. ``denial`` (a yes/no question's
+        :class:`assistant.premise.Conflict`) is the sentence that says no: it leads, after "No."."""
         chosen = self._pick(plan, retrieval, lexical)
         if not chosen:
             return self.abstention(plan.question, retrieval.passages, "the passages found hold no usable sentence")
+        lead = None
+        if denial is not None:
+            cands = self.candidates(retrieval.passages, retrieval.spans)
+            lead = next((c for c in cands if c.passage is denial.passage and c.start < denial.end
+                         and denial.start < c.end), None)
+        if lead is not None:
+            self._vectors([lead])
+            top = max(c.score for c in chosen)
+            chosen = [lead] + [c for c in chosen if not (c.passage is lead.passage and c.start == lead.start)]
+            lead.score = top + 1.0  # compose puts the best-supported unit first
+            chosen = chosen[:self.max_sentences]
         answer = compose(plan.question, chosen, retrieval.passages, retrieval.spans, self.max_words + PART_EXTRA_WORDS)
+        if lead is not None:
+            answer.text = "No. " + answer.text
         if hedge:
             answer.notice = HEDGE_NOTICE
         return answer

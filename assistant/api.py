@@ -33,6 +33,8 @@ class _Prepared:
     decision: Any
     lexical: Any
     sides: list = dataclasses.field(default_factory=list)  # comparisons: (label, side plan, retrieval)
+    conflict: Any = None  # a passage sentence that contradicts the question's premise (assistant/premise.py)
+    denial: Any = None  # for a yes/no question, a passage sentence that says no
 
 
 def _check_question(question: Any, limit: int) -> tuple[str, str]:
@@ -298,7 +300,19 @@ class Assistant:
         # a comparison is answerable when its sides are: the decision sees what each side found
         seen = _interleave([retrieval.passages, *[r.passages for _, _, r in sides]])
         decision = decide(the_plan, seen, lexical, names, threshold=self.settings.answer_threshold)
-        return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical, sides)
+        conflict = denial = None
+        if not decision.features.get("name_unknown"):  # an instrument the sources lack: that comes first
+            from . import premise
+            from .decision import WORD_RE
+
+            named = {w.lower() for m in the_plan.mentions for w in WORD_RE.findall(m.surface)}
+            top = retrieval.passages[:self.answerer.passages_used]
+            if premise.presupposes(question):
+                conflict = premise.check(question, top, named, the_plan.is_comparison)
+            elif decision.answer:  # a yes/no question: a sentence that denies it settles it
+                denial = premise.check(question, top, named, the_plan.is_comparison, whether=True)
+        return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical, sides,
+                         conflict, denial)
 
     def _sides(self, plan, retrieval, filters: dict | None) -> list:
         """A comparison's sides, each searched within its instrument: (label, side plan, retrieval)."""
@@ -342,11 +356,13 @@ class Assistant:
     def _extractive(self, prep: "_Prepared") -> Answer:
         """The extractive answer (or abstention, or side-by-side comparison) for a prepared question."""
         d = prep.decision
+        if prep.conflict is not None:
+            return self.answerer.correction(prep.question, prep.conflict, prep.retrieval.passages)
         if not d.answer:
             return self.answerer.abstention(prep.question, prep.retrieval.passages, d.reason)
         if prep.plan.is_comparison and len(prep.sides) >= 2:
             return self.answerer.compare(prep.plan, prep.sides, prep.lexical, prep.retrieval.passages, d.hedge)
-        return self.answerer.answer(prep.plan, prep.retrieval, prep.lexical, d.hedge)
+        return self.answerer.answer(prep.plan, prep.retrieval, prep.lexical, d.hedge, prep.denial)
 
     def _answer(self, inputs: dict) -> Answer:
         """The body of the chain: validate, plan, search, decide, answer, time it."""
@@ -373,8 +389,9 @@ class Assistant:
 
         prep = self._prepare(inputs)
         question, history, retrieval = prep.question, prep.history, prep.retrieval
-        if not prep.decision.answer:
-            answer = self.answerer.abstention(question, retrieval.passages, prep.decision.reason)
+        if prep.conflict is not None or not prep.decision.answer:
+            answer = (self.answerer.correction(question, prep.conflict, retrieval.passages) if prep.conflict is not None
+                      else self.answerer.abstention(question, retrieval.passages, prep.decision.reason))
             answer.generator = "openai"
             yield answer.text
             yield self._finish(answer, prep)

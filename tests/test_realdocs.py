@@ -168,3 +168,36 @@ def test_realdocs_smoke_set_meets_its_floors(realdocs_bot):
     assert result["answer"]["quote_exact"] == 1.0
     assert result["answer"]["key_fact_coverage"] >= 0.5
     assert result["abstention"]["false_abstention_rate"] <= 0.15
+
+
+def test_a_false_premise_is_corrected_with_the_sentence_that_contradicts_it(realdocs_bot):
+    # a figure the text gives differently, and a power the text denies
+    answer = realdocs_bot.ask("ETS 24 lets you hold someone on provisional arrest for up to 90 days - what happens after that?")
+    assert answer.abstained and answer.abstain_reason.startswith("a passage contradicts the question's premise")
+    assert answer.text.startswith("The sources give a different figure from “90 days”")
+    assert answer.citations[0].doc_id == "european-extradition-convention"
+    assert "exceed 40 days" in answer.citations[0].quote
+    answer = realdocs_bot.ask("why does the second MLA protocol let foreign police arrest the suspect during cross-border observation?")
+    assert answer.abstained and answer.text.startswith("The sources say otherwise about “arrest”")
+    assert answer.citations[0].doc_id == "second-protocol-mla" and "nor arrest" in answer.citations[0].quote
+    stored = realdocs_bot.index().get([c.chunk_id for c in answer.citations])
+    assert all(c.quote in stored[c.chunk_id][0] for c in answer.citations)
+
+
+def test_questions_that_assert_nothing_are_answered_not_corrected(realdocs_bot):
+    # the same facts asked as yes/no or open questions: no premise to contradict
+    for question in ("how long can provisional arrest last under ETS 24?", "ETS 24 - can provisional arrest last 90 days?",
+                     "can officers on cross-border observation under ETS 182 arrest the person they watch?"):
+        answer = realdocs_bot.ask(question)
+        assert not answer.abstained and "premise" not in answer.text, question
+
+
+def test_a_yes_no_question_the_text_denies_gets_a_no_first(realdocs_bot):
+    answer = realdocs_bot.ask("can officers on cross-border observation under ETS 182 arrest the person they watch?")
+    assert answer.text.startswith("No. ") and "nor arrest" in answer.citations[0].quote
+    assert answer.citations[0].doc_id == "second-protocol-mla"
+    answer = realdocs_bot.ask("does the hague hijacking convention apply to military aircraft?")
+    assert answer.text.startswith("No. ") and "shall not apply to aircraft used in military" in answer.citations[0].quote
+    # a question the text grants gets no "No."
+    answer = realdocs_bot.ask("can a state refuse to extradite its own nationals under ETS 24?")
+    assert not answer.text.startswith("No")

@@ -1,0 +1,287 @@
+"""The premise check: does a source sentence contradict what the question takes for granted?
+
+A question that asks *which*, *why*, *when* or *how* presupposes the rest of what it says: "Why
+does the second MLA protocol let foreign police arrest the suspect during cross-border
+observation?" takes for granted that the protocol lets them arrest. A yes/no question asserts
+nothing ("Can foreign officers arrest…?" asks whether), so it has no premise to check; a question
+with a tag ("…, right?") asserts its statement and is checked.
+
+Two kinds of contradiction are recognised, both from the structure of the sentences, with no word
+list about any topic:
+
+- **negation**: a sentence of the passages found negates one of the question's content words
+  ("… shall *not* be entitled to *arrest* …", "This Convention does *not* apply to … a *warship*")
+  and shares at least ``MIN_SHARED`` of the question's content words, while the question itself
+  negates nothing.
+- **quantity**: the question states a quantity ("up to 90 days", "at 16") that no passage found
+  holds, and a sentence gives a different one for the same thing (the same word next to the
+  number: "shall not … exceed 40 *days*", "under the *age* of 18").
+
+The check reports the sentence that contradicts the premise; the answer then quotes it instead
+of refusing or answering beside the question.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .chunking import sentence_spans
+from .lexical import stopwords, tokenize
+from .types import Passage
+
+WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|%")
+PUNCTUATION = frozenset({",", ";", ".", "!", "?"})
+TOKEN_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|[,;.!?%]")  # words, and the punctuation that ends a clause
+NEGATION = frozenset({"not", "no", "never", "neither", "nor", "cannot"})
+NEGATION_SPAN = 6  # words after a negation that it can govern ("shall not be entitled to arrest")
+PREPOSITIONS = frozenset({"of", "in", "on", "at", "to", "for", "from", "by", "with", "into", "under", "over",
+                          "against", "within", "between", "about", "after", "before", "during", "through"})
+MIN_SHARED = 2  # content words of the question a contradicting sentence must share (the negated one included)
+COMMON_ZIPF = 5.5  # words this common in English ("under", "person", "public") are not what a premise turns on
+# A negation's scope ends at a clause boundary: "shall not be granted | if the offence ..."
+CLAUSE_END = frozenset({"if", "unless", "when", "where", "which", "that", "who", "whom", "whose", "whether",
+                        "because", "although", "though", "but", "while", "until", "except", "than", "or", "and"})
+# "not less than fifteen", "not later than": a bound, not a denial.
+COMPARATIVE = frozenset({"less", "more", "fewer", "later", "earlier", "exceeding", "only"})
+NUMBER_SPAN = 3  # content words on each side of a number that say what it counts
+# A tag turns a statement into a question that still asserts it ("…, right?", "…, correct?").
+TAG_RE = re.compile(r"(?:,|\s-|\s–)\s*(?:right|correct|true|isn'?t it|doesn'?t it|no)\s*\?\s*$", re.I)
+POLAR_RE = re.compile(r"^\s*(?:is|are|does|do|did|can|could|may|might|must|shall|should|has|have|had|was|were|"
+                      r"will|would)\b", re.I)
+# A number that names rather than counts: "Article 26", "ETS 24", "paragraph 3", a year.
+NAMING_BEFORE = frozenset({"article", "articles", "art", "arts", "paragraph", "paragraphs", "para", "ets", "cets",
+                           "no", "chapter", "section", "rule", "resolution", "protocol", "annex", "part", "title",
+                           "number", "nos", "regulation", "directive", "decision", "resolutions", "chapters",
+                           "sections", "rules", "protocols", "annexes", "parts", "regulations", "directives",
+                           "decisions", "and", "or"})
+PARTITIVE = frozenset({"other", "remaining", "first", "last", "next", "another", "further"})
+YEAR_RE = re.compile(r"^(?:1[6-9]|20)\d\d$")
+NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())} | {
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+    "hundred": 100, "thousand": 1000}
+QUESTION_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does", "did",
+                            "do", "is", "are", "was", "were", "can", "could", "should", "would", "will", "has",
+                            "have", "vs", "versus", "art", "arts", "para", "tell", "explain", "right", "correct",
+                            "let", "lets", "allow", "allows", "say", "says", "make", "makes"})
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A sentence of a passage that contradicts the question's premise."""
+
+    kind: str  # "negation" or "quantity"
+    claim: str  # the question's words it contradicts ("arrest", "90 days")
+    passage: Passage
+    start: int  # the sentence's span in passage.text
+    end: int
+
+    @property
+    def sentence(self) -> str:
+        return self.passage.text[self.start:self.end]
+
+
+def presupposes(question: str) -> bool:
+    """True when the question takes its content for granted (not a plain yes/no question)."""
+    return bool(TAG_RE.search(question)) or not POLAR_RE.match(_last_clause(question))
+
+
+@lru_cache(maxsize=16384)
+def _stem(word: str) -> str:
+    tokens = tokenize(word)
+    return tokens[0] if tokens else ""
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in WORD_RE.findall(text)]
+
+
+CLAUSE_RE = re.compile(r"[^,;.!?()]+[,;.!?()]?")
+MONTHS = frozenset("january february march april may june july august september october november december".split())
+
+
+def _last_clause(question: str) -> str:
+    """The clause that asks: "ETS 24 - can you be extradited …?" asks "can you be extradited …?"."""
+    parts = [p for p in re.split(r"\s[-–—]\s|:\s|,\s", question) if p.strip()]
+    return parts[-1] if parts else question
+
+
+def _asked(words: list[str]) -> set[int]:
+    """Positions of the wh-phrase, which names what is asked, not what is assumed ("which UN treaty")."""
+    out: set[int] = set()
+    for i, w in enumerate(words):
+        if w in {"which", "what", "who", "whom", "whose", "how", "where", "when"}:
+            j = i + 1
+            while j < len(words) and j - i <= 4 and words[j] not in AUX:
+                out.add(j)
+                j += 1
+    return out
+
+
+AUX = frozenset({"is", "are", "was", "were", "be", "been", "does", "do", "did", "can", "could", "may", "might",
+                 "must", "shall", "should", "will", "would", "has", "have", "had", "of", "in", "for", "to", "under"})
+
+
+def _governed(words: list[str], at: int) -> tuple[int, int | None] | None:
+    """What a negation at ``at`` denies: (position of its predicate, position of the head of the
+    predicate's object or None), both within the negation's clause; None when it denies nothing
+    ("whether or not", "not less than") or nothing with content."""
+    if at and words[at - 1] == "or":
+        return None  # "whether or not", "or not"
+    j, end = at + 1, min(len(words), at + 1 + NEGATION_SPAN)
+    predicate = None
+    while j < end:
+        w = words[j]
+        if j == at + 1 and w in COMPARATIVE:
+            return None
+        if w in CLAUSE_END or w in NEGATION or w in PUNCTUATION:
+            return None
+        if not (w in stopwords() or w in AUX or len(w) < 3 or w.isdigit()):
+            predicate = j
+            break
+        j += 1
+    if predicate is None:
+        return None
+    if words[at] == "no":
+        return predicate, None  # "no jurisdiction": the noun is what is denied
+    head = None
+    for k in range(predicate + 1, min(len(words), predicate + 1 + NEGATION_SPAN)):
+        w = words[k]
+        if w in CLAUSE_END or w in PUNCTUATION or w in PREPOSITIONS or w in NEGATION:
+            break
+        if not (w in stopwords() or w in AUX or len(w) < 3 or w.isdigit()):
+            head = k
+    return predicate, head
+
+
+def _content(words: list[str], names: set[str]) -> list[tuple[int, str]]:
+    """(position, stem) of each content word: not a stop word, a question word or part of a name."""
+    out = []
+    for i, w in enumerate(words):
+        if w in stopwords() or w in QUESTION_WORDS or w in NEGATION or w in names or len(w) < 3:
+            continue
+        stem = _stem(w)
+        if stem and not stem.isdigit():
+            out.append((i, stem))
+    return out
+
+
+def _value(word: str) -> int | None:
+    if word.isdigit():
+        return int(word)
+    return NUMBER_WORDS.get(word)
+
+
+def _quantities(words: list[str]) -> list[tuple[int, int]]:
+    """(position, value) of each number that counts something (not "Article 26", not a year)."""
+    out = []
+    for i, w in enumerate(words):
+        value = _value(w)
+        if value is None or (w.isdigit() and YEAR_RE.match(w)) or w in {"zero", "one", "no"}:
+            continue
+        if i and words[i - 1] in NAMING_BEFORE | PARTITIVE:
+            continue  # "Article 26", "the other three countries"
+        if (i and words[i - 1] in MONTHS) or (i + 1 < len(words) and words[i + 1] in MONTHS):
+            continue  # "28 January 2004": a date, not a count
+        out.append((i, value))
+    return out
+
+
+def _unit(content: list[tuple[int, str]], at: int, words: list[str]) -> set[str]:
+    """What the question's number counts: the next content words ("90 days", "25 ICC judges"), or
+    the ones before it when none follow ("the minimum age … at 16"); "%" for a percentage."""
+    if at + 1 < len(words) and words[at + 1] in {"%", "percent", "per"}:
+        return {"%"}
+    after = [s for i, s in content if at < i <= at + 3][:2]
+    return set(after) or {s for i, s in content if i < at}.intersection(s for i, s in content if i < at and i >= at - 6)
+
+
+def _context(content: list[tuple[int, str]], at: int, words: list[str]) -> set[str]:
+    """The content words nearest a number, ``NUMBER_SPAN`` on each side: what it counts."""
+    if at + 1 < len(words) and words[at + 1] in {"%", "percent", "per"}:
+        return {"%"}
+    before = [s for i, s in content if i < at][-NUMBER_SPAN:]
+    after = [s for i, s in content if i > at][:NUMBER_SPAN]
+    return set(before) | set(after)
+
+
+def check(question: str, passages: list[Passage], mention_words: set[str] | None = None,
+          comparison: bool = False, whether: bool = False) -> Conflict | None:
+    """The sentence of ``passages`` (best first) that most plainly contradicts the question's premise.
+
+    With ``whether``, a yes/no question is read as its statement ("can police arrest …?" as
+    "police can arrest …"): the sentence found then settles it with a no.
+    """
+    if comparison or not (whether or presupposes(question)):
+        return None
+    names = {w.lower() for w in (mention_words or set())}
+    asked = TAG_RE.sub("?", question)
+    q_words = _words(asked)
+    if any(w in NEGATION or w.endswith("n't") for w in q_words):
+        return None  # the question negates something itself: its polarity is not a premise
+    q_content = _content(q_words, names)
+    q_stems = {s for _, s in q_content}
+    q_all = {_stem(w) for w in q_words}
+    if not q_stems:
+        return None
+    # what a negation may contradict: a word the question assumes (lower case, not part of the
+    # wh-phrase, not an everyday word)
+    raw = WORD_RE.findall(asked)
+    wh = _asked(q_words)
+    targets = {st for i, st in q_content if raw[i][:1].islower() and _zipf(q_words[i]) < COMMON_ZIPF
+               and q_words[i] not in NAMING_BEFORE} - {st for i, st in q_content if i in wh}
+    q_quantities = [(value, _unit(q_content, at, q_words)) for at, value in _quantities(q_words)
+                    if not re.search(rf"\d/{value}\b|\b{value}/\d", asked)]
+    all_values: set[int] = set()
+    sentences: list[tuple[Passage, int, int, list[str]]] = []
+    for p in passages:
+        for s, e in sentence_spans(p.text):
+            words = [t.lower() for t in TOKEN_RE.findall(p.text[s:e])]
+            sentences.append((p, s, e, words))
+            all_values |= {v for _, v in _quantities(words)}
+    found: list[tuple[int, Conflict]] = []
+    for p, s, e, words in sentences:
+        content = _content(words, set())
+        shared = q_stems & {st for _, st in content}
+        stem_at = dict(content)
+        if len(shared) >= MIN_SHARED and targets:
+            for i, w in enumerate(words):
+                if w not in NEGATION and not w.endswith("n't"):
+                    continue
+                denied = _governed(words, i)
+                if not denied or stem_at.get(denied[0]) not in targets:
+                    continue
+                # "does not create a new general definition": the question must be about that object
+                if denied[1] is not None and _stem(words[denied[1]]) not in q_all:
+                    continue
+                hit = stem_at[denied[0]]
+                if hit:
+                    word = next(x for x in q_words if _stem(x) == hit)
+                    found.append((len(shared), Conflict("negation", word, p, s, e)))
+                    break
+        for value, q_context in q_quantities:
+            if value in all_values or not q_context:
+                continue
+            for at, other in _quantities(words):
+                if other != value and _context(content, at, words) & q_context:
+                    claim = next((f"{w} {x}" for w, x in zip(q_words, q_words[1:]) if _value(w) == value), str(value))
+                    found.append((len(shared), Conflict("quantity", claim, p, s, e)))
+                    break
+    if not found:
+        return None
+    best = max(found, key=lambda f: f[0])[1]  # the first of those sharing the most with the question
+    # a contradicting sentence that follows it in the same passage is quoted with it
+    end = best.end
+    for _, c in found:
+        if c.passage is best.passage and c.start >= end and not best.passage.text[end:c.start].strip():
+            end = c.end
+    return Conflict(best.kind, best.claim, best.passage, best.start, end)
+
+
+@lru_cache(maxsize=8192)
+def _zipf(word: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en")

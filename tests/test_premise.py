@@ -1,0 +1,68 @@
+"""The premise check (assistant/premise.py) on sentences of the real texts, without a model."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant import premise
+from assistant.types import Passage
+
+from conftest import REALDOCS
+
+
+def _article(file: str, number: str) -> Passage:
+    """Article ``number`` of a real text, as one passage (read in place, never copied)."""
+    text = (REALDOCS / file).read_text(encoding="utf-8")
+    match = re.search(rf"^### Article {number}\n(.*?)(?=^### Article )", text, re.S | re.M)
+    assert match, (file, number)
+    return Passage(chunk_id=f"{file}:{number}", doc_id=file, title=file, section=f"Article {number}", url="",
+                   text=match.group(1).strip(), score=1.0)
+
+
+@pytest.fixture(scope="module")
+def provisional_arrest() -> Passage:
+    if not REALDOCS.is_dir():
+        pytest.skip("the real official texts are not on this machine")
+    return _article("european_extradition_convention.md", "16")
+
+
+def test_only_questions_that_assert_something_have_a_premise():
+    assert premise.presupposes("why does the protocol let police arrest suspects?")
+    assert premise.presupposes("ETS 24 lets you hold someone for 90 days - what happens after that?")
+    assert premise.presupposes("the UN Security Council appoints the commission, right?")
+    assert not premise.presupposes("can police arrest suspects under the protocol?")
+    assert not premise.presupposes("ETS 24 - can you be extradited for a military offence?")
+    assert not premise.presupposes("Under the EU e-Evidence rules, can a prosecutor order content data?")
+
+
+def test_numbers_that_name_or_date_are_not_quantities():
+    words = premise._words("Article 26 of ETS 24, adopted on 28 January 2004, sets 18 years and the other three members")
+    assert [v for _, v in premise._quantities(words)] == [18]
+
+
+def test_a_different_figure_for_the_same_thing_contradicts(provisional_arrest):
+    conflict = premise.check("ETS 24 lets you hold someone on provisional arrest for up to 90 days - what happens after that?",
+                             [provisional_arrest], {"ets"})
+    assert conflict and conflict.kind == "quantity" and conflict.claim == "90 days"
+    assert "exceed 40 days" in conflict.sentence
+    assert provisional_arrest.text[conflict.start:conflict.end] == conflict.sentence
+    # the figure the text gives is no contradiction, nor is a question that asks for the figure
+    assert premise.check("ETS 24 lets you hold someone on provisional arrest for up to 40 days - what happens after that?",
+                         [provisional_arrest], {"ets"}) is None
+    assert premise.check("how many days can provisional arrest last under ETS 24?", [provisional_arrest], {"ets"}) is None
+
+
+def test_a_denied_act_contradicts_only_when_the_question_assumes_it():
+    if not REALDOCS.is_dir():
+        pytest.skip("the real official texts are not on this machine")
+    observation = _article("second_protocol_mla.md", "17")
+    conflict = premise.check("why does the second MLA protocol let foreign police arrest the suspect during "
+                             "cross-border observation?", [observation], {"second", "mla", "protocol"})
+    assert conflict and conflict.kind == "negation" and conflict.claim == "arrest"
+    assert "nor arrest" in conflict.sentence
+    # asked whether, asked with its own negation, or asked as a comparison: nothing assumed
+    for question, comparison in (("can foreign police arrest the suspect during cross-border observation?", False),
+                                 ("why can't foreign police arrest the suspect during cross-border observation?", False),
+                                 ("how does arrest during cross-border observation differ from hot pursuit?", True)):
+        assert premise.check(question, [observation], set(), comparison) is None, question
