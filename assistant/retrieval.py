@@ -25,6 +25,7 @@ Mode = Literal["hybrid", "dense", "bm25"]
 
 IDENTIFIER_RE = re.compile(r"\b\d{2,}\b")
 DENSE_FLOOR = 0.3
+UNHEADED = 0.5  # the fused score of an unheaded chunk of a text without front matter is halved
 
 
 def rrf(rankings: list[list[str]], k: int = 60, weights: list[float] | None = None) -> dict[str, float]:
@@ -121,6 +122,15 @@ def search(
     for cid, (text, meta, vec) in index.get(missing, embeddings=True).items():
         found[cid] = (text, meta, float(np.dot(qvec, np.asarray(vec, dtype=np.float32))))
 
+    # In a text that came as it is (no front matter of ours), a chunk under no heading is its
+    # title page, front matter or preamble: recitals, not provisions. (A brief's unheaded opening
+    # is its summary, and stays.)
+    ranked = [cid for cid in ranked if cid in found]
+    for cid in ranked:
+        meta = found[cid][1]
+        if not meta.get("section") and not meta.get("issuer"):
+            fused[cid] *= UNHEADED
+    ranked.sort(key=lambda cid: -fused[cid])
     passages: list[Passage] = []
     spans: dict[str, list[tuple[int, int]]] = {}
     per_doc: dict[str, int] = {}

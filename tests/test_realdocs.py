@@ -201,3 +201,13 @@ def test_a_yes_no_question_the_text_denies_gets_a_no_first(realdocs_bot):
     # a question the text grants gets no "No."
     answer = realdocs_bot.ask("can a state refuse to extradite its own nationals under ETS 24?")
     assert not answer.text.startswith("No")
+
+
+def test_a_plain_texts_preamble_does_not_crowd_out_its_articles(realdocs_bot):
+    # recitals ("Convinced that…") and title pages sit under no heading; provisions sit under articles
+    for question in ("what does UNCAC say about giving stolen assets back?",
+                     "can a state withdraw from the cluster munitions convention in the middle of a war?"):
+        passages = realdocs_bot.search(question, focus=realdocs_bot.plan(question).focus_docs).passages[:3]
+        assert all(p.section.startswith("Article") for p in passages), [(p.doc_id, p.section) for p in passages]
+    answer = realdocs_bot.ask("what does UNCAC say about giving stolen assets back?")
+    assert answer.citations[0].section.startswith("Article 51")
