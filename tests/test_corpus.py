@@ -19,7 +19,7 @@ def test_corpus_briefs_are_valid():
 
 def test_question_sets_are_valid():
     _, docs = check_corpus.check_corpus(CORPUS)
-    for name in ("dev.jsonl", "smoke.jsonl", "heldout.jsonl", "fresh.jsonl", "added-briefs.jsonl"):
+    for name in ("dev.jsonl", "smoke.jsonl", "heldout.jsonl", "fresh.jsonl", "added-briefs.jsonl", "added-2.jsonl"):
         assert check_corpus.check_questions(QUESTIONS / name, docs) == [], name
 
 
@@ -30,8 +30,10 @@ def test_heldout_sets_are_separate_from_dev_and_each_other():
     dev, held, fresh = load("dev.jsonl"), load("heldout.jsonl"), load("fresh.jsonl")
     assert len(held) == 60 and sum(not r["answerable"] for r in held) == 20
     assert len(fresh) == 50 and sum(not r["answerable"] for r in fresh) == 16
+    added2 = load("added-2.jsonl")  # the second edition's new briefs: 2+ questions each, a quarter unanswerable
+    assert len(added2) >= 2 * 30 and sum(not r["answerable"] for r in added2) >= len(added2) // 4
     norm = lambda q: " ".join(q.lower().split())  # noqa: E731
-    for a, b in ((dev, held), (dev, fresh), (held, fresh)):
+    for a, b in ((dev, held), (dev, fresh), (held, fresh), (dev, added2), (held, added2), (fresh, added2)):
         assert not {r["id"] for r in a} & {r["id"] for r in b}
         assert not {norm(r["question"]) for r in a} & {norm(r["question"]) for r in b}
 
