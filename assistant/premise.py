@@ -28,6 +28,7 @@ from functools import lru_cache
 
 from .chunking import sentence_spans
 from .lexical import stopwords, tokenize
+from .planning import question_parts
 from .types import Passage
 
 WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|%")
@@ -224,6 +225,7 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
     q_content = _content(q_words, names)
     q_stems = {s for _, s in q_content}
     q_all = {_stem(w) for w in q_words}
+    part_stems = [{st for _, st in _content(_words(part), names)} for part in question_parts(asked)]
     if not q_stems:
         return None
     # what a negation may contradict: a word the question assumes (lower case, not part of the
@@ -257,7 +259,10 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                 if denied[1] is not None and _stem(words[denied[1]]) not in q_all:
                     continue
                 hit = stem_at[denied[0]]
-                if hit:
+                # the words shared must be those of the part of the question that assumes it
+                # ("how many votes …, and where does the veto come from?": "veto" and "come")
+                own = next((ps for ps in part_stems if hit in ps), q_stems)
+                if len(own & shared) >= MIN_SHARED:
                     word = next(x for x in q_words if _stem(x) == hit)
                     found.append((len(shared), Conflict("negation", word, p, s, e)))
                     break
