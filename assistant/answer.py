@@ -83,8 +83,9 @@ class ExtractiveAnswerer:
         quote = p.text[conflict.start:conflict.end]
         claim = f"“{conflict.claim}”"
         reason = f"a passage contradicts the question's premise ({claim})"
-        lead = (f"The sources give a different figure from {claim}" if conflict.kind == "quantity"
-                else f"The sources say otherwise about {claim}")
+        lead = {"quantity": f"The sources give a different figure from {claim}",
+                "date": f"The sources give a different date from {claim}"}.get(
+                    conflict.kind, f"The sources say otherwise about {claim}")
         text = f"{lead}: {' '.join(quote.split())} [1]"
         citation = Citation(marker=1, doc_id=p.doc_id, title=p.title, section=p.section, url=p.url, quote=quote,
                             chunk_id=p.chunk_id, score=round(p.score, 4), issuer=p.issuer, adopted=p.adopted,

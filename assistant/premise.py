@@ -6,7 +6,7 @@ observation?" takes for granted that the protocol lets them arrest. A yes/no que
 nothing ("Can foreign officers arrest…?" asks whether), so it has no premise to check; a question
 with a tag ("…, right?") asserts its statement and is checked.
 
-Two kinds of contradiction are recognised, both from the structure of the sentences, with no word
+Three kinds of contradiction are recognised, both from the structure of the sentences, with no word
 list about any topic:
 
 - **negation**: a sentence of the passages found negates one of the question's content words
@@ -16,6 +16,11 @@ list about any topic:
 - **quantity**: the question states a quantity ("up to 90 days", "at 16") that no passage found
   holds, and a sentence gives a different one for the same thing (the same word next to the
   number: "shall not … exceed 40 *days*", "under the *age* of 18").
+
+- **date**: the question dates something to a year ("opened for signature in 1975") that no
+  passage found holds, and a sentence sharing at least ``MIN_SHARED`` of the words of that part
+  of the question gives another year beside the same words. A year inside a number that names an
+  act ("Regulation (EU) 2016/679") is not a date.
 
 The check reports the sentence that contradicts the premise; the answer then quotes it instead
 of refusing or answering beside the question.
@@ -73,7 +78,7 @@ QUESTION_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "wh
 class Conflict:
     """A sentence of a passage that contradicts the question's premise."""
 
-    kind: str  # "negation" or "quantity"
+    kind: str  # "negation", "quantity" or "date"
     claim: str  # the question's words it contradicts ("arrest", "90 days")
     passage: Passage
     start: int  # the sentence's span in passage.text
@@ -190,6 +195,11 @@ def _quantities(words: list[str]) -> list[tuple[int, int]]:
     return out
 
 
+def _years(words: list[str]) -> list[tuple[int, str]]:
+    """(position, year) of each year named ("in 2017", "1 January 2002")."""
+    return [(i, w) for i, w in enumerate(words) if YEAR_RE.match(w) and not (i and words[i - 1] in NAMING_BEFORE)]
+
+
 def _unit(content: list[tuple[int, str]], at: int, words: list[str]) -> set[str]:
     """What the question's number counts: the next content words ("90 days", "25 ICC judges"), or
     the ones before it when none follow ("the minimum age … at 16"); "%" for a percentage."""
@@ -225,7 +235,8 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
     q_content = _content(q_words, names)
     q_stems = {s for _, s in q_content}
     q_all = {_stem(w) for w in q_words}
-    part_stems = [{st for _, st in _content(_words(part), names)} for part in question_parts(asked)]
+    parts = [_words(part) for part in question_parts(asked)]
+    part_stems = [{st for _, st in _content(pw, names)} for pw in parts]
     if not q_stems:
         return None
     # what a negation may contradict: a word the question assumes (lower case, not part of the
@@ -236,6 +247,10 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                and q_words[i] not in NAMING_BEFORE} - {st for i, st in q_content if i in wh}
     q_quantities = [(value, _unit(q_content, at, q_words)) for at, value in _quantities(q_words)
                     if not re.search(rf"\d/{value}\b|\b{value}/\d", asked)]
+    q_years = [(year, _context(q_content, at, q_words),
+                next((ps for ps, pw in zip(part_stems, parts) if year in pw), q_stems))
+               for at, year in _years(_words(re.sub(r"\b\d{4}/\d+\b", " ", asked)))]  # not "(EU) 2016/679"
+    all_years: set[str] = set()
     all_values: set[int] = set()
     sentences: list[tuple[Passage, int, int, list[str]]] = []
     for p in passages:
@@ -243,6 +258,7 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
             words = [t.lower() for t in TOKEN_RE.findall(p.text[s:e])]
             sentences.append((p, s, e, words))
             all_values |= {v for _, v in _quantities(words)}
+            all_years |= {y for _, y in _years(words)}
     found: list[tuple[int, Conflict]] = []
     for p, s, e, words in sentences:
         content = _content(words, set())
@@ -273,6 +289,13 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                 if other != value and _context(content, at, words) & q_context:
                     claim = next((f"{w} {x}" for w, x in zip(q_words, q_words[1:]) if _value(w) == value), str(value))
                     found.append((len(shared), Conflict("quantity", claim, p, s, e)))
+                    break
+        for year, y_context, y_part in q_years:
+            if year in all_years or len(y_part & shared) < MIN_SHARED:
+                continue
+            for at, other in _years(words):
+                if other != year and _context(content, at, words) & y_context:
+                    found.append((len(shared), Conflict("date", year, p, s, e)))
                     break
     if not found:
         return None

@@ -66,3 +66,18 @@ def test_a_denied_act_contradicts_only_when_the_question_assumes_it():
                                  ("why can't foreign police arrest the suspect during cross-border observation?", False),
                                  ("how does arrest during cross-border observation differ from hot pursuit?", True)):
         assert premise.check(question, [observation], set(), comparison) is None, question
+
+
+def test_a_different_year_for_the_same_event_contradicts():
+    if not REALDOCS.is_dir():
+        pytest.skip("the real official texts are not on this machine")
+    final = _article("hague_hijacking_convention.md", "13")
+    conflict = premise.check("why was the hague hijacking convention opened for signature in 1975?", [final],
+                             {"hague", "hijacking", "convention"})
+    assert conflict and conflict.kind == "date" and conflict.claim == "1975"
+    assert "16 December 1970" in conflict.sentence
+    # the year the text gives, or a year that is part of an act's number, contradicts nothing
+    assert premise.check("why was the hague hijacking convention opened for signature in 1970?", [final],
+                         {"hague", "hijacking", "convention"}) is None
+    assert premise.check("why was the convention opened for signature under Regulation (EU) 1975/12?", [final],
+                         set()) is None
