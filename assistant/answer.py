@@ -203,7 +203,11 @@ class ExtractiveAnswerer:
         cands = self.candidates(retrieval.passages, retrieval.spans, n_passages)
         if not cands:
             return []
-        part_best = self.score(plan, retrieval.query_vector, cands, lexical)
+        qvec = retrieval.query_vector
+        if plan.query != plan.question:
+            # a follow-up was searched with the question it leans on; what it asks now is its own
+            qvec = np.asarray(self.embeddings.encode([plan.question])[0], dtype=np.float32)
+        part_best = self.score(plan, qvec, cands, lexical)
         return self.select(cands, part_best, max_sentences, max_words)
 
     def answer(self, plan: QueryPlan, retrieval: Retrieval, lexical, hedge: bool = False, denial=None) -> Answer:
