@@ -111,6 +111,7 @@ class Entry:
     acronyms: tuple[str, ...] = ()
     year: int | None = None
     by: str = ""
+    founding: str = ""  # a body's founding instrument (glossary id), which holds its numbered provisions
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -184,6 +185,7 @@ class Glossary:
                 aliases=tuple(str(a) for a in row.get("aliases") or ()),
                 acronyms=tuple(str(a) for a in row.get("acronyms") or ()),
                 year=int(year) if isinstance(year, int) else None, by=str(row.get("by") or ""),
+                founding=str(row.get("founding") or ""),
             ))
         ambiguous = data.get("ambiguous") if isinstance(data, dict) else None
         return cls(entries, {str(k): list(v) for k, v in (ambiguous or {}).items()})
@@ -374,6 +376,16 @@ class NameIndex:
                     hits.append(doc_id)
                     break
         return hits if len(hits) == 1 else []
+
+    def founding_docs(self, m: Mention) -> tuple[str, ...]:
+        """The documents of the instrument that founded the body a mention names ("NATO" -> the
+        North Atlantic Treaty): where that body's numbered provisions are ("NATO art 5")."""
+        docs: set[str] = set()
+        for eid in m.entries:
+            entry = self.gloss.entries.get(eid)
+            if entry and entry.kind == "body" and entry.founding:
+                docs |= self.entry_docs.get(entry.founding, set())
+        return tuple(sorted(docs)) if 0 < len(docs) <= TITLED_MAX else ()
 
     def names_of(self, m: Mention) -> list[str]:
         """Every name of what a mention may mean (glossary names and document titles)."""

@@ -9,6 +9,7 @@ a comparison, one subject per instrument or provision.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -132,20 +133,60 @@ def expand(query: str, mentions: list[Mention], names: NameIndex) -> str:
     return "".join(out)
 
 
+def _founded(m: Mention, text: str, names: NameIndex) -> Mention:
+    """A body named as the owner of a provision ("NATO art 5", "the ICC's Article 26", "Article 5
+    of NATO") stands for its founding instrument; a body that acts ("NATO invoked Article 5") does not."""
+    from .lexical import REF_RE
+
+    if m.docs:
+        return m
+    for ref in REF_RE.finditer(text):
+        if re.fullmatch(r"(?:['’]s)?\s*", text[m.end:ref.start()]) or \
+                re.fullmatch(r"\s+of\s+(?:the\s+)?", text[ref.end():m.start]):
+            return dataclasses.replace(m, docs=names.founding_docs(m))
+    return m
+
+
+def _bind_provisions(question: str, subjects: list[Subject], where: list[Mention]) -> list[Subject]:
+    """Give each provision the question names to the instrument named next to it ("nato art 5 vs
+    UN charter art 51": Article 5 of the one, Article 51 of the other): the nearest name before
+    it, else the nearest after it."""
+    from .lexical import REF_RE, references
+
+    bound: dict[int, list[tuple[str, str]]] = {}
+    for match in REF_RE.finditer(question):
+        ref = references(match.group(0))[0]
+        before = [i for i, m in enumerate(where) if m.end <= match.start()]
+        after = [i for i, m in enumerate(where) if m.start >= match.end()]
+        owner = max(before, key=lambda i: where[i].end) if before else (
+            min(after, key=lambda i: where[i].start) if after else None)
+        if owner is not None and ref not in bound.get(owner, []):
+            bound.setdefault(owner, []).append(ref)
+    out = []
+    for i, subject in enumerate(subjects):
+        refs = tuple(bound.get(i, ()))
+        label = subject.label + "".join(f", {k.title()} {n.upper() if not n.isdigit() else n}" for k, n in refs)
+        out.append(dataclasses.replace(subject, label=label, refs=refs))
+    return out
+
+
 def _subjects(question: str, mentions: list[Mention], refs: list[tuple[str, str]], focus: list[str],
               names: NameIndex) -> list[Subject]:
     """The sides of a comparison: two or more named documents, or two or more provisions of one
     (or of the one the conversation is about)."""
     docs = []
+    where: list[Mention] = []
     for m in mentions:
         taken = {d for subject in docs for d in subject.docs}
         if len(m.docs) == 1 and m.docs[0] not in taken:
             docs.append(Subject(label=names.docs[m.docs[0]], docs=m.docs))
+            where.append(m)
         elif len(m.docs) == 2 and not taken & set(m.docs):  # a body with two documents of its own
             docs.append(Subject(label=names.expansion(m) or m.surface, docs=m.docs))
+            where.append(m)
     cue = bool(COMPARE_RE.search(question))
     if len(docs) >= 2 and (cue or re.search(r"\b(and|or)\b", question, re.I)):
-        return docs[:3]
+        return _bind_provisions(question, docs[:3], where[:3])
     unique_refs = list(dict.fromkeys(refs))
     if len(unique_refs) >= 2 and cue and len(focus) <= 1:
         return [Subject(label=f"{kind.title()} {num.upper() if not num.isdigit() else num}",
@@ -159,6 +200,10 @@ def plan(question: str, history: list[dict] | None, names: NameIndex, query: str
     query = query or standalone_query(question, history)
     mentions = names.mentions(query)
     own_mentions = names.mentions(question)
+    refs = references(question) or references(query)
+    if refs:  # a provision of a body is one of its founding instrument's ("NATO art 5")
+        mentions = [_founded(m, query, names) for m in mentions]
+        own_mentions = [_founded(m, question, names) for m in own_mentions]
     focus: list[str] = []
     # Only the question's own names narrow the search: a follow-up's earlier question may name
     # the parent instrument ("the second protocol to the Budapest convention") and pull it in.
@@ -166,7 +211,6 @@ def plan(question: str, history: list[dict] | None, names: NameIndex, query: str
         for doc in m.docs[:2] if len(m.docs) <= 2 else []:
             if doc not in focus:
                 focus.append(doc)
-    refs = references(question) or references(query)
     return QueryPlan(
         question=question,
         query=query,

@@ -122,6 +122,21 @@ def test_planning_answer_types_refs_and_comparisons():
     assert [s.refs for s in p.subjects] == [(("article", "4"),), (("article", "5"),)]
 
 
+def test_a_provision_belongs_to_the_instrument_named_beside_it():
+    from assistant.names import NameIndex, glossary
+    from assistant.planning import plan
+
+    names = NameIndex.build(glossary(), _titles())
+    # a body named as a provision's owner stands for its founding instrument...
+    p = plan("nato art 5 vs UN charter art 51 - how do they fit together?", None, names)
+    assert [(s.docs, s.refs) for s in p.subjects] == [(("north-atlantic-treaty",), (("article", "5"),)),
+                                                      (("un-charter",), (("article", "51"),))]
+    assert plan("what does Article 5 of NATO say?", None, names).focus_docs == ["north-atlantic-treaty"]
+    assert plan("ICC's article 26 - what age?", None, names).focus_docs == ["rome-statute"]
+    # ...a body that acts does not
+    assert plan("why did NATO invoke Article 5 after Crimea?", None, names).focus_docs == []
+
+
 @pytest.fixture(scope="module")
 def realdocs_bot(tmp_path_factory):
     from assistant import Assistant
