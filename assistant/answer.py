@@ -138,7 +138,15 @@ class ExtractiveAnswerer:
         refs = set(plan.refs)
         typed = plan.answer_type not in {"other", "yes-no"}
         for c, value in zip(cands, self._scores(plan.question, qvec, cands, words, lexical)):
-            named = NAMED_BONUS if refs and refs & set(references(f"{c.passage.section} {c.text}")) else 0.0
+            named = 0.0
+            if refs:
+                heading = set(references(c.passage.section))
+                # under the provision named, or naming it from a passage under no other provision
+                # of the same kind ("the documents mentioned in Article 12", said in Article 16, is
+                # a cross-reference, not Article 12)
+                if refs & heading or (refs & set(references(c.text))
+                                      and not {kind for kind, _ in heading} & {kind for kind, _ in refs}):
+                    named = NAMED_BONUS
             kind = TYPE_BONUS if typed and holds_answer(plan.answer_type, c.text) else 0.0
             anaphora = ANAPHORA_PENALTY if ANAPHORA_RE.match(c.text) else 0.0
             own = DOC_BONUS if c.passage.doc_id in plan.focus_docs else 0.0
