@@ -83,6 +83,8 @@ def test_time_sensitive_sentences_must_carry_an_as_of_date():
                     "NATO has 32 member countries.",
                     "The Schengen area today comprises 29 countries.",
                     "The agency currently employs analysts.",
+                    "Its current legal basis is Regulation (EU) 2018/1727.",
+                    "The Silver Notice is INTERPOL's newest notice type.",
                     "SAFE allows the Commission to raise up to €150 billion on capital markets."):
         assert flag(undated), undated
     for dated in ("As of March 2024, NATO has 32 member countries.",
@@ -90,7 +92,9 @@ def test_time_sensitive_sentences_must_carry_an_as_of_date():
                   "Article 23 of the UN Charter provides that the Security Council consists of 15 Members.",
                   "In 2014, when the pledge was agreed, only three Allies spent 2% of GDP.",
                   "Regulation (EU) 2021/697 sets the envelope at €7.953 billion for 2021–2027.",
-                  "Data must be kept up to date."):
+                  "Data must be kept up to date.",
+                  "The envelope is €7.953 billion in current prices for 2021–2027.",
+                  "As of November 2026, its legal basis is Regulation (EU) 2018/1727."):
         assert flag(dated) is None, dated
 
 
