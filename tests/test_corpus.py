@@ -160,3 +160,16 @@ def test_cli_shows_the_reviewed_date_beside_each_citation(corpus_index_dir):
     for line, c in zip(lines, cited):
         assert c["reviewed"] == _reviewed_of(c["doc_id"])
         assert f"(reviewed {c['reviewed']})" in line, line
+
+
+def test_a_question_about_now_is_answered_with_the_dated_fact(corpus_bot):
+    """Counts of members or parties are quoted with their 'as of' date, so an answer about 'now'
+    says when the figure was true."""
+    for question, figure, date in (
+            ("How many member countries does INTERPOL currently have?", "196", "As of November 2025"),
+            ("How many parties does the Budapest Convention have today?", "76", "As of October 2024"),
+            ("How many member countries does NATO have?", "32", "As of March 2024")):
+        answer = corpus_bot.ask(question)
+        assert not answer.abstained, question
+        quote = next((c.quote for c in answer.citations if figure in c.quote), "")
+        assert date in quote, (question, answer.text)
