@@ -338,7 +338,7 @@ def compose(question: str, chosen: list[Candidate], passages: list[Passage],
             Citation(
                 marker=marker, doc_id=p.doc_id, title=p.title, section=p.section, url=p.url,
                 quote=quote, chunk_id=p.chunk_id, score=round(score, 4),
-                issuer=p.issuer, adopted=p.adopted, page=p.page,
+                issuer=p.issuer, adopted=p.adopted, page=p.page, reviewed=p.reviewed or None,
             )
         )
     return Answer(question=question, text=" ".join(parts), citations=citations, abstained=False, passages=passages)

@@ -226,6 +226,7 @@ def chunk_document(doc: LoadedDoc, source: str, max_words: int = 150, overlap: i
                 "issuer": meta["issuer"],
                 "type": meta["type"],
                 "adopted": meta["adopted"],
+                "reviewed": meta.get("reviewed") or "",
                 "topics": "|".join(meta["topics"]),
                 "page": section.page if section.page is not None else -1,
                 "source": source,

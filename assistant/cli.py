@@ -100,7 +100,9 @@ def _print_sources(answer) -> None:
         for c in answer.citations:
             where = f" — {c.section}" if c.section else ""
             page = f", p. {c.page}" if c.page else ""
-            console.print(f"[bold][{c.marker}][/bold] {escape(visible(c.title))}{escape(visible(where))}{page}")
+            reviewed = f" (reviewed {c.reviewed})" if c.reviewed else ""
+            console.print(f"[bold][{c.marker}][/bold] {escape(visible(c.title))}{escape(visible(where))}{page}"
+                          f"{escape(visible(reviewed))}")
             console.print(f"    {escape(visible(c.url))}", style="dim")
 
 

@@ -62,6 +62,7 @@ def passage_from(cid: str, text: str, meta: dict, score: float, similarity: floa
         type=meta.get("type", ""),
         adopted=meta.get("adopted", ""),
         page=page if isinstance(page, int) and page > 0 else None,
+        reviewed=str(meta.get("reviewed") or ""),
     )
 
 

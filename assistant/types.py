@@ -26,6 +26,7 @@ class Passage:
     type: str = ""
     adopted: str = ""
     page: int | None = None
+    reviewed: str = ""  # the brief's `reviewed` front-matter date (ISO), "" when it has none
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Citation:
     issuer: str = ""
     adopted: str = ""
     page: int | None = None
+    reviewed: str | None = None  # when the brief was last checked against its source (ISO), else None
 
 
 @dataclass

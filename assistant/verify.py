@@ -124,7 +124,7 @@ class VerifiedWriter:
                 self.citations.append(Citation(
                     marker=self._marker_of[n], doc_id=p.doc_id, title=p.title, section=p.section, url=p.url,
                     quote=s.quote, chunk_id=p.chunk_id, score=round(s.cosine, 4), issuer=p.issuer,
-                    adopted=p.adopted, page=p.page,
+                    adopted=p.adopted, page=p.page, reviewed=p.reviewed or None,
                 ))
             markers.append(f"[{self._marker_of[n]}]")
         piece = f"{plain} {' '.join(markers)}"

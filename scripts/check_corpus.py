@@ -15,8 +15,52 @@ import yaml
 
 TYPES = {"treaty", "resolution", "strategy", "regulation", "directive", "convention",
          "declaration", "brief", "agreement"}
-REQUIRED = ("id", "title", "issuer", "type", "adopted", "url", "topics")
+REQUIRED = ("id", "title", "issuer", "type", "adopted", "url", "topics", "reviewed")
 ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+# Time-sensitive facts: a count of parties/members/participants, a sum of money, or words such as
+# "currently" or "the latest" must carry "as of <Month YYYY>" in the same sentence, so that a quote
+# of that sentence carries its date. Counts fixed by a legal text (the sentence cites an Article,
+# Rule, Recommendation, Annex or Regulation) and past events (a year, no present tense) are exempt;
+# so are sums with a year (a budget period) and fines (legal thresholds).
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+AS_OF_RE = re.compile(rf"\bas of (?:{_MONTHS}) (?:19|20)\d\d\b", re.I)
+_QUALIFIER = r"(?:(?:about|around|roughly|approximately|more than|over|some|nearly|almost|at least|fewer than|under)\s+)?"
+_MEMBERS = (r"(?:states?\s+parties|parties|contracting\s+(?:states|parties)|member\s+(?:states|countries|jurisdictions|fius|"
+            r"organisations|organizations)|members|participating\s+(?:states|countries|member\s+states)|endorsing\s+states|"
+            r"countries(?:\s+and\s+territories)?|states|allies|jurisdictions|signatories|fius)")
+COUNT_RE = re.compile(rf"\b{_QUALIFIER}\d{{1,3}}(?:,\d{{3}})*\s+{_MEMBERS}\b", re.I)
+MONEY_RE = re.compile(r"(?:€|\bEUR\s?|\$|\bUSD\s?|£)\s?\d[\d.,]*\s*(?:million|billion)"
+                      r"|\b\d[\d.,]*\s*(?:million|billion)\s+(?:euros?|dollars|EUR|USD)\b", re.I)
+NOW_RE = re.compile(r"\b(?:currently|current(?! prices)|at present|presently|the latest|newest|most recent(?:ly)?|recently|"
+                    r"(?<!up )to date|so far|nowadays|as things stand|today)\b", re.I)
+LEGAL_RE = re.compile(r"\b(?:Articles?|Art\.|Rule|Recommendation|Annex|Regulation \(EU\)|resolution)\s*[\dIVXLC]", re.I)
+PRESENT_RE = re.compile(r"\b(?:has|have|is|are|counts?|comprises?|numbers?|includes?|brings together|remains?|now)\b", re.I)
+YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
+FINE_RE = re.compile(r"\bfines?\b", re.I)
+
+
+def undated_time_sensitive(sentence: str) -> str | None:
+    """Why ``sentence`` needs an "as of <Month YYYY>" date it lacks ("a count", "a sum", "'currently'"), else None."""
+    if AS_OF_RE.search(sentence):
+        return None
+    now = NOW_RE.search(sentence)
+    if now:
+        return repr(now.group(0))
+    if COUNT_RE.search(sentence) and not LEGAL_RE.search(sentence) \
+            and not (YEAR_RE.search(sentence) and not PRESENT_RE.search(sentence)):
+        return "a count of parties or members"
+    if MONEY_RE.search(sentence) and not YEAR_RE.search(sentence) and not FINE_RE.search(sentence):
+        return "a sum of money"
+    return None
+
+
+def sentences(body: str):
+    """The sentences of a brief's body, headings left out."""
+    for line in body.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        yield from (s for s in re.split(r"(?<=[.!?])\s+", line.strip()) if s)
 
 
 def split_front_matter(text: str) -> tuple[dict, str]:
@@ -53,6 +97,15 @@ def check_corpus(root: Path) -> tuple[list[str], dict[str, str]]:
             problems.append(f"{path.name}: url must be https")
         if not isinstance(meta.get("adopted"), dt.date):
             problems.append(f"{path.name}: adopted must be a YYYY-MM-DD date")
+        reviewed = meta.get("reviewed")
+        if meta.get("reviewed") and not isinstance(reviewed, dt.date):
+            problems.append(f"{path.name}: reviewed must be a YYYY-MM-DD date")
+        elif isinstance(reviewed, dt.date) and reviewed > dt.date.today():
+            problems.append(f"{path.name}: reviewed {reviewed} is in the future")
+        for sentence in sentences(body):
+            why = undated_time_sensitive(sentence)
+            if why:
+                problems.append(f"{path.name}: {why} without 'as of <Month YYYY>': {sentence[:90]!r}")
         if not isinstance(meta.get("topics"), list):
             problems.append(f"{path.name}: topics must be a list")
         words = len(body.split())
