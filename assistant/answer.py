@@ -89,7 +89,7 @@ class ExtractiveAnswerer:
         text = f"{lead}: {' '.join(quote.split())} [1]"
         citation = Citation(marker=1, doc_id=p.doc_id, title=p.title, section=p.section, url=p.url, quote=quote,
                             chunk_id=p.chunk_id, score=round(p.score, 4), issuer=p.issuer, adopted=p.adopted,
-                            page=p.page)
+                            page=p.page, reviewed=p.reviewed or None)
         return Answer(question=question, text=text, citations=[citation], abstained=True, passages=passages,
                       abstain_reason=reason)
 

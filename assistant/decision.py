@@ -96,6 +96,27 @@ def packaged_model() -> Model:
     return Model.from_dict(json.loads(text))
 
 
+@lru_cache(maxsize=1)
+def function_words() -> frozenset[str]:
+    """Closed-class English words (pronouns such as "someone", determiners, prepositions): never
+    content words, whatever the index holds. scikit-learn's English stop-word list, read from its
+    one-file module without importing scikit-learn (which takes seconds)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("sklearn")
+    words: frozenset[str] = frozenset()
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "feature_extraction" / "_stop_words.py"
+        if path.is_file():
+            module_spec = importlib.util.spec_from_file_location("_assistant_stop_words", path)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+            words = frozenset(module.ENGLISH_STOP_WORDS)
+            break
+    return words | stopwords()
+
+
 @lru_cache(maxsize=8192)
 def _zipf(word: str) -> float:
     from wordfreq import zipf_frequency
@@ -189,7 +210,7 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
     vocab = Vocabulary(seen)
     unsupported = [w for w in specific if w not in unknown and not all(vocab.related(t) for t in tokenize(w))]
     content = [w for w in dict.fromkeys(WORD_RE.findall(plan.question)) if len(w) > 2
-               and w.lower() not in QUESTION_WORDS and w.lower() not in stopwords() and w.lower() not in mention_words]
+               and w.lower() not in QUESTION_WORDS and w.lower() not in function_words() and w.lower() not in mention_words]
     c_unknown = [w for w in content if not _known(w, lexical)]
     c_unsupported = [w for w in content if w not in c_unknown and not all(vocab.related(t) for t in tokenize(w))]
     named_doc = 1.0 if any(p.doc_id in plan.focus_docs for p in passages[:TOP]) else 0.0

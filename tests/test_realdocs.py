@@ -226,3 +226,12 @@ def test_a_plain_texts_preamble_does_not_crowd_out_its_articles(realdocs_bot):
         assert all(p.section.startswith("Article") for p in passages), [(p.doc_id, p.section) for p in passages]
     answer = realdocs_bot.ask("what does UNCAC say about giving stolen assets back?")
     assert answer.citations[0].section.startswith("Article 51")
+
+
+def test_pronouns_and_other_function_words_are_never_unknown_content(corpus_bot):
+    from assistant.decision import function_words
+
+    assert {"someone", "anyone", "something", "whereas", "the"} <= function_words()
+    decision = corpus_bot.decide("Someone believes the Red Notice against them is politically motivated. "
+                                 "Who can they complain to?")
+    assert not {"someone", "Someone"} & set(decision.terms.get("unknown", []))
