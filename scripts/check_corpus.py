@@ -32,9 +32,9 @@ _MEMBERS = (r"(?:states?\s+parties|parties|contracting\s+(?:states|parties)|memb
 COUNT_RE = re.compile(rf"\b{_QUALIFIER}\d{{1,3}}(?:,\d{{3}})*\s+{_MEMBERS}\b", re.I)
 MONEY_RE = re.compile(r"(?:€|\bEUR\s?|\$|\bUSD\s?|£)\s?\d[\d.,]*\s*(?:million|billion)"
                       r"|\b\d[\d.,]*\s*(?:million|billion)\s+(?:euros?|dollars|EUR|USD)\b", re.I)
-NOW_RE = re.compile(r"\b(?:currently|current(?! prices)|at present|presently|the latest|newest|most recent(?:ly)?|recently|"
+NOW_RE = re.compile(r"\b(?:currently|current(?! prices)|at present|presently|(?<!at )the latest|newest|most recent(?:ly)?|recently|"
                     r"(?<!up )to date|so far|nowadays|as things stand|today)\b", re.I)
-LEGAL_RE = re.compile(r"\b(?:Articles?|Art\.|Rule|Recommendation|Annex|Regulation \(EU\)|resolution)\s*[\dIVXLC]", re.I)
+LEGAL_RE = re.compile(r"\b(?:Articles?|Art\.|Rule|Recommendation|Annex|Regulation \(EU\)|resolutions?)\s*[\dIVXLC]", re.I)
 PRESENT_RE = re.compile(r"\b(?:has|have|is|are|counts?|comprises?|numbers?|includes?|brings together|remains?|now)\b", re.I)
 YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
 FINE_RE = re.compile(r"\bfines?\b", re.I)

@@ -96,8 +96,11 @@ def test_time_sensitive_sentences_must_carry_an_as_of_date():
                   "Regulation (EU) 2021/697 sets the envelope at €7.953 billion for 2021–2027.",
                   "Data must be kept up to date.",
                   "The envelope is €7.953 billion in current prices for 2021–2027.",
-                  "As of November 2026, its legal basis is Regulation (EU) 2018/1727."):
+                  "As of November 2026, its legal basis is Regulation (EU) 2018/1727.",
+                  "The Committee set up by resolutions 1267 (1999) and 1989 (2011) has all 15 members of the Council.",
+                  "Data that were not extracted are deleted five years after receipt at the latest."):
         assert flag(dated) is None, dated
+    assert flag("The latest report lists 40 countries.")
 
 
 def test_every_brief_has_a_reviewed_date_that_is_not_in_the_future(tmp_path):
