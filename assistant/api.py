@@ -305,7 +305,7 @@ class Assistant:
             from . import premise
             from .decision import WORD_RE
 
-            named = {w.lower() for m in the_plan.mentions for w in WORD_RE.findall(m.surface)}
+            named = {w.lower() for m in the_plan.mentions if not names.is_term(m) for w in WORD_RE.findall(m.surface)}
             top = retrieval.passages[:self.answerer.passages_used]
             if premise.presupposes(question):
                 conflict = premise.check(question, top, named, the_plan.is_comparison)

@@ -187,6 +187,8 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
     unknown_phrases: list[str] = []
     unknown_names: list[str] = []
     for m in plan.mentions:
+        if names.is_term(m):
+            continue  # "leave", "join": ordinary words of the question, with a legal synonym
         mention_words |= {w.lower() for w in WORD_RE.findall(m.surface)}
         known = bool(m.docs) or any(
             lexical.chunks_with_all(tokenize(name)) > 0 for name in [m.surface, *names.names_of(m)] if tokenize(name))

@@ -271,7 +271,7 @@ class NameIndex:
         titles = {d: (words(t), set(WORD_RE.findall(t))) for d, t in self.docs.items()}
         joined: dict[str, set[str]] = {}
         for eid, entry in self.gloss.entries.items():
-            if eid in self.entry_docs or entry.kind == "instrument":
+            if eid in self.entry_docs or entry.kind in {"instrument", "term"}:
                 continue  # an instrument's name inside a title is usually its parent's or child's
             hits: set[str] = set()
             for name in entry.names:
@@ -376,6 +376,12 @@ class NameIndex:
                     hits.append(doc_id)
                     break
         return hits if len(hits) == 1 else []
+
+    def is_term(self, m: Mention) -> bool:
+        """A word of the law of treaties ("leave" = denunciation): it expands the search, and
+        names nothing the decision or the premise check should treat as a name."""
+        return bool(m.entries) and not m.docs and all(
+            self.gloss.entries[e].kind == "term" for e in m.entries if e in self.gloss.entries)
 
     def founding_docs(self, m: Mention) -> tuple[str, ...]:
         """The documents of the instrument that founded the body a mention names ("NATO" -> the

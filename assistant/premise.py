@@ -41,6 +41,7 @@ PUNCTUATION = frozenset({",", ";", ".", "!", "?"})
 TOKEN_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|[,;.!?%]")  # words, and the punctuation that ends a clause
 NEGATION = frozenset({"not", "no", "never", "neither", "nor", "cannot"})
 NEGATION_SPAN = 6  # words after a negation that it can govern ("shall not be entitled to arrest")
+PARTICLES = frozenset({"out", "up", "off", "down", "away", "back"})  # "carry out", "set up", "call off"
 PREPOSITIONS = frozenset({"of", "in", "on", "at", "to", "for", "from", "by", "with", "into", "under", "over",
                           "against", "within", "between", "about", "after", "before", "during", "through"})
 MIN_SHARED = 2  # content words of the question a contradicting sentence must share (the negated one included)
@@ -130,10 +131,10 @@ AUX = frozenset({"is", "are", "was", "were", "be", "been", "does", "do", "did", 
                  "must", "shall", "should", "will", "would", "has", "have", "had", "of", "in", "for", "to", "under"})
 
 
-def _governed(words: list[str], at: int) -> tuple[int, int | None] | None:
-    """What a negation at ``at`` denies: (position of its predicate, position of the head of the
-    predicate's object or None), both within the negation's clause; None when it denies nothing
-    ("whether or not", "not less than") or nothing with content."""
+def _governed(words: list[str], at: int) -> tuple[int, list[int]] | None:
+    """What a negation at ``at`` denies: (position of its predicate, positions of the telling
+    words of the predicate's object, [] when it has none), within the negation's clause; None when
+    it denies nothing ("whether or not", "not less than") or nothing with content."""
     if at and words[at - 1] == "or":
         return None  # "whether or not", "or not"
     j, end = at + 1, min(len(words), at + 1 + NEGATION_SPAN)
@@ -151,15 +152,17 @@ def _governed(words: list[str], at: int) -> tuple[int, int | None] | None:
     if predicate is None:
         return None
     if words[at] == "no":
-        return predicate, None  # "no jurisdiction": the noun is what is denied
-    head = None
+        return predicate, []  # "no jurisdiction": the noun is what is denied
+    phrase = []
     for k in range(predicate + 1, min(len(words), predicate + 1 + NEGATION_SPAN)):
         w = words[k]
+        if k == predicate + 1 and w in PREPOSITIONS:
+            continue  # a verb's particle: "not enter into any engagement" is about the engagement
         if w in CLAUSE_END or w in PUNCTUATION or w in PREPOSITIONS or w in NEGATION:
             break
-        if not (w in stopwords() or w in AUX or len(w) < 3 or w.isdigit()):
-            head = k
-    return predicate, head
+        if not (w in stopwords() or w in AUX or len(w) < 3 or w.isdigit()) and _zipf(w) < COMMON_ZIPF:
+            phrase.append(k)  # the object's telling words ("a new general definition": general, definition)
+    return predicate, phrase
 
 
 def _content(words: list[str], names: set[str]) -> list[tuple[int, str]]:
@@ -272,7 +275,12 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                 if not denied or stem_at.get(denied[0]) not in targets:
                     continue
                 # "does not create a new general definition": the question must be about that object
-                if denied[1] is not None and _stem(words[denied[1]]) not in q_all:
+                if denied[1] and not any(_stem(words[k]) in q_all for k in denied[1]):
+                    continue
+                # "not carried out" is not "carry" (a penalty): a particle makes another verb
+                after = words[denied[0] + 1] if denied[0] + 1 < len(words) else ""
+                if after in PARTICLES and not any(
+                        _stem(x) == stem_at[denied[0]] and y == after for x, y in zip(q_words, q_words[1:])):
                     continue
                 hit = stem_at[denied[0]]
                 # the words shared must be those of the part of the question that assumes it

@@ -35,7 +35,7 @@ def test_glossary_is_well_formed():
     # every name form means one entry, unless the glossary lists it as ambiguous
     assert all(ids for ids in g.forms.values())
     for entry in g.entries.values():
-        assert entry.name and entry.kind in {"instrument", "body", "office", "procedure"}
+        assert entry.name and entry.kind in {"instrument", "body", "office", "procedure", "term"}
 
 
 @pytest.mark.parametrize("question, doc", [
@@ -235,3 +235,14 @@ def test_pronouns_and_other_function_words_are_never_unknown_content(corpus_bot)
     decision = corpus_bot.decide("Someone believes the Red Notice against them is politically motivated. "
                                  "Who can they complain to?")
     assert not {"someone", "Someone"} & set(decision.terms.get("unknown", []))
+
+
+def test_everyday_words_for_treaty_steps_find_the_legal_terms(realdocs_bot):
+    # "leave" is what analysts type; the treaty says "cease to be a Party … notice of denunciation"
+    plan = realdocs_bot.plan("how soon can a country leave nato?")
+    assert "leave (denunciation)" in plan.search_query
+    assert all(realdocs_bot.names().is_term(m) for m in plan.mentions if "leave" in m.surface.lower())
+    answer = realdocs_bot.ask("how soon can a country leave nato?")
+    assert answer.citations[0].doc_id == "north-atlantic-treaty" and "denunciation" in answer.citations[0].quote
+    # a term names nothing: it never focuses a document nor counts as a known name
+    assert realdocs_bot.plan("why would a state join a convention?").focus_docs == []
