@@ -100,6 +100,9 @@ class Assistant:
         self._llm = None
         self._user_index = None
         self._lock = threading.RLock()
+        # A view made by for_owner(): the owner's private upload space, the rest shared with _base.
+        self.owner: str | None = None
+        self._base: Assistant | None = None
 
     # -- lazily built parts ----------------------------------------------------------------
     @property
@@ -115,6 +118,8 @@ class Assistant:
 
     def index(self, create: bool = False):
         """The opened index; raises :class:`IndexNotFound` when none exists (unless ``create``)."""
+        if self._base is not None:  # an owner's view shares the corpus index of the assistant it came from
+            return self._base.index(create)
         with self._lock:
             if self._index is None:
                 from .store import Index
@@ -151,14 +156,16 @@ class Assistant:
 
     # -- public API ------------------------------------------------------------------------
     def user_index(self, create: bool = False):
-        """The separate index of the user's own uploads (None when there is none yet)."""
+        """The separate index of the user's own uploads (None when there is none yet); for an
+        owner's view (:meth:`for_owner`), that owner's own upload index."""
+        name = f"{UPLOADS}-{self.owner}" if self.owner else UPLOADS
         with self._lock:
             if self._user_index is None:
                 from .store import Index
 
-                if not create and not (Path(self.settings.index_dir) / UPLOADS / "manifest.json").exists():
+                if not create and not (Path(self.settings.index_dir) / name / "manifest.json").exists():
                     return None
-                self._user_index = Index(self.settings, self.embeddings, create=True, name=UPLOADS)
+                self._user_index = Index(self.settings, self.embeddings, create=True, name=name)
             return self._user_index
 
     def ingest(self, paths: Iterable[str | Path] | str | Path | None = None, progress=None,
@@ -424,6 +431,30 @@ class Assistant:
     def facets(self) -> dict[str, list[str]]:
         """Filter values present in the index: issuer, type, topic, doc_id."""
         return self.index().facet_values()
+
+    def for_owner(self, owner: str) -> "Assistant":
+        """A view of this assistant whose uploads are ``owner``'s alone: ``ingest(user=True)``,
+        ``ask``, ``search`` and ``stats`` on it use that owner's upload index (collection
+        ``<collection>-user-<owner>``) and no one else's; the corpus index, the model and the
+        answerer are shared. ``owner``: 1-40 lowercase letters, digits or hyphens.
+
+        Example:
+            >>> alice = Assistant().for_owner("alice")                 # doctest: +SKIP
+            >>> alice.ingest(["notes/"], user=True)                     # doctest: +SKIP
+        """
+        import re
+
+        if not isinstance(owner, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", owner):
+            raise BadInput("owner must be 1-40 lowercase letters, digits or hyphens")
+        base = self._base or self
+        _ = base.embeddings, base.answerer  # built once and shared by every view
+        view = copy.copy(base)
+        view.owner, view._base = owner, base
+        view._user_index = view._chain = None
+        view._lock = threading.RLock()
+        view.__dict__.pop("_names_key", None)
+        view.__dict__.pop("_names_merged", None)
+        return view
 
 
 def _interleave(lists: list[list[Passage]]) -> list[Passage]:

@@ -43,6 +43,13 @@ class Citation:
     issuer: str = ""
     adopted: str = ""
     page: int | None = None
+    # What kind of source the quote is from: "upload" for a user's own upload (its URL is
+    # "upload:<file name>"), "" when not told (a corpus document).
+    source_kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.source_kind and (self.url or "").startswith("upload:"):
+            object.__setattr__(self, "source_kind", "upload")
 
 
 @dataclass
