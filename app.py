@@ -18,6 +18,7 @@ The helpers above ``main()`` hold no Streamlit state and are imported by the tes
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import html
 import json
 import re
@@ -327,10 +328,11 @@ class Page:
         """The indexed documents (corpus and this owner's uploads)."""
         from assistant.sources import library
 
-        metas = list(self.bot.index().lexical().metas)
+        first = {"position": 0}  # one chunk per document carries its title, issuer, dates and link
+        metas = list(self.bot.index().collection.get(where=first, include=["metadatas"])["metadatas"] or [])
         user = self.bot.user_index()
         if user is not None:
-            metas += list(user.lexical().metas)
+            metas += list(user.collection.get(where=first, include=["metadatas"])["metadatas"] or [])
         return library(metas)
 
     def filters(self) -> dict[str, str]:
@@ -406,13 +408,20 @@ def _sidebar(page: Page):
     st, ss = page.st, page.ss
     st.button("New chat", on_click=_new_chat, args=(ss,), icon=":material/add_comment:", width="stretch")
     _recent_conversations(page)
-    if page.ready and st.button("Browse the library", icon=":material/menu_book:", width="stretch", key="open_library"):
-        _library_dialog(page)
+    if page.ready:
+        st.button("Browse the library", icon=":material/menu_book:", width="stretch", key="open_library",
+                  on_click=_set, args=(ss, "library_open", True))
+        if ss.get("library_open"):
+            _library_dialog(page)
     _uploads_panel(page)
     st.subheader("Export")
     export_box = st.container()
     _advanced(page)
     return export_box
+
+
+def _set(ss, key: str, value) -> None:
+    ss[key] = value
 
 
 def _new_chat(ss) -> None:
@@ -441,7 +450,8 @@ def _recent_conversations(page: Page) -> None:
 def _library_dialog(page: Page) -> None:
     st = page.st
 
-    @st.dialog("Library: the documents I answer from", width="large")
+    @st.dialog("Library: the documents I answer from", width="large",
+               on_dismiss=functools.partial(_set, page.ss, "library_open", False))
     def show() -> None:
         from assistant.sources import search_library
 

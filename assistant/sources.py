@@ -16,7 +16,9 @@ OFFICIAL = "official text"
 # Human labels for the slugs of issuers, types and topics (the rest: hyphens to spaces, capitalised).
 ACRONYMS = {"un": "UN", "eu": "EU", "nato": "NATO", "osce": "OSCE", "oas": "OAS", "au": "AU", "coe": "CoE",
             "fatf": "FATF", "interpol": "INTERPOL", "icao": "ICAO", "cbrn": "CBRN", "csdp": "CSDP", "pnr": "PNR",
-            "wmd": "WMD", "ict": "ICT", "ai": "AI", "mla": "MLA", "fiu": "FIU", "fius": "FIUs"}
+            "wmd": "WMD", "ict": "ICT", "ai": "AI", "mla": "MLA", "fiu": "FIU", "fius": "FIUs",
+            "europe": "Europe", "european": "European", "atlantic": "Atlantic", "africa": "Africa",
+            "african": "African", "asia": "Asia", "americas": "Americas", "arctic": "Arctic"}
 TYPE_LABELS = {"treaty": "Treaty", "convention": "Convention", "document": "Official text", "upload": "Your upload"}
 
 
@@ -46,8 +48,9 @@ def kind_of(meta: dict) -> str:
 
 
 def library(metas: list[dict]) -> list[dict]:
-    """One entry per document from the chunk metadata of an index (``Index.lexical().metas``):
-    doc_id, title, issuer, type, adopted, reviewed, topics, url, kind, passages; sorted by title."""
+    """One entry per document from chunk metadata (any chunks of the documents, e.g. the first of
+    each): doc_id, title, issuer, type, adopted, reviewed, topics, url, kind and the number of
+    chunks seen (``passages``); sorted by title."""
     docs: dict[str, dict] = {}
     for m in metas:
         doc = m.get("doc_id")
