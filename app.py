@@ -236,13 +236,19 @@ def filter_summary(filters: dict[str, str]) -> str:
     return " · ".join(f"{labels.get(k, k)}: {human_label(v)}" for k, v in filters.items())
 
 
+def js_string(text: str) -> str:
+    """``text`` as a JavaScript string literal that cannot end its script element (no ``<``,
+    ``>`` or ``&`` in it)."""
+    return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def live_script(text: str, scroll: bool) -> str:
     """JS run once after a new answer: announce it (live region) and, on a narrow screen, bring
-    the start of the answer into view."""
+    the start of the answer into view. (No "<" in it: Streamlit drops a script that holds one.)"""
     return ("<script>(function(){const r=document.getElementById('answer-live');"
-            f"if(r) r.textContent={json.dumps(text)};"
-            + ("if(window.innerWidth<" + str(MOBILE_WIDTH) + "){setTimeout(function(){const m=document.querySelectorAll("
-               "'[data-testid=\"stChatMessage\"]');if(m.length) m[m.length-1].scrollIntoView({block:'start'});},400);}"
+            f"if(r) r.textContent={js_string(text)};"
+            + (f"if({MOBILE_WIDTH}>window.innerWidth){{setTimeout(function(){{const m=document.querySelectorAll("
+               "'[data-testid=stChatMessage]');if(m.length) m[m.length-1].scrollIntoView({block:'start'});},400);}"
                if scroll else "")
             + "})();</script>")
 

@@ -287,9 +287,15 @@ def test_focus_on_load_and_answers_announced(at):
     ask(at, ARTICLE5)
     text = at.session_state["messages"][1]["content"]
     announce = [b for b in htmls(at) if "getElementById('answer-live')" in b and "textContent" in b]
-    assert announce and json.dumps("New answer: " + text)[:80] in announce[0]
+    assert announce and app.js_string("New answer: " + text)[:80] in announce[0]
     assert "scrollIntoView({block:'start'})" in announce[0]
     assert not any(".focus()" in b for b in htmls(at))  # focused once, not on every answer
+
+
+def test_announcement_cannot_break_out_of_its_script():
+    script = app.live_script('an upload says </script><script>alert(1)</script> & <b>', scroll=True)
+    assert script.count("<") == 2 and script.startswith("<script>") and script.endswith("</script>")
+    assert json.loads(app.js_string("a </script> & b")) == "a </script> & b"
 
 
 def test_rendered_answer_and_sources_escape_everything():
