@@ -63,6 +63,9 @@ CSS = """
   background: #fff; color: #1f2329; border: 1px solid #b9bfcc; border-radius: .5rem; padding: .55rem .7rem;
   box-shadow: 0 6px 18px rgba(0,0,0,.18); font-size: .85rem; font-weight: 400; line-height: 1.4; white-space: normal; }
 .answer a.cite:hover .pop, .answer a.cite:focus .pop, .answer a.cite.open .pop { display: block; }
+@media (max-width: 640px) {  /* a phone: the card opens as a sheet above the chat box, within the screen */
+  .answer a.cite .pop { position: fixed; left: .75rem; right: .75rem; width: auto; top: auto; bottom: 6.5rem; }
+}
 .pop .pk, .src-card .kind { color: #3f4653; font-size: .8rem; }
 .sources h4 { margin: 0 0 .4rem 0; font-size: 1rem; }
 .src-card { border: 1px solid #d3d7df; border-radius: .5rem; padding: .5rem .7rem; margin-bottom: .5rem; background: #fff; }
@@ -172,6 +175,8 @@ def kind_line(c: dict) -> str:
         bits.append("Official text")
     else:
         bits.append(f"Team brief explaining {_e(short_title(c.get('title', '')))}")
+    if c.get("issuer"):
+        bits.append(_e(c["issuer"]))
     if c.get("reviewed"):
         bits.append(f"reviewed {_e(c['reviewed'])}")
     if c.get("adopted"):
@@ -247,8 +252,9 @@ def live_script(text: str, scroll: bool) -> str:
     the start of the answer into view. (No "<" in it: Streamlit drops a script that holds one.)"""
     return ("<script>(function(){const r=document.getElementById('answer-live');"
             f"if(r) r.textContent={js_string(text)};"
-            + (f"if({MOBILE_WIDTH}>window.innerWidth){{setTimeout(function(){{const m=document.querySelectorAll("
-               "'[data-testid=stChatMessage]');if(m.length) m[m.length-1].scrollIntoView({block:'start'});},400);}"
+            + (f"if({MOBILE_WIDTH}>window.innerWidth){{const go=function(){{const m=document.querySelectorAll("
+               "'[data-testid=stChatMessage]');if(m.length) m[m.length-1].scrollIntoView({block:'start'});};"
+               "setTimeout(go,400);setTimeout(go,1200);}"  # again once the page has settled
                if scroll else "")
             + "})();</script>")
 
@@ -483,8 +489,9 @@ def _uploads_panel(page: Page) -> None:
     st.subheader("Your documents")
     st.caption("PDF, DOCX, HTML, Markdown or text, up to 10 MB each. **Private to this browser**: nobody else "
                "sees, searches or removes them; answers mark them as *your upload*.")
+    # a fresh uploader after each batch: the files listed below are the ones kept, never a failed one
     uploaded = st.file_uploader("Add documents", type=UPLOAD_TYPES, accept_multiple_files=True,
-                                key="uploader", max_upload_size=10)
+                                key=f"uploader_{ss.setdefault('uploader_gen', 0)}", max_upload_size=10)
     status = st.container()  # status and errors right under the uploader
     new_files = [f for f in (uploaded or []) if f.file_id not in ss.processed_uploads]
     if new_files:
@@ -495,6 +502,7 @@ def _uploads_panel(page: Page) -> None:
         notes = [("success", f"Added {name}") for name in result.added]
         notes += [("error", f"{name}: {reason}") for name, reason in result.failed]
         ss.upload_notes = notes
+        ss.uploader_gen += 1
         st.rerun()
     with status:
         for kind, msg in ss.upload_notes:

@@ -431,7 +431,7 @@ def test_uploads_are_private_to_their_session(monkeypatch, tmp_path, docs_dir):
     bob = session(monkeypatch, index_dir, bob_token)
 
     content = (docs_dir / "beta.md").read_bytes()
-    uploader = alice.sidebar.file_uploader(key="uploader")
+    uploader = alice.sidebar.file_uploader(key=f"uploader_{alice.session_state['uploader_gen']}")
     uploader.upload("../../My Beta code.md", content, "text/markdown").upload("broken.pdf", b"%PDF-1.4 junk", "application/pdf")
     alice.run()
     assert not alice.exception, alice.exception
@@ -439,6 +439,7 @@ def test_uploads_are_private_to_their_session(monkeypatch, tmp_path, docs_dir):
     assert saved.read_bytes() == content
     assert [b.key for b in alice.sidebar.button if b.key and b.key.startswith("remove_")] == ["remove_My_Beta_code.md"]
     assert not (saved.parent / "broken.pdf").exists()  # the failed file is not kept, nor listed
+    assert alice.session_state["uploader_gen"] == 1  # the uploader is emptied: it lists no file either
     assert any("broken.pdf" in unescape(e.value) for e in alice.sidebar.error)
     assert any("Added My_Beta_code.md" in unescape(s.value) for s in alice.sidebar.success)
     assert "Your uploads: **1** documents" in "\n".join(unescape(m.value) for m in alice.sidebar.markdown)
