@@ -32,7 +32,7 @@ from assistant.export import (  # noqa: F401 - re-exported for the tests and old
     answer_with_footnotes, conversation_json, conversation_markdown, escape_md, safe_url,
 )
 from assistant.feedback import append_feedback  # noqa: F401
-from assistant.sources import BRIEF, OFFICIAL, UPLOAD, by_document, human_label, short_title
+from assistant.sources import BRIEF, OFFICIAL, UPLOAD, by_document, human_label, or_list, short_title
 from assistant.uploads import MAX_UPLOAD_BYTES, UPLOAD_TYPES, safe_filename  # noqa: F401
 
 APP_DIR = Path(__file__).resolve().parent
@@ -43,7 +43,6 @@ EXAMPLE_QUESTIONS = [
     "What does the Budapest Convention say about the expedited preservation of stored computer data?",
     "How does Europol support police cooperation between EU member states?",
 ]
-ANY = "Any"
 FILTER_FIELDS = (("issuer", "Issuer"), ("type", "Document type"), ("topic", "Topic"))
 MOBILE_WIDTH = 640  # Streamlit stacks columns below this width
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -235,10 +234,23 @@ def comparison_html(parts: list[dict], mid: str, citations: list[dict]) -> str:
             f'</th><th scope="col">What the sources say</th></tr></thead><tbody>{rows}</tbody></table>')
 
 
-def filter_summary(filters: dict[str, str]) -> str:
-    """The active filters in words ("Issuer: EU · Topic: Cybercrime")."""
+def filter_summary(filters: dict[str, Any]) -> str:
+    """The active filters in words ("Issuer: EU or NATO · Topic: Cybercrime")."""
     labels = dict(FILTER_FIELDS)
-    return " · ".join(f"{labels.get(k, k)}: {human_label(v)}" for k, v in filters.items())
+    return " · ".join(f"{labels.get(k, k)}: {or_list([human_label(x) for x in ([v] if isinstance(v, str) else v)])}"
+                      for k, v in filters.items())
+
+
+def search_filters(chosen: dict[str, list[str]], chips: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The search filters for the chips chosen: issuer and topic values as they are, type chips
+    as the types they stand for; one value is a string, several a list (any of them matches)."""
+    out: dict[str, Any] = {}
+    for field, values in chosen.items():
+        values = [t for v in values for t in chips.get(v, ())] if field == "type" else list(values)
+        values = list(dict.fromkeys(values))
+        if values:
+            out[field] = values[0] if len(values) == 1 else values
+    return out
 
 
 def js_string(text: str) -> str:
@@ -347,8 +359,15 @@ class Page:
             metas += list(user.collection.get(where=first, include=["metadatas"])["metadatas"] or [])
         return library(metas)
 
-    def filters(self) -> dict[str, str]:
-        return {f: v for f, _ in FILTER_FIELDS if (v := self.ss.get(f"filter_{f}")) and v != ANY}
+    def chips(self) -> dict[str, tuple[str, ...]]:
+        """The document-type chips for this index (treaties and conventions together, ...)."""
+        from assistant.sources import type_chips
+
+        return type_chips(list(self.facets.get("type", [])))
+
+    def filters(self) -> dict[str, Any]:
+        """The search filters the chosen chips stand for."""
+        return search_filters({f: list(self.ss.get(f"filter_{f}") or []) for f, _ in FILTER_FIELDS}, self.chips())
 
     def ingest(self, paths: list[Path], label: str, user: bool = False):
         from assistant.errors import AssistantError, IndexBusy
@@ -440,7 +459,7 @@ def _new_chat(ss) -> None:
     ss.messages = []
     ss.conv_id = uuid.uuid4().hex
     for field, _ in FILTER_FIELDS:
-        ss[f"filter_{field}"] = ANY
+        ss[f"filter_{field}"] = []
 
 
 def _open_conversation(ss, conv_id: str, messages: list[dict]) -> None:
@@ -631,13 +650,13 @@ def _filters(page: Page) -> None:
     active = page.filters()
     with st.expander("Filter the sources" + (f" — {filter_summary(active)}" if active else ""), expanded=bool(active),
                      icon=":material/filter_list:"):
-        cols = st.columns(len(FILTER_FIELDS))
-        for col, (field, label) in zip(cols, FILTER_FIELDS):
-            options = [ANY] + list(page.facets.get(field, []))
-            if ss.get(f"filter_{field}") not in options:
-                ss[f"filter_{field}"] = ANY
-            col.selectbox(label, options, key=f"filter_{field}",
-                          format_func=lambda v: "Any" if v == ANY else human_label(v))
+        st.caption("Choose any number; within a row any chosen value matches. New chat clears them.")
+        for field, label in FILTER_FIELDS:
+            options = list(page.chips()) if field == "type" else list(page.facets.get(field, []))
+            chosen = ss.get(f"filter_{field}")
+            if not isinstance(chosen, list) or not set(chosen) <= set(options):
+                ss[f"filter_{field}"] = [v for v in (chosen if isinstance(chosen, list) else []) if v in options]
+            st.pills(label, options, selection_mode="multi", key=f"filter_{field}", format_func=human_label)
 
 
 def _first_screen(page: Page) -> None:

@@ -164,3 +164,37 @@ def by_document(citations: list[dict]) -> list[dict]:
         card = cards.setdefault(c.get("doc_id", ""), {**c, "quotes": []})
         card["quotes"].append(c)
     return list(cards.values())
+
+
+# Filter chips for document types: related types together, in this order.
+TYPE_GROUPS: list[tuple[str, tuple[str, ...]]] = [
+    ("Treaties & conventions", ("treaty", "convention", "agreement", "protocol")),
+    ("EU law", ("regulation", "directive", "decision")),
+    ("Resolutions", ("resolution",)),
+    ("Declarations & strategies", ("declaration", "strategy", "communique")),
+    ("Team briefs", ("brief",)),
+    ("Official texts", ("document",)),
+    ("Your uploads", ("upload",)),
+]
+
+
+def type_chips(types: list[str]) -> dict[str, tuple[str, ...]]:
+    """The type chips for the types present in an index: each group of :data:`TYPE_GROUPS` that
+    holds any of them (with only those), then every other type on its own (human label)."""
+    present = list(dict.fromkeys(types))
+    chips: dict[str, tuple[str, ...]] = {}
+    grouped: set[str] = set()
+    for label, members in TYPE_GROUPS:
+        held = tuple(t for t in members if t in present)
+        if held:
+            chips[label] = held
+            grouped.update(held)
+    for t in present:
+        if t not in grouped:
+            chips[human_label(t)] = (t,)
+    return chips
+
+
+def or_list(words: list[str]) -> str:
+    """"a", "a or b", "a, b or c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1] if words else ""

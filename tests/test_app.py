@@ -163,11 +163,13 @@ def test_followups_only_when_the_question_cannot_stand_alone(at):
 
 
 def test_new_chat_clears_conversation_and_filters(at):
-    at.selectbox(key="filter_issuer").set_value("EU").run()
+    at.button_group(key="filter_issuer").set_value(["EU"]).run()
+    at.button_group(key="filter_type").set_value(["EU law"]).run()
     ask(at, "What is the role of Europol?")
+    assert at.session_state["messages"][1]["filters"] == {"issuer": "EU", "type": ["regulation", "directive"]}
     at.button(key=[b.key for b in at.sidebar.button if b.label == "New chat"][0]).click().run()
     assert at.session_state["messages"] == []
-    assert at.selectbox(key="filter_issuer").value == app.ANY
+    assert at.button_group(key="filter_issuer").value == [] and at.button_group(key="filter_type").value == []
     assert any(b.key == "example_0" for b in at.button)
 
 
@@ -207,18 +209,31 @@ def test_off_topic_question_abstains(at):
 
 
 # --- finding your way: filters, library, examples, advanced ------------------------------------
-def test_filters_in_the_main_area_with_readable_labels(at, corpus_bot):
+def test_filter_chips_in_the_main_area_with_readable_labels(at, corpus_bot):
     facets = corpus_bot.facets()
-    assert not at.sidebar.selectbox  # in the page itself, so a phone shows them too
-    for field in ("issuer", "type", "topic"):
-        box = at.selectbox(key=f"filter_{field}")
-        assert box.value == app.ANY
-        assert box.options == [app.ANY] + [app.human_label(v) for v in facets[field]]
-    topics = at.selectbox(key="filter_topic").options
+    assert not at.sidebar.button_group  # in the page itself, so a phone shows them too
+    for field in ("issuer", "topic"):
+        chips = at.button_group(key=f"filter_{field}")
+        assert chips.value == []
+        assert chips.options == [app.human_label(v) for v in facets[field]]
+    topics = at.button_group(key="filter_topic").options
     assert "Arms control" in topics and "arms-control" not in topics
+    types = at.button_group(key="filter_type").options
+    assert types[0] == "Treaties & conventions" and "Treaty" not in types and "Convention" not in types
     assert at.sidebar.slider(key="k").value == corpus_bot.settings.top_k
     sidebar_text = "\n".join(unescape(m.value) for m in at.sidebar.markdown)
     assert f"Documents: **{corpus_bot.stats()['documents']}**" in sidebar_text
+
+
+def test_treaties_and_conventions_together(at, corpus_bot):
+    at.button_group(key="filter_type").set_value(["Treaties & conventions"]).run()
+    ask(at, "What must parties do to preserve stored computer data, and what is collective defence?")
+    msg = at.session_state["messages"][1]
+    assert msg["filters"] == {"type": ["treaty", "convention", "agreement"]}
+    doc_type = {m["doc_id"]: m["type"] for m in corpus_bot.index().lexical().metas}
+    assert msg["answer"]["citations"]
+    assert {doc_type[c["doc_id"]] for c in msg["answer"]["citations"]} <= {"treaty", "convention", "agreement"}
+    assert "Filter: Document type: Treaty, Convention or Agreement" in "\n".join(unescape(c.value) for c in at.caption)
 
 
 def test_admin_controls_are_under_advanced(at):
@@ -229,7 +244,7 @@ def test_admin_controls_are_under_advanced(at):
 
 
 def test_filter_restricts_sources(at):
-    at.selectbox(key="filter_issuer").set_value("EU").run()
+    at.button_group(key="filter_issuer").set_value(["EU"]).run()
     at.sidebar.slider(key="k").set_value(4).run()
     ask(at, "What is the role of Europol?")
     msg = at.session_state["messages"][1]
@@ -241,12 +256,12 @@ def test_filter_restricts_sources(at):
 
 
 def test_abstention_names_the_active_filter(at):
-    at.selectbox(key="filter_issuer").set_value("Council of Europe").run()
+    at.button_group(key="filter_issuer").set_value(["Council of Europe", "INTERPOL"]).run()
     ask(at, LASAGNE)
     msg = at.session_state["messages"][1]
     assert msg["answer"]["abstained"], msg["content"]
     warning = unescape(at.warning[0].value)
-    assert "Only the sources matching Issuer: Council of Europe were searched" in warning
+    assert "Only the sources matching Issuer: Council of Europe or INTERPOL were searched" in warning
     assert "Clear the filter" in warning
 
 

@@ -250,3 +250,47 @@ def test_stands_alone_with_the_corpus_names(corpus_bot):
     assert stands_alone("What is PESCO?", names)
     assert not stands_alone("When did it enter into force?", names)
     assert not stands_alone("What does the convention say about extradition?", names)
+
+
+# --- filters: several values per field, chips for types -----------------------------------------
+def test_type_chips_group_treaties_and_conventions():
+    from assistant.sources import or_list, type_chips
+
+    chips = type_chips(["brief", "convention", "treaty", "regulation", "widget"])
+    assert chips == {"Treaties & conventions": ("treaty", "convention"), "EU law": ("regulation",),
+                     "Team briefs": ("brief",), "Widget": ("widget",)}
+    assert or_list(["a"]) == "a" and or_list(["a", "b", "c"]) == "a, b or c"
+
+
+def test_multi_value_filters_are_validated_and_translated():
+    from assistant.store import chroma_where, validate_filters
+
+    f = validate_filters({"type": ["treaty", "convention", "treaty"], "topic": ["cybercrime"], "issuer": "EU"})
+    assert f == {"type": ("treaty", "convention"), "topic": "cybercrime", "issuer": "EU"}
+    assert chroma_where(f) == {"$and": [{"type": {"$in": ["treaty", "convention"]}}, {"topic_cybercrime": True},
+                                        {"issuer": "EU"}]}
+    assert chroma_where(validate_filters({"topic": ["a", "b"]})) == {"$or": [{"topic_a": True}, {"topic_b": True}]}
+    for bad in ({"type": []}, {"type": ["$ne"]}, {"type": [1]}, {"doc_id": ["a", "b"]}, {"type": ["x"] * 51}):
+        with pytest.raises(BadInput):
+            validate_filters(bad)
+
+
+def test_multi_value_filters_search_the_real_index(corpus_bot):
+    """Treaties and conventions together: the Budapest Convention (a convention) and the North
+    Atlantic Treaty (a treaty) both pass; a regulation does not — on both the dense and BM25 side."""
+    facets = corpus_bot.facets()
+    assert {"treaty", "convention"} <= set(facets["type"])
+    for mode in ("dense", "bm25", "hybrid"):
+        found = corpus_bot.search("cybercrime convention collective defence treaty Europol regulation", k=20,
+                                  filters={"type": ["treaty", "convention"]}, mode=mode).passages
+        types = {p.type for p in found}
+        assert types and types <= {"treaty", "convention"}, (mode, types)
+    both = corpus_bot.search("Budapest Convention North Atlantic Treaty Article 5", k=20,
+                             filters={"type": ["treaty", "convention"]}).passages
+    assert {"budapest-convention", "nato-treaty"} & {p.doc_id for p in both} and len({p.type for p in both}) == 2
+    wanted = {"cybercrime", "arms-control"}
+    allowed = {m["doc_id"] for m in corpus_bot.index().lexical().metas if wanted & set(m["topics"])}
+    topics = corpus_bot.search("cooperation between states", k=20, filters={"topic": sorted(wanted)}).passages
+    assert topics and {p.doc_id for p in topics} <= allowed
+    assert len({p.doc_id for p in topics} & {m["doc_id"] for m in corpus_bot.index().lexical().metas
+                                              if "cybercrime" in m["topics"]}) >= 1
