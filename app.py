@@ -135,7 +135,9 @@ def corpus_dir_from_env() -> Path:
 
 def llm_generators(settings) -> list[str]:
     """Generators on offer: extractive always; an OpenAI-compatible model when one is configured."""
-    return ["extractive"] + (["openai"] if settings.llm_base_url and settings.llm_model else [])
+    from assistant.generation import llm_configured
+
+    return ["extractive"] + (["openai"] if llm_configured(settings) else [])
 
 
 def format_timestamp(ts: Any) -> str:
@@ -215,7 +217,7 @@ def sources_html(citations: list[dict], mid: str) -> str:
         quotes = []
         for q in card["quotes"]:
             where = " · ".join(x for x in (_e(q.get("section")), f"page {int(q['page'])}" if q.get("page") and
-                                           int(q["page"]) > 0 and f"page {q['page']}" not in str(q.get("section"))
+                                           int(q["page"]) > 0 and f"page {q['page']}" not in str(q.get("section")).lower()
                                            else "") if x)
             ctx = " ".join(x for x in (_e(q.get("context_before")), f"<mark>{_e(q.get('quote'))}</mark>",
                                        _e(q.get("context_after"))) if x)

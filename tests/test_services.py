@@ -294,3 +294,65 @@ def test_multi_value_filters_search_the_real_index(corpus_bot):
     assert topics and {p.doc_id for p in topics} <= allowed
     assert len({p.doc_id for p in topics} & {m["doc_id"] for m in corpus_bot.index().lexical().metas
                                               if "cybercrime" in m["topics"]}) >= 1
+
+
+def test_llm_rule_is_the_generators_own():
+    from assistant.generation import llm_configured
+    from assistant.settings import Settings
+
+    assert not llm_configured(Settings(llm_base_url="http://x/v1"))
+    assert not llm_configured(Settings(llm_model="m"))
+    assert llm_configured(Settings(llm_base_url="http://x/v1", llm_model="m"))
+
+
+def test_kind_line_names_each_date_and_the_official_source():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("policy_app", Path(__file__).resolve().parents[1] / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    brief = {"kind": BRIEF, "title": "The North Atlantic Treaty (1949)", "issuer": "NATO", "reviewed": "2025-06-01",
+             "adopted": "1949-04-04", "url": "https://www.nato.int/t"}
+    assert app.kind_line(brief) == ('Team brief explaining The North Atlantic Treaty · NATO · reviewed 2025-06-01 · '
+                                    'instrument adopted 1949-04-04 · <a href="https://www.nato.int/t" target="_blank" '
+                                    'rel="noopener noreferrer">official source</a>')
+    official = dict(brief, kind=OFFICIAL, reviewed="", issuer="")
+    assert app.kind_line(official).startswith("Official text · adopted 1949-04-04 · ")
+    assert app.kind_line(official).endswith(">official text</a>")
+    assert "your upload" in app.kind_line({"kind": UPLOAD, "url": "upload:x.md", "adopted": "2020-01-01"})
+    assert "adopted" not in app.kind_line({"kind": UPLOAD, "url": "upload:x.md", "adopted": "2020-01-01"})
+
+
+def test_an_official_text_is_labelled_as_such(tmp_path):
+    """A real official text indexed as published (no front matter) is an "official text" in the
+    library and on its cards, not a team brief."""
+    from conftest import REALDOCS
+
+    from assistant import Assistant
+    from assistant.sources import enrich
+
+    if not (REALDOCS / "north_atlantic_treaty.md").exists():
+        pytest.skip("the real official texts are not on this machine")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "north_atlantic_treaty.md").write_bytes((REALDOCS / "north_atlantic_treaty.md").read_bytes())
+    bot = Assistant(index_dir=tmp_path / "idx")
+    assert bot.ingest([docs]).ok
+    entries = library(bot.index().collection.get(where={"position": 0}, include=["metadatas"])["metadatas"])
+    assert [(d["doc_id"], d["kind"]) for d in entries] == [("north-atlantic-treaty", OFFICIAL)]
+    answer = bot.ask("What happens if there is an armed attack against one of the Parties?")
+    record = enrich(answer.to_dict(), answer.passages, {d["doc_id"]: d for d in entries})
+    assert record["citations"] and {c["kind"] for c in record["citations"]} == {OFFICIAL}
+
+
+def test_a_pdf_page_is_named_once_on_its_card():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("policy_app", Path(__file__).resolve().parents[1] / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    cit = {"marker": 1, "doc_id": "upload-r", "title": "R", "section": "Page 1", "page": 1, "url": "upload:r.pdf",
+           "quote": "q", "kind": UPLOAD}
+    panel = app.sources_html([cit], "m")
+    assert panel.lower().count("page 1") == 1
+    assert "page 3" in app.sources_html([dict(cit, section="Annex", page=3)], "m")
