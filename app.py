@@ -476,7 +476,8 @@ def _recent_conversations(page: Page) -> None:
     st.caption("Recent conversations")
     for c in recent:
         current = c["id"] == ss.conv_id
-        st.button(("▸ " if current else "") + c["title"], key=f"conv_{c['id']}", width="stretch", disabled=current,
+        st.button(("▸ " if current else "") + c["title"], key=f"conv_{c['id']}", width="stretch",
+                  help="The conversation on screen" if current else "Open this conversation",
                   on_click=_open_conversation, args=(ss, c["id"], page.conversations.load(c["id"]) or []))
 
 

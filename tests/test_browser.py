@@ -150,7 +150,8 @@ def test_chat_in_browser(server, tmp_path):
             expect(second.get_by_text("Searched for:", exact=False)).to_be_visible()
             page.wait_for_timeout(500)
             shot = DOCS_SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "chat.png"
-            first.locator(".answer").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.get_by_role("heading", name="Security-cooperation policy assistant").evaluate(
+                "e => e.scrollIntoView({block: 'start'})")
             first.locator("a.cite").nth(1).click()  # an open citation card in the picture
             page.wait_for_timeout(300)
             page.screenshot(path=str(shot))
