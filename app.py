@@ -770,57 +770,70 @@ def _history_for(page: Page, question: str) -> list[dict]:
 
 
 def _answer_question(page: Page, question: str) -> None:
-    from assistant.errors import AssistantError, BadInput, IndexNotFound
-    from assistant.sources import enrich
-
+    """Ask, stream the answer, then show it with its sources, keep it and announce it."""
     st, ss = page.st, page.ss
-    history = _history_for(page, question)
-    filters = page.filters()
+    history, filters = _history_for(page, question), page.filters()
     with st.chat_message("user"):
         st.markdown(escape_md(question))
     with st.chat_message("assistant"):
         body = st.empty()
-        try:
-            with body.container():
-                stream = AnswerStream(page.bot, question, history, filters, int(ss.get("k") or page.bot.settings.top_k),
-                                      transform=escape_md)
-                pieces = iter(stream)
-                with st.spinner("Searching the sources…"):
-                    first = next(pieces, None)  # retrieval and answering happen here
-
-                def text():
-                    if first is not None:
-                        yield first
-                    yield from pieces
-
-                st.write_stream(text())
-            answer = stream.answer
-        except BadInput as exc:
-            body.error(f"I could not use that question: {escape_md(str(exc))}")
-            return
-        except IndexNotFound:
-            body.info("There is no index yet: build it from the sidebar first.")
-            return
-        except AssistantError as exc:
-            body.error(f"Something went wrong while answering: {escape_md(str(exc))}")
-            return
+        answer = _stream_answer(page, body, question, history, filters)
         if answer is None:
-            body.error("The assistant returned no answer.")
             return
-        try:
-            docs = {d["doc_id"]: d for d in page.library()}
-        except Exception:  # noqa: BLE001 - the sources still show, without kind and dates from the library
-            docs = {}
-        record = enrich(answer_record(answer), answer.passages, docs)
-        msg = {"id": uuid.uuid4().hex, "role": "assistant", "content": answer.text, "answer": record,
-               "filters": dict(filters), "time": time.time()}
-        ss.messages.append({"id": uuid.uuid4().hex, "role": "user", "content": question})
-        ss.messages.append(msg)
-        page.save_conversation()
+        msg = _keep_answer(page, question, answer, filters)
         with body.container():
             _render_answer(page, msg)
     announce = ("Not covered by the sources. " if answer.abstained else "New answer: ") + answer.text
     st.html(live_script(announce[:600], scroll=True), unsafe_allow_javascript=True)
+
+
+def _stream_answer(page: Page, body, question: str, history: list[dict], filters: dict):
+    """The Answer, its text streamed into ``body`` as it comes; None (and a message) on failure."""
+    from assistant.errors import AssistantError, BadInput, IndexNotFound
+
+    st = page.st
+    k = int(page.ss.get("k") or page.bot.settings.top_k)
+    try:
+        with body.container():
+            stream = AnswerStream(page.bot, question, history, filters, k, transform=escape_md)
+            pieces = iter(stream)
+            with st.spinner("Searching the sources…"):
+                first = next(pieces, None)  # retrieval and answering happen here
+
+            def text():
+                if first is not None:
+                    yield first
+                yield from pieces
+
+            st.write_stream(text())
+    except BadInput as exc:
+        body.error(f"I could not use that question: {escape_md(str(exc))}")
+        return None
+    except IndexNotFound:
+        body.info("There is no index yet: build it from the sidebar first.")
+        return None
+    except AssistantError as exc:
+        body.error(f"Something went wrong while answering: {escape_md(str(exc))}")
+        return None
+    if stream.answer is None:
+        body.error("The assistant returned no answer.")
+    return stream.answer
+
+
+def _keep_answer(page: Page, question: str, answer, filters: dict) -> dict:
+    """Add the turn to the conversation (with what the sources panel needs) and save it."""
+    from assistant.sources import enrich
+
+    try:
+        docs = {d["doc_id"]: d for d in page.library()}
+    except Exception:  # noqa: BLE001 - the sources still show, without kind and dates from the library
+        docs = {}
+    msg = {"id": uuid.uuid4().hex, "role": "assistant", "content": answer.text,
+           "answer": enrich(answer_record(answer), answer.passages, docs), "filters": dict(filters),
+           "time": time.time()}
+    page.ss.messages += [{"id": uuid.uuid4().hex, "role": "user", "content": question}, msg]
+    page.save_conversation()
+    return msg
 
 
 if __name__ == "__main__":
