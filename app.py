@@ -354,11 +354,10 @@ class Page:
         """The indexed documents (corpus and this owner's uploads)."""
         from assistant.sources import library
 
-        first = {"position": 0}  # one chunk per document carries its title, issuer, dates and link
-        metas = list(self.bot.index().collection.get(where=first, include=["metadatas"])["metadatas"] or [])
+        metas = _first_chunks(self.bot.index())
         user = self.bot.user_index()
         if user is not None:
-            metas += list(user.collection.get(where=first, include=["metadatas"])["metadatas"] or [])
+            metas += _first_chunks(user)
         return library(metas)
 
     def chips(self) -> dict[str, tuple[str, ...]]:
@@ -398,6 +397,27 @@ class Page:
     def save_conversation(self) -> None:
         if self.ss.messages:
             self.conversations.save(self.ss.conv_id, self.ss.messages)
+
+
+_FIRST_CHUNKS: dict[tuple, list[dict]] = {}  # (collection, manifest stamp) -> metadata; bounded below
+
+
+def _first_chunks(index) -> list[dict]:
+    """The metadata of each document's first chunk (title, issuer, dates, link), read again only
+    when the index's manifest changes (bench/chat_sources.py: 15 ms a read on the corpus)."""
+    try:
+        st_ = index.manifest_path.stat()
+        key = (str(index.dir), index.collection_name, st_.st_mtime_ns, st_.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _FIRST_CHUNKS:
+        return list(_FIRST_CHUNKS[key])
+    metas = list(index.collection.get(where={"position": 0}, include=["metadatas"])["metadatas"] or [])
+    if key is not None:
+        if len(_FIRST_CHUNKS) >= 64:
+            _FIRST_CHUNKS.clear()
+        _FIRST_CHUNKS[key] = metas
+    return list(metas)
 
 
 def _base_assistant(st, index_dir: str, corpus_dir: str, generator: str):
