@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -156,16 +157,14 @@ class Assistant:
 
     # -- public API ------------------------------------------------------------------------
     def user_index(self, create: bool = False):
-        """The separate index of the user's own uploads (None when there is none yet); for an
-        owner's view (:meth:`for_owner`), that owner's own upload index."""
-        name = f"{UPLOADS}-{self.owner}" if self.owner else UPLOADS
+        """The separate index of the user's own uploads (None when there is none yet)."""
         with self._lock:
             if self._user_index is None:
                 from .store import Index
 
-                if not create and not (Path(self.settings.index_dir) / name / "manifest.json").exists():
+                if not create and not (Path(self.settings.index_dir) / UPLOADS / "manifest.json").exists():
                     return None
-                self._user_index = Index(self.settings, self.embeddings, create=True, name=name)
+                self._user_index = Index(self.settings, self.embeddings, create=True, name=UPLOADS)
             return self._user_index
 
     def ingest(self, paths: Iterable[str | Path] | str | Path | None = None, progress=None,
@@ -452,6 +451,7 @@ class Assistant:
         view.owner, view._base = owner, base
         view._user_index = view._chain = None
         view._lock = threading.RLock()
+        view.user_index = functools.partial(_owner_upload_index, view)  # type: ignore[method-assign]
         view.__dict__.pop("_names_key", None)
         view.__dict__.pop("_names_merged", None)
         return view
@@ -496,3 +496,20 @@ def ask(question: str, history: list[dict] | None = None, filters: dict | None =
         'nato-treaty'
     """
     return default_assistant().ask(question, history=history, filters=filters)
+
+
+def _owner_upload_index(view: Assistant, create: bool = False):
+    """:meth:`Assistant.user_index` of an owner's view (:meth:`Assistant.for_owner`): that owner's
+    own upload index ``<index_dir>/user-<owner>``, collection ``<collection>-user-<owner>``."""
+    from .store import Index
+
+    name = f"{UPLOADS}-{view.owner}"
+    with view._lock:
+        if view._user_index is None:
+            present = getattr(Index, "present", None)  # a store that can tell (manifest kept with a server)
+            exists = present(view.settings, name) if present else (Path(view.settings.index_dir) / name /
+                                                                   "manifest.json").exists()
+            if not create and not exists:
+                return None
+            view._user_index = Index(view.settings, view.embeddings, create=True, name=name)
+        return view._user_index
