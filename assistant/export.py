@@ -42,7 +42,9 @@ def source_kind(c: dict) -> str:
     """What kind of source a citation is from: "upload", "official text" or "team brief"."""
     if c.get("source_kind") == "upload" or str(c.get("url", "")).startswith("upload:"):
         return "upload"
-    return c.get("source_kind") or "team brief"
+    if c.get("kind"):  # what the app worked out (assistant.sources.kind_of)
+        return c["kind"]
+    return "official text" if c.get("source_kind") == "document" else "team brief"
 
 
 def _source_label(c: dict) -> str:

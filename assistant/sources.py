@@ -42,7 +42,7 @@ def kind_of(meta: dict) -> str:
     if meta.get("source_kind") == UPLOAD or str(meta.get("url", "")).startswith("upload:") \
             or meta.get("issuer") == UPLOAD:
         return UPLOAD
-    if meta.get("type") == "document" and not meta.get("issuer"):
+    if meta.get("source_kind") == "document" or (meta.get("type") == "document" and not meta.get("issuer")):
         return OFFICIAL
     return BRIEF
 

@@ -43,13 +43,16 @@ class Citation:
     issuer: str = ""
     adopted: str = ""
     page: int | None = None
-    # What kind of source the quote is from: "upload" for a user's own upload (its URL is
-    # "upload:<file name>"), "" when not told (a corpus document).
+    # What kind of source the quote is from: "upload" (a user's upload: its URL is
+    # "upload:<file name>"), "brief" (a team brief: front matter naming the instrument's issuer)
+    # or "document" (a file indexed as published, without front matter: no issuer). Derived
+    # from the URL and issuer when not given.
     source_kind: str = ""
 
     def __post_init__(self) -> None:
-        if not self.source_kind and (self.url or "").startswith("upload:"):
-            object.__setattr__(self, "source_kind", "upload")
+        if not self.source_kind:
+            kind = "upload" if (self.url or "").startswith("upload:") else "brief" if self.issuer else "document"
+            object.__setattr__(self, "source_kind", kind)
 
 
 @dataclass

@@ -91,8 +91,7 @@ def test_private_upload_indexes_on_the_real_model(tmp_path, docs_dir):
     assert [p.name for p in store_a.list()] == ["beta.md"]
     store_a.remove(alice, "beta.md")
     assert store_a.list() == [] and alice.stats()["user_chunks"] == 0
-    with pytest.raises(BadInput):
-        base.for_owner("../other")
+    assert re.fullmatch(r"other-[0-9a-f]{16}", base.for_owner("../other").owner)  # never a path
 
 
 # --- feedback -----------------------------------------------------------------------------------
@@ -222,9 +221,38 @@ def test_library_and_follow_ups():
 
 
 def test_upload_citations_say_so():
-    c = Citation(1, "upload-x", "X", "", "upload:x.md", "q", "c", 1.0)
+    c = Citation(1, "upload-x", "X", "", "upload:x.md", "q", "c", 1.0, issuer="upload")
     assert c.source_kind == "upload"
-    assert Citation(1, "nato", "N", "", "https://nato.int", "q", "c", 1.0).source_kind == ""
+    assert Citation(1, "nato", "N", "", "https://nato.int", "q", "c", 1.0, issuer="NATO").source_kind == "brief"
+    assert Citation(1, "nat", "N", "", "https://x.nl/t", "q", "c", 1.0).source_kind == "document"
+    assert Citation(1, "nat", "N", "", "", "q", "c", 1.0, source_kind="upload").source_kind == "upload"
+    from assistant.types import Answer
+
+    a = Answer("q", "t [1]", [c], False, [])
+    assert Answer.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+    assert a.to_dict()["citations"][0]["source_kind"] == "upload"
+
+
+def test_owner_parameters_of_the_api(tmp_path, docs_dir):
+    """The contract's ``ingest(paths, owner=...)`` and ``ask(..., owner=...)``: a private space."""
+    from assistant import Assistant
+    from assistant.api import owner_key
+
+    assert owner_key("alice") == "alice"
+    assert owner_key("Alice Smith") != owner_key("alice smith") and re.fullmatch(r"alice-smith-[0-9a-f]{16}",
+                                                                                  owner_key("Alice Smith"))
+    assert owner_key("../../etc") .startswith("etc-")
+    for bad in ("", "   ", "x" * 201, None):
+        with pytest.raises(BadInput):
+            owner_key(bad)
+    bot = Assistant(index_dir=tmp_path / "idx")
+    assert bot.ingest([docs_dir / "beta.md"], owner="Alice Smith").added
+    question = "For how long can stored computer data be preserved under the Beta Code?"
+    assert bot.ask(question, owner="Alice Smith").citations[0].source_kind == "upload"
+    assert all(c.source_kind != "upload" for c in bot.ask(question, owner="bob").citations)
+    assert all(c.source_kind != "upload" for c in bot.ask(question).citations)
+    *_, streamed = bot.stream(question, owner="Alice Smith")
+    assert streamed.citations[0].url == "upload:beta.md"
 
 
 # --- stand-alone questions ----------------------------------------------------------------------
