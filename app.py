@@ -266,9 +266,13 @@ def live_script(text: str, scroll: bool) -> str:
     the start of the answer into view. (No "<" in it: Streamlit drops a script that holds one.)"""
     return ("<script>(function(){const r=document.getElementById('answer-live');"
             f"if(r) r.textContent={js_string(text)};"
-            + (f"if({MOBILE_WIDTH}>window.innerWidth){{const go=function(){{const m=document.querySelectorAll("
-               "'[data-testid=stChatMessage]');if(m.length) m[m.length-1].scrollIntoView({block:'start'});};"
-               "setTimeout(go,400);setTimeout(go,1200);}"  # again once the page has settled
+            # for 3 s (while the page settles and Streamlit follows the bottom), keep the start of
+            # the answer at the top of a phone's screen
+            + (f"if({MOBILE_WIDTH}>window.innerWidth){{let n=0;const t=setInterval(function(){{"
+               "const m=document.querySelectorAll('[data-testid=stChatMessage]');"
+               "if(m.length){const y=m[m.length-1].getBoundingClientRect().top;"
+               "if(-2>y||y>window.innerHeight/3) m[m.length-1].scrollIntoView({block:'start'});}"
+               "if(++n>12) clearInterval(t);},250);}"
                if scroll else "")
             + "})();</script>")
 

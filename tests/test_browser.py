@@ -261,7 +261,7 @@ def test_mobile_lands_on_the_answer_with_filters_and_cards_in_reach(server):
             button = page.get_by_role("button", name=EXAMPLE_LONG).bounding_box()
             assert button["x"] >= 0 and button["x"] + button["width"] <= 390  # the full question, wrapped
             answer = ask(page, ARTICLE5, 1)
-            page.wait_for_timeout(1500)
+            page.wait_for_timeout(3500)
             top = answer.bounding_box()["y"]
             assert -2 <= top < 844 / 3, top  # the view lands on the start of the answer
             text_box, panel_box = answer.locator(".answer").first.bounding_box(), answer.locator(".sources").bounding_box()
