@@ -1,19 +1,26 @@
 """Streamlit chat UI for the security-cooperation policy assistant.
 
 Run with ``streamlit run app.py`` (or ``make run``). Every answer goes through the same
-:class:`assistant.Assistant` as the CLI and the Python API; the UI only renders it.
+:class:`assistant.Assistant` as the CLI and the Python API; the UI only renders it. The services
+it uses live in the package: private uploads (:mod:`assistant.uploads`), saved conversations
+(:mod:`assistant.history`), feedback (:mod:`assistant.feedback`), export
+(:mod:`assistant.export`) and what a reader needs to judge the sources (:mod:`assistant.sources`).
 
-Settings come from the environment: ``ASSISTANT_INDEX_DIR`` (the index, relative paths resolve
-against the working directory like the CLI) and ``ASSISTANT_CORPUS_DIR`` (the folder the
-"Build index" button ingests; a relative path resolves against this file's folder).
+Privacy: each browser gets a random owner token in a session cookie; its uploads, its upload
+index and its saved conversations are kept under a digest of that token, and no other browser
+session can list, search or remove them (README, "Your uploads are private").
+
+Settings come from the environment like the CLI's: ``ASSISTANT_INDEX_DIR`` and
+``ASSISTANT_CORPUS_DIR`` (relative paths resolve against the working directory).
 
 The helpers above ``main()`` hold no Streamlit state and are imported by the tests.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import html
 import json
-import os
 import re
 import time
 import uuid
@@ -21,110 +28,116 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-APP_DIR = Path(__file__).resolve().parent
+from assistant.export import (  # noqa: F401 - re-exported for the tests and older callers
+    answer_with_footnotes, conversation_json, conversation_markdown, escape_md, safe_url,
+)
+from assistant.feedback import append_feedback  # noqa: F401
+from assistant.sources import BRIEF, OFFICIAL, UPLOAD, by_document, human_label, or_list, short_title
+from assistant.uploads import MAX_UPLOAD_BYTES, UPLOAD_TYPES, safe_filename  # noqa: F401
 
+APP_DIR = Path(__file__).resolve().parent
+COOKIE = "assistant_owner"
 EXAMPLE_QUESTIONS = [
     "What does Article 5 of the North Atlantic Treaty commit the parties to?",
     "What is PESCO?",
     "What does the Budapest Convention say about the expedited preservation of stored computer data?",
     "How does Europol support police cooperation between EU member states?",
 ]
-UPLOAD_TYPES = ["pdf", "docx", "html", "md", "txt"]
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-ANY = "Any"
 FILTER_FIELDS = (("issuer", "Issuer"), ("type", "Document type"), ("topic", "Topic"))
+MOBILE_WIDTH = 640  # Streamlit stacks columns below this width
+_MARKER = re.compile(r"\[(\d+)\]")
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'^])")
-_WORD = re.compile(r"[A-Za-z0-9À-ÖØ-öø-ÿ]+(?:['’][A-Za-z]+)?")
-_STOPWORDS = set(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers him his how i if in into is it its itself just me more most my
-    no nor not now of off on once only or other our ours out over own same she should so some such
-    than that the their theirs them then there these they this those through to too under until up
-    very was we were what when where which while who whom why will with would you your yours
-    say says said tell must may might shall""".split()
-)
+CSS = """
+<style>
+.block-container { max-width: 1400px; }
+/* captions and secondary text at WCAG AA contrast (#4a4f5a on white: 8.0:1) */
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: #4a4f5a !important; }
+[data-testid="stBaseButton-secondary"] p { white-space: normal; text-align: left; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+.answer { line-height: 1.6; }
+.answer a.cite { position: relative; font-size: .78em; vertical-align: super; text-decoration: none;
+  padding: 0 .2em; margin: 0 .05em; border-radius: .3em; background: #e6ecfa; color: #1b3f91; font-weight: 600; }
+.answer a.cite:focus { outline: 2px solid #1b3f91; }
+.answer a.cite .pop { display: none; position: absolute; z-index: 1000; left: -1rem; top: 1.7em; width: min(24rem, 80vw);
+  background: #fff; color: #1f2329; border: 1px solid #b9bfcc; border-radius: .5rem; padding: .55rem .7rem;
+  box-shadow: 0 6px 18px rgba(0,0,0,.18); font-size: .85rem; font-weight: 400; line-height: 1.4; white-space: normal; }
+.answer a.cite:hover .pop, .answer a.cite:focus .pop, .answer a.cite.open .pop { display: block; }
+@media (max-width: 640px) {  /* a phone: the card opens as a sheet above the chat box, within the screen */
+  .answer a.cite .pop { position: fixed; left: .75rem; right: .75rem; width: auto; top: auto; bottom: 6.5rem; }
+}
+.pop .pk, .src-card .kind { color: #3f4653; font-size: .8rem; }
+.sources h4 { margin: 0 0 .4rem 0; font-size: 1rem; }
+.src-card { border: 1px solid #d3d7df; border-radius: .5rem; padding: .5rem .7rem; margin-bottom: .5rem; background: #fff; }
+.src-card .title { font-weight: 600; }
+.src-card .badge { display: inline-block; font-size: .72rem; font-weight: 600; padding: 0 .4em; border-radius: .3em;
+  background: #fff1c9; color: #5c4400; margin-right: .3em; }
+.src-card ol { list-style: none; padding-left: 0; margin: .3rem 0 0 0; }
+.src-card li { padding: .3rem .35rem; border-radius: .35rem; font-size: .9rem; }
+.src-card li:target, .src-card li.hl { background: #fff6d6; }
+.src-card .num { font-weight: 700; color: #1b3f91; }
+.src-card .sec { color: #3f4653; font-size: .8rem; }
+.src-card .ctx { color: #4a4f5a; }
+.src-card mark { background: #ffe58a; color: #1f2329; padding: 0 .1em; }
+table.compare { border-collapse: collapse; width: 100%; font-size: .9rem; }
+table.compare th, table.compare td { border: 1px solid #d3d7df; padding: .35rem .5rem; vertical-align: top; text-align: left; }
+</style>
+"""
+
+# Citation markers: a click opens the card at the marker (and marks the quote in the sources
+# panel) instead of following the link, so the page never jumps away from the answer.
+CITE_JS = """
+<script>
+if (!window.__citeClicks) {
+  window.__citeClicks = true;
+  document.addEventListener('click', function (e) {
+    const a = e.target.closest && e.target.closest('a.cite');
+    document.querySelectorAll('a.cite.open').forEach(function (o) { if (o !== a) o.classList.remove('open'); });
+    if (!a) return;
+    e.preventDefault();
+    a.classList.toggle('open');
+    document.querySelectorAll('.src-card li.hl').forEach(function (l) { l.classList.remove('hl'); });
+    const li = document.getElementById(a.getAttribute('href').slice(1));
+    if (li) li.classList.add('hl');
+  });
+}
+(function () {
+  let r = document.getElementById('answer-live');
+  if (!r) {
+    r = document.createElement('div'); r.id = 'answer-live'; r.className = 'sr-only';
+    r.setAttribute('role', 'status'); r.setAttribute('aria-live', 'polite'); document.body.appendChild(r);
+  }
+})();
+</script>
+"""
 
 
 # --------------------------------------------------------------------------------------------
 # Pure helpers (no Streamlit state; tested directly)
 # --------------------------------------------------------------------------------------------
 def index_dir_from_env() -> Path:
-    """The index folder: ``ASSISTANT_INDEX_DIR`` (via Settings), made absolute against the cwd."""
+    """The index folder: ``ASSISTANT_INDEX_DIR`` (via Settings), made absolute against the cwd
+    (as the CLI resolves it)."""
     from assistant.settings import Settings
 
     return Path(Settings().index_dir).expanduser().resolve()
 
 
 def corpus_dir_from_env() -> Path:
-    """The corpus folder: ``ASSISTANT_CORPUS_DIR`` (default ``corpus``), relative to this file."""
+    """The corpus folder: ``ASSISTANT_CORPUS_DIR`` (default ``corpus``), resolved as the CLI does
+    (against the working directory); the repository's ``corpus`` when the default is missing there."""
     from assistant.settings import Settings
 
-    path = Path(Settings().corpus_dir).expanduser()
-    return path if path.is_absolute() else (APP_DIR / path).resolve()
+    path = Path(Settings().corpus_dir).expanduser().resolve()
+    if not path.is_dir() and Settings().corpus_dir == Path("corpus"):
+        return (APP_DIR / "corpus").resolve()
+    return path
 
 
-def uploads_dir(index_dir: Path) -> Path:
-    return Path(index_dir) / "uploads"
+def llm_generators(settings) -> list[str]:
+    """Generators on offer: extractive always; an OpenAI-compatible model when one is configured."""
+    from assistant.generation import llm_configured
 
-
-def escape_md(text: str) -> str:
-    """Backslash-escape every Markdown/LaTeX special character so text renders literally."""
-    return _MD_SPECIAL.sub(r"\\\1", text or "")
-
-
-_ESCAPED_MARKER = re.compile(r"\\\[(\d+)\\\]")
-
-
-def link_markers(escaped: str, citations: list[dict]) -> str:
-    """Turn the escaped markers ``\\[n\\]`` of an answer into links to source n's official text
-    (web URLs only; local files stay plain). The numbered sources list under the answer has the
-    title, section and verbatim quote of each."""
-    urls = {c["marker"]: c.get("url", "") for c in citations}
-
-    def link(m: re.Match) -> str:
-        url = urls.get(int(m.group(1)), "")
-        if not url.startswith(("https://", "http://")):
-            return m.group(0)
-        safe = url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
-        return f"[{m.group(0)}]({safe})"
-
-    return _ESCAPED_MARKER.sub(link, escaped)
-
-
-def question_terms(question: str) -> set[str]:
-    """The content words of a question (lower-cased), used to highlight quotes."""
-    return {
-        w.lower()
-        for w in _WORD.findall(question or "")
-        if (len(w) >= 3 or w.isdigit()) and w.lower() not in _STOPWORDS
-    }
-
-
-def highlight_quote(quote: str, question: str) -> str:
-    """Markdown for ``quote`` rendered literally, with the question's words in **bold**.
-
-    The quote is escaped piece by piece, so nothing in it can become a link, HTML or formula.
-    """
-    terms = question_terms(question)
-    out: list[str] = []
-    pos = 0
-    for m in _WORD.finditer(quote or ""):
-        out.append(escape_md(quote[pos : m.start()]))
-        word = m.group(0)
-        out.append(f"**{escape_md(word)}**" if word.lower() in terms else escape_md(word))
-        pos = m.end()
-    out.append(escape_md((quote or "")[pos:]))
-    return "".join(out)
-
-
-def safe_url(url: str) -> str | None:
-    """``url`` if it is a plain http(s) URL, with characters that would break a Markdown link encoded."""
-    url = (url or "").strip()
-    if not re.match(r"^https?://[^\s]+$", url, re.IGNORECASE):
-        return None
-    return url.replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+    return ["extractive"] + (["openai"] if llm_configured(settings) else [])
 
 
 def format_timestamp(ts: Any) -> str:
@@ -136,25 +149,9 @@ def format_timestamp(ts: Any) -> str:
         return str(ts)
 
 
-def source_line(c: dict) -> str:
-    """One sources-list line (Markdown, escaped): ``[n] title — section · issuer · adopted · link``."""
-    parts = [f"**{escape_md(c.get('title') or c.get('doc_id') or 'Untitled')}**"]
-    details = []
-    if c.get("section"):
-        details.append(escape_md(c["section"]))
-    if c.get("page"):
-        details.append(f"page {c['page']}")
-    if c.get("issuer"):
-        details.append(escape_md(c["issuer"]))
-    if c.get("adopted"):
-        details.append(f"adopted {escape_md(str(c['adopted']))}")
-    url = safe_url(c.get("url", ""))
-    if url:
-        details.append(f"[official text]({url})")
-    line = f"\\[{c.get('marker')}\\] " + parts[0]
-    if details:
-        line += " — " + " · ".join(details)
-    return line
+def chat_history(messages: list[dict]) -> list[dict]:
+    """The ``history`` argument for :meth:`Assistant.ask`: role and content only."""
+    return [{"role": m["role"], "content": m["content"]} for m in messages if m.get("role") in {"user", "assistant"}]
 
 
 def answer_record(answer) -> dict:
@@ -164,134 +161,130 @@ def answer_record(answer) -> dict:
     return data
 
 
-def chat_history(messages: list[dict]) -> list[dict]:
-    """The ``history`` argument for :meth:`Assistant.ask`: role and content only."""
-    return [{"role": m["role"], "content": m["content"]} for m in messages if m.get("role") in {"user", "assistant"}]
+def _e(text: Any) -> str:
+    return html.escape(str(text or ""), quote=True)
 
 
-def append_feedback(index_dir: Path, question: str, answer: str, citations: list[dict],
-                    rating: str, comment: str = "") -> Path:
-    """Append one JSON line to ``<index_dir>/feedback.jsonl`` and fsync it. Returns the path."""
-    path = Path(index_dir) / "feedback.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "question": question,
-        "answer": answer,
-        "citations": citations,
-        "rating": rating,
-        "comment": comment or "",
-    }
-    data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    from filelock import FileLock
-
-    # One record = one O_APPEND write under a lock: sessions writing at once never interleave
-    # lines, and a crash leaves at most a missing last line, never a corrupted earlier one.
-    with FileLock(str(path) + ".lock"):
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    return path
+def kind_line(c: dict) -> str:
+    """HTML: what kind of source a card is, its dates (each named) and its official link."""
+    kind = c.get("kind") or (UPLOAD if str(c.get("url", "")).startswith("upload:") else BRIEF)
+    url = safe_url(c.get("url", ""))
+    if kind == UPLOAD:
+        return '<span class="badge">your upload</span>only you can see and search it'
+    bits = []
+    if kind == OFFICIAL:
+        bits.append("Official text")
+    else:
+        bits.append(f"Team brief explaining {_e(short_title(c.get('title', '')))}")
+    if c.get("issuer"):
+        bits.append(_e(c["issuer"]))
+    if c.get("reviewed"):
+        bits.append(f"reviewed {_e(c['reviewed'])}")
+    if c.get("adopted"):
+        bits.append(f"{'adopted' if kind == OFFICIAL else 'instrument adopted'} {_e(c['adopted'])}")
+    if url:
+        label = "official text" if kind == OFFICIAL else "official source"
+        bits.append(f'<a href="{_e(url)}" target="_blank" rel="noopener noreferrer">{label}</a>')
+    return " · ".join(bits)
 
 
-def _quote_block(text: str) -> str:
-    return "\n".join("> " + ln for ln in (text or "").splitlines() or [""])
+def answer_html(text: str, citations: list[dict], mid: str) -> str:
+    """The answer as HTML: text escaped, each known ``[n]`` a link to quote n in the sources panel
+    that opens a small card (title, kind, quote) in place."""
+    by_marker = {int(c["marker"]): c for c in citations}
+
+    def cite(m: re.Match) -> str:
+        n = int(m.group(1))
+        c = by_marker.get(n)
+        if c is None:
+            return m.group(0)
+        kind = "your upload" if c.get("kind") == UPLOAD or str(c.get("url", "")).startswith("upload:") else \
+            ("official text" if c.get("kind") == OFFICIAL else "team brief")
+        pop = (f'<span class="pop" role="tooltip"><b>{_e(c.get("title"))}</b><br>'
+               f'<span class="pk">{_e(kind)}{" · " + _e(c["section"]) if c.get("section") else ""}</span><br>'
+               f'“{_e(" ".join((c.get("quote") or "").split()))}”</span>')
+        return f'<a class="cite" href="#q-{mid}-{n}" aria-label="source {n}">[{n}]{pop}</a>'
+
+    body = _MARKER.sub(cite, _e(text))
+    return f'<div class="answer">{body}</div>'
 
 
-def conversation_markdown(messages: list[dict]) -> str:
-    """The conversation as Markdown, each answer followed by its sources and quotes."""
-    lines = ["# Conversation with the security-cooperation policy assistant", "",
-             f"_Exported {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}_", ""]
-    for m in messages:
-        if m["role"] == "user":
-            lines += [f"**You:** {m['content']}", ""]
-            continue
-        rec = m.get("answer") or {}
-        label = "**Assistant (not covered by the sources):**" if rec.get("abstained") else "**Assistant:**"
-        lines += [f"{label} {m['content']}", ""]
-        cits = rec.get("citations") or []
-        if cits:
-            lines += ["Sources:", ""]
-            for c in cits:
-                meta = " · ".join(x for x in (c.get("section"), c.get("issuer"),
-                                              f"adopted {c['adopted']}" if c.get("adopted") else "") if x)
-                lines.append(f"- [{c['marker']}] {c.get('title', '')}" + (f" — {meta}" if meta else "")
-                             + (f" — <{c['url']}>" if c.get("url") else ""))
-                lines.append("")
-                lines.append("  " + _quote_block(c.get("quote", "")).replace("\n", "\n  "))
-                lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+def sources_html(citations: list[dict], mid: str) -> str:
+    """The sources panel: one card per document (title, kind, dates, official link), its quotes
+    under it, each quote with the sentences around it and the cited one highlighted."""
+    cards = []
+    for i, card in enumerate(by_document(citations)):
+        quotes = []
+        for q in card["quotes"]:
+            where = " · ".join(x for x in (_e(q.get("section")), f"page {int(q['page'])}" if q.get("page") and
+                                           int(q["page"]) > 0 and f"page {q['page']}" not in str(q.get("section")).lower()
+                                           else "") if x)
+            ctx = " ".join(x for x in (_e(q.get("context_before")), f"<mark>{_e(q.get('quote'))}</mark>",
+                                       _e(q.get("context_after"))) if x)
+            quotes.append(f'<li id="q-{mid}-{int(q["marker"])}"><span class="num">[{int(q["marker"])}]</span> '
+                          f'<span class="sec">{where}</span><div class="ctx">{ctx}</div></li>')
+        cards.append(f'<div class="src-card" id="src-{mid}-{i}"><div class="title">{_e(card.get("title"))}</div>'
+                     f'<div class="kind">{kind_line(card)}</div><ol>{"".join(quotes)}</ol></div>')
+    return f'<div class="sources" role="region" aria-label="Sources"><h4>Sources</h4>{"".join(cards)}</div>'
 
 
-def conversation_json(messages: list[dict]) -> str:
-    """The conversation as JSON: role, content and (for answers) citations and abstention."""
-    out = []
-    for m in messages:
-        item: dict[str, Any] = {"role": m["role"], "content": m["content"]}
-        if m["role"] == "assistant":
-            rec = m.get("answer") or {}
-            item.update({k: rec.get(k) for k in ("citations", "abstained", "abstain_reason", "query", "latency_ms")})
-        out.append(item)
-    doc = {"exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "messages": out}
-    return json.dumps(doc, ensure_ascii=False, indent=2)
+def comparison_html(parts: list[dict], mid: str, citations: list[dict]) -> str:
+    """A small table for a comparison: one row per side, what the sources say about it."""
+    rows = "".join(f'<tr><th scope="row">{_e(p.get("subject"))}</th>'
+                   f'<td>{answer_html(p.get("text", ""), citations, mid)}</td></tr>' for p in parts)
+    return (f'<table class="compare"><caption class="sr-only">Comparison</caption><thead><tr><th scope="col">Subject'
+            f'</th><th scope="col">What the sources say</th></tr></thead><tbody>{rows}</tbody></table>')
 
 
-def safe_filename(name: str) -> str | None:
-    """A safe basename for an upload, or None when the name or its extension is unusable.
-
-    Keeps only the basename (either slash), maps characters outside ``[A-Za-z0-9._-]`` to ``_``,
-    strips leading dots and requires an allowed extension.
-    """
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")
-    base = re.sub(r"_+", "_", base)
-    if "." not in base:
-        return None
-    stem, ext = base.rsplit(".", 1)
-    ext = ext.lower()
-    if ext not in UPLOAD_TYPES:
-        return None
-    stem = stem.strip("._-")[:100] or "upload"
-    return f"{stem}.{ext}"
+def filter_summary(filters: dict[str, Any]) -> str:
+    """The active filters in words ("Issuer: EU or NATO · Topic: Cybercrime")."""
+    labels = dict(FILTER_FIELDS)
+    return " · ".join(f"{labels.get(k, k)}: {or_list([human_label(x) for x in ([v] if isinstance(v, str) else v)])}"
+                      for k, v in filters.items())
 
 
-def save_upload(index_dir: Path, name: str, data: bytes) -> Path:
-    """Write an uploaded file under ``<index_dir>/uploads/`` with a safe name; raises ValueError."""
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ValueError(f"{name}: larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-    safe = safe_filename(name)
-    if safe is None:
-        raise ValueError(f"{name}: unsupported file name or type (allowed: {', '.join(UPLOAD_TYPES)})")
-    folder = uploads_dir(index_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / safe
-    tmp = folder / f".{safe}.{uuid.uuid4().hex}.part"  # hidden: never ingested
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
+def search_filters(chosen: dict[str, list[str]], chips: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The search filters for the chips chosen: issuer and topic values as they are, type chips
+    as the types they stand for; one value is a string, several a list (any of them matches)."""
+    out: dict[str, Any] = {}
+    for field, values in chosen.items():
+        values = [t for v in values for t in chips.get(v, ())] if field == "type" else list(values)
+        values = list(dict.fromkeys(values))
+        if values:
+            out[field] = values[0] if len(values) == 1 else values
+    return out
 
 
-def list_uploads(index_dir: Path) -> list[Path]:
-    folder = uploads_dir(index_dir)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+def js_string(text: str) -> str:
+    """``text`` as a JavaScript string literal that cannot end its script element (no ``<``,
+    ``>`` or ``&`` in it)."""
+    return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def remove_upload(bot, index_dir: Path, name: str):
-    """Delete an uploaded file and re-ingest the uploads folder so its chunks leave the user index."""
-    safe = safe_filename(name)
-    if safe is None or safe != name:
-        raise ValueError(f"not an uploaded file: {name!r}")
-    folder = uploads_dir(index_dir)
-    (folder / safe).unlink(missing_ok=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    return bot.ingest([folder], user=True)
+def live_script(text: str, scroll: bool) -> str:
+    """JS run once after a new answer: announce it (live region) and, on a narrow screen, bring
+    the start of the answer into view. (No "<" in it: Streamlit drops a script that holds one.)"""
+    return ("<script>(function(){const r=document.getElementById('answer-live');"
+            f"if(r) r.textContent={js_string(text)};"
+            # for 3 s (while the page settles and Streamlit follows the bottom), keep the start of
+            # the answer at the top of a phone's screen
+            + (f"if({MOBILE_WIDTH}>window.innerWidth){{let n=0;const t=setInterval(function(){{"
+               "const m=document.querySelectorAll('[data-testid=stChatMessage]');"
+               "if(m.length){const y=m[m.length-1].getBoundingClientRect().top;"
+               "if(-2>y||y>window.innerHeight/3) m[m.length-1].scrollIntoView({block:'start'});}"
+               "if(++n>12) clearInterval(t);},250);}"
+               if scroll else "")
+            + "})();</script>")
+
+
+FOCUS_JS = """<script>(function(){let n=0;const t=setInterval(function(){
+const b=document.querySelector('[data-testid="stChatInputTextArea"]');
+if(b||++n>50){clearInterval(t); if(b) b.focus();}},100);})();</script>"""
+
+
+def cookie_script(token: str) -> str:
+    """JS that keeps the owner token in a session cookie (same site only)."""
+    return f"<script>document.cookie='{COOKIE}={token}; path=/; SameSite=Strict';</script>"
 
 
 class AnswerStream:
@@ -316,66 +309,84 @@ class AnswerStream:
 # --------------------------------------------------------------------------------------------
 # Streamlit UI
 # --------------------------------------------------------------------------------------------
-def main() -> None:  # noqa: C901 - one page, read top to bottom
-    import streamlit as st
+class Page:
+    """What one script run knows: the session, the owner's assistant view, the index state."""
 
-    from assistant.errors import AssistantError, IndexBusy, IndexNotFound
+    def __init__(self, st) -> None:
+        from assistant.history import ConversationStore
+        from assistant.settings import Settings
+        from assistant.uploads import UploadStore, new_token, owner_id, valid_token
 
-    st.set_page_config(page_title="Security-cooperation policy assistant", page_icon="🛡️", layout="centered")
+        self.st, self.ss = st, st.session_state
+        ss = self.ss
+        self.index_dir, self.corpus_dir = index_dir_from_env(), corpus_dir_from_env()
+        self.env = Settings()
+        self.generators = llm_generators(self.env)
+        if ss.get("generator") not in self.generators:
+            ss["generator"] = self.env.generator if self.env.generator in self.generators else "extractive"
+        if not valid_token(ss.get("owner_token")):
+            cookie = st.context.cookies.get(COOKIE)
+            ss["owner_token"] = cookie if valid_token(cookie) else new_token()
+        self.owner = owner_id(ss["owner_token"])
+        self.bot = _base_assistant(st, str(self.index_dir), str(self.corpus_dir), ss["generator"]).for_owner(self.owner)
+        self.uploads = UploadStore(self.index_dir, self.owner)
+        self.conversations = ConversationStore(self.index_dir, self.owner)
+        ss.setdefault("processed_uploads", [])
+        ss.setdefault("upload_notes", [])
+        ss.setdefault("flash", [])
+        if "messages" not in ss:  # a new session (or a reload): the owner's latest conversation
+            recent = self.conversations.list(1)
+            ss["conv_id"] = recent[0]["id"] if recent else uuid.uuid4().hex
+            ss["messages"] = (self.conversations.load(recent[0]["id"]) or []) if recent else []
+        self.stats, self.facets, self.error = None, {}, ""
+        self._load_index()
+        self.ready = self.stats is not None and self.stats.get("chunks", 0) + self.stats.get("user_chunks", 0) > 0
 
-    from assistant.settings import Settings
+    def _load_index(self) -> None:
+        from assistant.errors import AssistantError, IndexNotFound
 
-    @st.cache_resource(show_spinner="Loading the assistant…")
-    def get_assistant(index_dir: str, generator: str = "extractive"):
-        from assistant import Assistant
+        try:
+            self.stats, self.facets = self.bot.stats(), self.bot.facets()
+        except IndexNotFound:
+            self.stats = None
+        except AssistantError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a corrupt index must not show a traceback
+            self.error = f"the index could not be opened ({type(exc).__name__}: {exc})"
 
-        settings = Settings().model_copy(update={"index_dir": Path(index_dir), "corpus_dir": corpus_dir_from_env(),
-                                                 "generator": generator})
-        bot = Assistant(settings=settings)
-        try:  # load the model and open the index now, so the first answer is not the slow one
-            bot.retrieve("collective defence", k=1)
-        except Exception:  # noqa: BLE001 - no index yet, or a broken one: the page explains it
-            pass
-        return bot
+    def library(self) -> list[dict]:
+        """The indexed documents (corpus and this owner's uploads)."""
+        from assistant.sources import library
 
-    index_dir = index_dir_from_env()
-    corpus_dir = corpus_dir_from_env()
-    env_settings = Settings()
-    # Generators on offer: extractive always; an OpenAI-compatible model when one is configured.
-    generators = ["extractive"] + (["openai"] if env_settings.llm_base_url and env_settings.llm_model else [])
-    if st.session_state.get("generator") not in generators:
-        st.session_state["generator"] = env_settings.generator if env_settings.generator in generators else "extractive"
-    bot = get_assistant(str(index_dir), st.session_state["generator"])
-    ss = st.session_state
-    ss.setdefault("messages", [])
-    ss.setdefault("processed_uploads", [])
-    ss.setdefault("flash", [])
+        metas = _first_chunks(self.bot.index())
+        user = self.bot.user_index()
+        if user is not None:
+            metas += _first_chunks(user)
+        return library(metas)
 
-    # -- index state --------------------------------------------------------------------------
-    stats: dict | None = None
-    facets: dict[str, list[str]] = {}
-    index_error = ""
-    try:
-        stats = bot.stats()
-        facets = bot.facets()
-    except IndexNotFound:
-        stats = None
-    except AssistantError as exc:
-        index_error = str(exc)
-    except Exception as exc:  # a corrupt index must not show a traceback
-        index_error = f"the index could not be opened ({type(exc).__name__}: {exc})"
-    ready = stats is not None and stats.get("chunks", 0) + stats.get("user_chunks", 0) > 0
+    def chips(self) -> dict[str, tuple[str, ...]]:
+        """The document-type chips for this index (treaties and conventions together, ...)."""
+        from assistant.sources import type_chips
 
-    def run_ingest(paths: list[Path], label: str, user: bool = False):
+        return type_chips(list(self.facets.get("type", [])))
+
+    def filters(self) -> dict[str, Any]:
+        """The search filters the chosen chips stand for."""
+        return search_filters({f: list(self.ss.get(f"filter_{f}") or []) for f, _ in FILTER_FIELDS}, self.chips())
+
+    def ingest(self, paths: list[Path], label: str, user: bool = False):
+        from assistant.errors import AssistantError, IndexBusy
+
+        st = self.st
         bar = st.progress(0.0, text=f"{label}: starting…")
         stage_names = {"parse": "Reading files", "embed": "Embedding passages", "lexical": "Building keyword index"}
 
         def progress(stage: str, done: int, total: int) -> None:
-            frac = done / total if total else 1.0
-            bar.progress(min(max(frac, 0.0), 1.0), text=f"{stage_names.get(stage, stage)}: {done}/{total}")
+            bar.progress(min(max(done / total if total else 1.0, 0.0), 1.0),
+                         text=f"{stage_names.get(stage, stage)}: {done}/{total}")
 
         try:
-            report = bot.ingest(paths, progress=progress, user=user)
+            report = self.bot.ingest(paths, progress=progress, user=user)
         except IndexBusy as exc:
             bar.empty()
             st.error(str(exc))
@@ -387,37 +398,203 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
         bar.progress(1.0, text=f"{label}: done")
         return report
 
-    def report_flash(report, what: str) -> None:
-        msg = f"{what}: {report.summary()}"
-        ss.flash.append(("success" if report.ok else "warning", msg))
-        for path, reason in report.failed[:10]:
-            ss.flash.append(("warning", f"{Path(path).name}: {reason}"))
+    def save_conversation(self) -> None:
+        if self.ss.messages:
+            self.conversations.save(self.ss.conv_id, self.ss.messages)
 
-    def new_chat() -> None:
-        ss.messages = []
 
-    # -- sidebar ------------------------------------------------------------------------------
-    filters: dict[str, str] = {}
+_FIRST_CHUNKS: dict[tuple, list[dict]] = {}  # (collection, manifest stamp) -> metadata; bounded below
+
+
+def _first_chunks(index) -> list[dict]:
+    """The metadata of each document's first chunk (title, issuer, dates, link), read again only
+    when the index's manifest changes (bench/chat_sources.py: 15 ms a read on the corpus)."""
+    try:
+        st_ = index.manifest_path.stat()
+        key = (str(index.dir), index.collection_name, st_.st_mtime_ns, st_.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _FIRST_CHUNKS:
+        return list(_FIRST_CHUNKS[key])
+    metas = list(index.collection.get(where={"position": 0}, include=["metadatas"])["metadatas"] or [])
+    if key is not None:
+        if len(_FIRST_CHUNKS) >= 64:
+            _FIRST_CHUNKS.clear()
+        _FIRST_CHUNKS[key] = metas
+    return list(metas)
+
+
+def _base_assistant(st, index_dir: str, corpus_dir: str, generator: str):
+    @st.cache_resource(show_spinner="Loading the assistant…")
+    def get_assistant(index_dir: str, corpus_dir: str, generator: str = "extractive"):
+        from assistant import Assistant
+        from assistant.settings import Settings
+
+        settings = Settings().model_copy(update={"index_dir": Path(index_dir), "corpus_dir": Path(corpus_dir),
+                                                 "generator": generator})
+        bot = Assistant(settings=settings)
+        try:  # load the model and open the index now, so the first answer is not the slow one
+            bot.retrieve("collective defence", k=1)
+        except Exception:  # noqa: BLE001 - no index yet, or a broken one: the page explains it
+            pass
+        return bot
+
+    return get_assistant(index_dir, corpus_dir, generator)
+
+
+def main() -> None:
+    import streamlit as st
+
+    st.set_page_config(page_title="Security-cooperation policy assistant", page_icon="🛡️", layout="wide")
+    page = Page(st)
+    st.html(CSS)
+    st.html(CITE_JS + cookie_script(page.ss["owner_token"]), unsafe_allow_javascript=True)
+    if not page.ss.get("focused"):
+        page.ss["focused"] = True
+        st.html(FOCUS_JS, unsafe_allow_javascript=True)
     with st.sidebar:
-        st.header("Settings")
-        st.button("New chat", on_click=new_chat, icon=":material/add_comment:", width="stretch")
+        export_box = _sidebar(page)
+    try:
+        _chat_area(page)
+    finally:  # filled last, so the exports include the turn answered in this run
+        _exports(page, export_box)
 
-        st.subheader("Filters")
-        for field, label in FILTER_FIELDS:
-            options = [ANY] + list(facets.get(field, []))
-            choice = st.selectbox(label, options, key=f"filter_{field}", disabled=not ready)
-            if choice and choice != ANY:
-                filters[field] = choice
-        if len(generators) > 1:
-            st.radio("Answers written by", generators, key="generator",
+
+# -- sidebar -----------------------------------------------------------------------------------
+def _sidebar(page: Page):
+    st, ss = page.st, page.ss
+    st.button("New chat", on_click=_new_chat, args=(ss,), icon=":material/add_comment:", width="stretch")
+    _recent_conversations(page)
+    if page.ready:
+        st.button("Browse the library", icon=":material/menu_book:", width="stretch", key="open_library",
+                  on_click=_set, args=(ss, "library_open", True))
+        if ss.get("library_open"):
+            _library_dialog(page)
+    _uploads_panel(page)
+    st.subheader("Export")
+    export_box = st.container()
+    _advanced(page)
+    return export_box
+
+
+def _set(ss, key: str, value) -> None:
+    ss[key] = value
+
+
+def _new_chat(ss) -> None:
+    ss.messages = []
+    ss.conv_id = uuid.uuid4().hex
+    for field, _ in FILTER_FIELDS:
+        ss[f"filter_{field}"] = []
+
+
+def _open_conversation(ss, conv_id: str, messages: list[dict]) -> None:
+    ss.conv_id, ss.messages = conv_id, messages
+
+
+def _recent_conversations(page: Page) -> None:
+    st, ss = page.st, page.ss
+    recent = [c for c in page.conversations.list(6)]
+    if not recent:
+        return
+    st.caption("Recent conversations")
+    for c in recent:
+        current = c["id"] == ss.conv_id
+        st.button(("▸ " if current else "") + c["title"], key=f"conv_{c['id']}", width="stretch",
+                  help="The conversation on screen" if current else "Open this conversation",
+                  on_click=_open_conversation, args=(ss, c["id"], page.conversations.load(c["id"]) or []))
+
+
+def _library_dialog(page: Page) -> None:
+    st = page.st
+
+    @st.dialog("Library: the documents I answer from", width="large",
+               on_dismiss=functools.partial(_set, page.ss, "library_open", False))
+    def show() -> None:
+        from assistant.sources import search_library
+
+        docs = page.library()
+        text = st.text_input("Search the library", key="library_q", placeholder="title, issuer, type or topic")
+        found = search_library(docs, text)
+        st.caption(f"{len(found)} of {len(docs)} documents")
+        rows = []
+        for d in found:
+            url = safe_url(d["url"])
+            link = f'<a href="{_e(url)}" target="_blank" rel="noopener noreferrer">link</a>' if url else ""
+            rows.append(f"<tr><td>{_e(d['title'])}</td><td>{_e(human_label(d['issuer']) if d['issuer'] else '')}</td>"
+                        f"<td>{_e(human_label(d['type']))}</td><td>{_e(d['adopted'])}</td>"
+                        f"<td>{_e(', '.join(human_label(t) for t in d['topics']))}</td><td>{link}</td></tr>")
+        st.html('<table class="compare library"><thead><tr><th>Title</th><th>Issuer</th><th>Type</th><th>Date</th>'
+                f'<th>Topics</th><th>Link</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+    show()
+
+
+def _uploads_panel(page: Page) -> None:
+    st, ss = page.st, page.ss
+    st.subheader("Your documents")
+    st.caption("PDF, DOCX, HTML, Markdown or text, up to 10 MB each. **Private to this browser**: nobody else "
+               "sees, searches or removes them; answers mark them as *your upload*.")
+    # a fresh uploader after each batch: the files listed below are the ones kept, never a failed one
+    uploaded = st.file_uploader("Add documents", type=UPLOAD_TYPES, accept_multiple_files=True,
+                                key=f"uploader_{ss.setdefault('uploader_gen', 0)}", max_upload_size=10)
+    status = st.container()  # status and errors right under the uploader
+    new_files = [f for f in (uploaded or []) if f.file_id not in ss.processed_uploads]
+    if new_files:
+        ss.processed_uploads += [f.file_id for f in new_files]
+        with status:
+            result = page.uploads.add(page.bot, [(f.name, f.getvalue()) for f in new_files],
+                                      progress=_progress_bar(st, "Indexing your documents"))
+        notes = [("success", f"Added {name}") for name in result.added]
+        notes += [("error", f"{name}: {reason}") for name, reason in result.failed]
+        ss.upload_notes = notes
+        ss.uploader_gen += 1
+        st.rerun()
+    with status:
+        for kind, msg in ss.upload_notes:
+            getattr(st, kind)(escape_md(msg))
+    for path in page.uploads.list():
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.markdown(f"📄 {escape_md(path.name)}")
+        if ss.get("confirm_remove") == path.name:
+            with st.container(border=True):
+                st.markdown(f"Remove **{escape_md(path.name)}** from your documents?")
+                a, b = st.columns(2)
+                if a.button("Remove", key=f"confirm_remove_{path.name}", type="primary"):
+                    try:
+                        page.uploads.remove(page.bot, path.name)
+                        ss.upload_notes = [("success", f"Removed {path.name}")]
+                    except Exception as exc:  # noqa: BLE001 - shown next to the uploader
+                        ss.upload_notes = [("error", str(exc))]
+                    ss.confirm_remove = None
+                    st.rerun()
+                if b.button("Cancel", key=f"cancel_remove_{path.name}"):
+                    ss.confirm_remove = None
+                    st.rerun()
+        elif c2.button("Remove", key=f"remove_{path.name}", help=f"Remove {path.name}"):
+            ss.confirm_remove = path.name
+            st.rerun()
+
+
+def _progress_bar(st, label: str):
+    bar = st.progress(0.0, text=f"{label}: starting…")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.progress(min(max(done / total if total else 1.0, 0.0), 1.0), text=f"{label}: {stage} {done}/{total}")
+
+    return progress
+
+
+def _advanced(page: Page) -> None:
+    st, ss, stats = page.st, page.ss, page.stats
+    with st.expander("Advanced", expanded=False):
+        if len(page.generators) > 1:
+            st.radio("Answers written by", page.generators, key="generator",
                      format_func=lambda g: "quoting the sources (extractive)" if g == "extractive"
-                     else f"language model ({env_settings.llm_model}), citations verified")
+                     else f"language model ({page.env.llm_model}), citations verified")
         else:
             st.caption("Answers quote the sources (no language model configured).")
-        k = st.slider("Passages to search (k)", min_value=1, max_value=20,
-                      value=int(bot.settings.top_k), key="k")
-
-        st.subheader("Index")
+        st.slider("Passages to search (k)", min_value=1, max_value=20, value=int(page.bot.settings.top_k), key="k")
         if stats is not None:
             st.markdown(
                 f"- Documents: **{stats.get('documents', 0)}**\n"
@@ -429,211 +606,258 @@ def main() -> None:  # noqa: C901 - one page, read top to bottom
             )
         else:
             st.caption("No index yet.")
-        st.caption(f"Corpus folder: {escape_md(str(corpus_dir))}")
-        build_label = "Rebuild index from corpus" if stats is not None else "Build index from corpus"
-        if st.button(build_label, key="build_index", type="primary" if stats is None else "secondary",
-                     width="stretch"):
-            if not corpus_dir.is_dir():
-                st.error(f"The corpus folder {corpus_dir} does not exist (set ASSISTANT_CORPUS_DIR).")
+        st.caption(f"Corpus folder: {escape_md(str(page.corpus_dir))}")
+        label = "Rebuild index from corpus" if stats is not None else "Build index from corpus"
+        if st.button(label, key="build_index", type="primary" if stats is None else "secondary", width="stretch"):
+            if not page.corpus_dir.is_dir():
+                st.error(f"The corpus folder {page.corpus_dir} does not exist (set ASSISTANT_CORPUS_DIR).")
             else:
-                report = run_ingest([corpus_dir], "Indexing the corpus")
+                report = page.ingest([page.corpus_dir], "Indexing the corpus")
                 if report is not None:
-                    report_flash(report, "Corpus indexed")
+                    ss.flash.append(("success" if report.ok else "warning", f"Corpus indexed: {report.summary()}"))
+                    ss.flash += [("warning", f"{Path(p).name}: {r}") for p, r in report.failed[:10]]
                     st.rerun()
 
-        st.subheader("Your documents")
-        st.caption("PDF, DOCX, HTML, Markdown or text, up to 10 MB each. They are kept in a separate "
-                   "collection and searched together with the corpus.")
-        uploaded = st.file_uploader("Add documents", type=UPLOAD_TYPES, accept_multiple_files=True,
-                                    key="uploader", max_upload_size=10)
-        new_files = [f for f in (uploaded or []) if f.file_id not in ss.processed_uploads]
-        if new_files:
-            saved = 0
-            for f in new_files:
-                ss.processed_uploads.append(f.file_id)
-                try:
-                    save_upload(index_dir, f.name, f.getvalue())
-                    saved += 1
-                except ValueError as exc:
-                    ss.flash.append(("error", str(exc)))
-            if saved:
-                report = run_ingest([uploads_dir(index_dir)], "Indexing uploads", user=True)
-                if report is not None:
-                    report_flash(report, "Uploads indexed")
-            st.rerun()
-        for path in list_uploads(index_dir):
-            c1, c2 = st.columns([4, 1], vertical_alignment="center")
-            c1.markdown(f"📄 {escape_md(path.name)}")
-            if c2.button("Remove", key=f"remove_{path.name}", help=f"Remove {path.name} from the index"):
-                try:
-                    report = remove_upload(bot, index_dir, path.name)
-                    report_flash(report, f"Removed {path.name}")
-                except (ValueError, AssistantError) as exc:
-                    ss.flash.append(("error", str(exc)))
-                st.rerun()
 
-        st.subheader("Export")
-        export_box = st.container()
-
-    # -- main area ----------------------------------------------------------------------------
-    try:
-        _chat_area(st, ss, bot, index_dir, corpus_dir, stats, ready, index_error, filters, k)
-    finally:
-        # Filled last so the exports include the turn answered in this run.
-        with export_box:
-            st.download_button("Download as Markdown", data=conversation_markdown(ss.messages),
-                               file_name="conversation.md", mime="text/markdown", key="export_md",
-                               on_click="ignore", disabled=not ss.messages, width="stretch")
-            st.download_button("Download as JSON", data=conversation_json(ss.messages),
-                               file_name="conversation.json", mime="application/json", key="export_json",
-                               on_click="ignore", disabled=not ss.messages, width="stretch")
+def _exports(page: Page, box) -> None:
+    st, ss = page.st, page.ss
+    with box:
+        st.download_button("Download as Markdown", data=conversation_markdown(ss.messages),
+                           file_name="conversation.md", mime="text/markdown", key="export_md",
+                           on_click="ignore", disabled=not ss.messages, width="stretch")
+        st.download_button("Download as JSON", data=conversation_json(ss.messages),
+                           file_name="conversation.json", mime="application/json", key="export_json",
+                           on_click="ignore", disabled=not ss.messages, width="stretch")
 
 
-def _chat_area(st, ss, bot, index_dir, corpus_dir, stats, ready, index_error, filters, k) -> None:  # noqa: C901
-    from assistant.errors import AssistantError, BadInput, IndexNotFound
-
+# -- chat area ---------------------------------------------------------------------------------
+def _chat_area(page: Page) -> None:
+    st, ss = page.st, page.ss
     st.title("Security-cooperation policy assistant")
     for kind, msg in ss.flash:
         getattr(st, kind)(escape_md(msg))
     ss.flash = []
-
-    if index_error:
-        st.error(f"The index at {index_dir} cannot be used: {escape_md(index_error)}. "
-                 "Use **Rebuild index from corpus** in the sidebar.")
+    if not _index_usable(page):
         return
-    if stats is None:
-        st.info(
-            "**Welcome!** There is no index yet, so I have nothing to answer from.\n\n"
-            f"Use **Build index from corpus** in the sidebar to index the documents in `{corpus_dir}` "
-            "(it takes a minute or two), or upload your own documents."
-        )
-        return
-    if not ready:
-        st.info("The index is empty. Use **Rebuild index from corpus** in the sidebar or upload documents.")
-        return
-
-    def render_sources(msg: dict) -> None:
-        rec = msg.get("answer") or {}
-        cits = rec.get("citations") or []
-        if not cits:
-            return
-        question = rec.get("question", "")
-        st.markdown("**Sources**")
-        for c in cits:
-            st.markdown(source_line(c))
-            with st.expander(f"Quote \\[{c['marker']}\\] from {escape_md(c.get('title', ''))}"):
-                st.markdown(highlight_quote(c.get("quote", ""), question))
-
-    def on_feedback(mid: str) -> None:
-        msg = next((m for m in ss.messages if m.get("id") == mid), None)
-        value = ss.get(f"fb_{mid}")
-        if msg is None or value is None:
-            return
-        rec = msg.get("answer") or {}
-        append_feedback(index_dir, rec.get("question", ""), msg["content"], rec.get("citations") or [],
-                        "up" if value == 1 else "down", ss.get(f"fbc_{mid}", ""))
-
-    def render_feedback(msg: dict) -> None:
-        mid = msg["id"]
-        st.feedback("thumbs", key=f"fb_{mid}", on_change=on_feedback, args=(mid,))
-        if ss.get(f"fb_{mid}") is not None:
-            st.text_input("Optional comment (press Enter to send)", key=f"fbc_{mid}",
-                          on_change=on_feedback, args=(mid,), placeholder="What was good or wrong?")
-
-    def render_answer_body(msg: dict) -> None:
-        rec = msg.get("answer") or {}
-        if rec.get("abstained"):
-            reason = rec.get("abstain_reason") or "the retrieved passages do not support an answer"
-            why = "" if reason in msg["content"] else f"\n\n_Why:_ {escape_md(reason)}"
-            st.warning(f"**Not covered by the sources.** {escape_md(msg['content'])}{why}",
-                       icon=":material/help:")
-        else:
-            st.markdown(link_markers(escape_md(msg["content"]), rec.get("citations") or []))
-
-    def render_extras(msg: dict) -> None:
-        rec = msg.get("answer") or {}
-        if rec.get("notice"):
-            st.info(escape_md(rec["notice"]))
-        render_sources(msg)
-        if rec.get("latency_ms"):
-            active = ", ".join(f"{k}={v}" for k, v in (msg.get("filters") or {}).items())
-            st.caption(f"Answered in {rec['latency_ms'] / 1000:.1f} s" + (f" · filters: {escape_md(active)}" if active else ""))
-        render_feedback(msg)
-
-    def ask_example(q: str) -> None:
-        ss.pending_question = q
-
-    # Read the chat box first (it is pinned to the bottom wherever it is called) so the first
-    # screen disappears in the same run that answers the first question.
+    _filters(page)
     typed = st.chat_input("Ask about security-cooperation policy…", key="chat_input")
     question = typed or ss.pop("pending_question", None)
-
-    # First screen
     if not ss.messages and not question:
-        st.markdown(
-            f"I answer questions about international security cooperation — the UN, NATO and the EU, "
-            f"intelligence and information sharing, border security, police and judicial cooperation, "
-            f"counter-terrorism and cybercrime — **citing the exact passages** I rely on, and I say so "
-            f"when my sources do not cover a question.\n\n"
-            f"I know **{stats['documents']} documents** ({stats['chunks']} passages), "
-            f"last indexed {format_timestamp(stats.get('last_indexed'))}."
-        )
-        st.markdown("**Try one of these:**")
-        cols = st.columns(2)
-        for i, q in enumerate(EXAMPLE_QUESTIONS):
-            cols[i % 2].button(q, key=f"example_{i}", width="stretch", on_click=ask_example, args=(q,))
-
-    # Conversation so far
+        _first_screen(page)
     for msg in ss.messages:
         with st.chat_message(msg["role"]):
             if msg["role"] == "user":
                 st.markdown(escape_md(msg["content"]))
             else:
-                render_answer_body(msg)
-                render_extras(msg)
+                _render_answer(page, msg)
+    if question:
+        _answer_question(page, question)
 
-    if not question:
+
+def _index_usable(page: Page) -> bool:
+    st = page.st
+    if page.error:
+        st.error(f"The index at {page.index_dir} cannot be used: {escape_md(page.error)}. "
+                 "Use **Rebuild index from corpus** under **Advanced** in the sidebar.")
+        return False
+    if page.stats is None:
+        st.info("**Welcome!** There is no index yet, so I have nothing to answer from.\n\n"
+                f"Use **Build index from corpus** under **Advanced** in the sidebar to index the documents in "
+                f"`{page.corpus_dir}` (it takes a minute or two), or upload your own documents.")
+        return False
+    if not page.ready:
+        st.info("The index is empty. Use **Rebuild index from corpus** (sidebar, Advanced) or upload documents.")
+        return False
+    return True
+
+
+def _filters(page: Page) -> None:
+    """Filters in the main area (so they are there on a phone too), with readable labels."""
+    st, ss = page.st, page.ss
+    active = page.filters()
+    with st.expander("Filter the sources" + (f" — {filter_summary(active)}" if active else ""), expanded=bool(active),
+                     icon=":material/filter_list:"):
+        st.caption("Choose any number; within a row any chosen value matches. New chat clears them.")
+        for field, label in FILTER_FIELDS:
+            options = list(page.chips()) if field == "type" else list(page.facets.get(field, []))
+            chosen = ss.get(f"filter_{field}")
+            if not isinstance(chosen, list) or not set(chosen) <= set(options):
+                ss[f"filter_{field}"] = [v for v in (chosen if isinstance(chosen, list) else []) if v in options]
+            st.pills(label, options, selection_mode="multi", key=f"filter_{field}", format_func=human_label)
+
+
+def _first_screen(page: Page) -> None:
+    st, stats = page.st, page.stats
+    st.markdown(
+        "I answer questions about international security cooperation — the UN, NATO and the EU, "
+        "intelligence and information sharing, border security, police and judicial cooperation, "
+        "counter-terrorism and cybercrime — **citing the exact passages** I rely on, and I say so "
+        "when my sources do not cover a question.\n\n"
+        f"I know **{stats['documents']} documents** ({stats['chunks']} passages), "
+        f"last indexed {format_timestamp(stats.get('last_indexed'))}."
+    )
+    st.markdown("**Try one of these:**")
+    for i, q in enumerate(EXAMPLE_QUESTIONS):
+        st.button(q, key=f"example_{i}", width="stretch", on_click=_ask_later, args=(page.ss, q))
+
+
+def _ask_later(ss, q: str) -> None:
+    ss.pending_question = q
+
+
+def _render_answer(page: Page, msg: dict) -> None:
+    """One answer: text with citation links and the sources beside it (below it on a phone)."""
+    st = page.st
+    rec = msg.get("answer") or {}
+    cits = rec.get("citations") or []
+    mid = msg["id"]
+    if rec.get("abstained"):
+        _render_abstention(page, msg)
+        _answer_footer(page, msg)
         return
+    left, right = st.columns([3, 2], gap="medium") if cits else (st.container(), None)
+    with left:
+        st.html(answer_html(msg["content"], cits, mid))
+        if rec.get("parts"):
+            st.html(comparison_html(rec["parts"], mid, cits))
+        if rec.get("notice"):
+            st.info(escape_md(rec["notice"]))
+        _answer_footer(page, msg)
+    if right is not None:
+        with right:
+            st.html(sources_html(cits, mid))
 
-    history = chat_history(ss.messages)
+
+def _render_abstention(page: Page, msg: dict) -> None:
+    st = page.st
+    rec = msg.get("answer") or {}
+    reason = rec.get("abstain_reason") or "the retrieved passages do not support an answer"
+    why = "" if reason in msg["content"] else f"\n\n_Why:_ {escape_md(reason)}"
+    active = msg.get("filters") or {}
+    scope = (f"\n\n**Only the sources matching {escape_md(filter_summary(active))} were searched.** "
+             "Clear the filter to search everything.") if active else ""
+    st.warning(f"**Not covered by the sources.** {escape_md(msg['content'])}{why}{scope}", icon=":material/help:")
+
+
+def _answer_footer(page: Page, msg: dict) -> None:
+    st, ss = page.st, page.ss
+    rec = msg.get("answer") or {}
+    mid = msg["id"]
+    bits = []
+    if rec.get("query") and " ".join(rec["query"].split()) != " ".join(str(rec.get("question", "")).split()):
+        bits.append(f"Searched for: “{escape_md(rec['query'])}”")
+    if msg.get("filters"):
+        bits.append(f"Filter: {escape_md(filter_summary(msg['filters']))}")
+    if rec.get("latency_ms"):
+        bits.append(f"answered in {rec['latency_ms'] / 1000:.1f} s")
+    if bits:
+        st.caption(" · ".join(bits))
+    if rec.get("follow_ups"):
+        st.caption("Ask next:")
+        for i, q in enumerate(rec["follow_ups"]):
+            st.button(q, key=f"fu_{mid}_{i}", on_click=_ask_later, args=(ss, q))
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    with c1:
+        st.feedback("thumbs", key=f"fb_{mid}", on_change=_on_feedback, args=(page, mid))
+    if rec.get("citations"):
+        with c2.popover("Copy with citations", icon=":material/content_copy:"):
+            st.caption("Markdown with footnotes; the copy button is at the top right of the box.")
+            st.code(answer_with_footnotes(msg["content"], rec["citations"]), language="markdown", wrap_lines=True)
+    if ss.get(f"fb_{mid}") is not None:
+        st.text_input("Optional comment (press Enter to send)", key=f"fbc_{mid}",
+                      on_change=_on_feedback, args=(page, mid), placeholder="What was good or wrong?")
+
+
+def _on_feedback(page: Page, mid: str) -> None:
+    ss = page.ss
+    msg = next((m for m in ss.messages if m.get("id") == mid), None)
+    value = ss.get(f"fb_{mid}")
+    if msg is None or value is None:
+        return
+    rec = msg.get("answer") or {}
+    append_feedback(page.index_dir, rec.get("question", ""), msg["content"], rec.get("citations") or [],
+                    "up" if value == 1 else "down", ss.get(f"fbc_{mid}", ""), answer_id=mid)
+
+
+def _history_for(page: Page, question: str) -> list[dict]:
+    """The conversation, only when the question cannot stand alone (a topic switch is never mixed
+    with the last topic)."""
+    from assistant.planning import stands_alone
+
+    if not page.ss.messages:
+        return []
+    try:
+        names = page.bot.names()
+    except Exception:  # noqa: BLE001 - without the names, the rule falls back to capitalised words
+        names = None
+    return [] if stands_alone(question, names) else chat_history(page.ss.messages)
+
+
+def _answer_question(page: Page, question: str) -> None:
+    """Ask, stream the answer, then show it with its sources, keep it and announce it."""
+    st, ss = page.st, page.ss
+    history, filters = _history_for(page, question), page.filters()
     with st.chat_message("user"):
         st.markdown(escape_md(question))
     with st.chat_message("assistant"):
         body = st.empty()
-        try:
-            with body.container():
-                stream = AnswerStream(bot, question, history, filters, k, transform=escape_md)
-                pieces = iter(stream)
-                with st.spinner("Searching the sources…"):
-                    first = next(pieces, None)  # retrieval and answering happen here
-
-                def text():
-                    if first is not None:
-                        yield first
-                    yield from pieces
-
-                st.write_stream(text())
-            answer = stream.answer
-        except BadInput as exc:
-            body.error(f"I could not use that question: {escape_md(str(exc))}")
-            return
-        except IndexNotFound:
-            body.info("There is no index yet: build it from the sidebar first.")
-            return
-        except AssistantError as exc:
-            body.error(f"Something went wrong while answering: {escape_md(str(exc))}")
-            return
+        answer = _stream_answer(page, body, question, history, filters)
         if answer is None:
-            body.error("The assistant returned no answer.")
             return
-        msg = {"id": uuid.uuid4().hex, "role": "assistant", "content": answer.text,
-               "answer": answer_record(answer), "filters": dict(filters), "time": time.time()}
-        ss.messages.append({"id": uuid.uuid4().hex, "role": "user", "content": question})
-        ss.messages.append(msg)
-        if answer.abstained:
-            with body.container():
-                render_answer_body(msg)
-        render_extras(msg)
+        msg = _keep_answer(page, question, answer, filters)
+        with body.container():
+            _render_answer(page, msg)
+    announce = ("Not covered by the sources. " if answer.abstained else "New answer: ") + answer.text
+    st.html(live_script(announce[:600], scroll=True), unsafe_allow_javascript=True)
+
+
+def _stream_answer(page: Page, body, question: str, history: list[dict], filters: dict):
+    """The Answer, its text streamed into ``body`` as it comes; None (and a message) on failure."""
+    from assistant.errors import AssistantError, BadInput, IndexNotFound
+
+    st = page.st
+    k = int(page.ss.get("k") or page.bot.settings.top_k)
+    try:
+        with body.container():
+            stream = AnswerStream(page.bot, question, history, filters, k, transform=escape_md)
+            pieces = iter(stream)
+            with st.spinner("Searching the sources…"):
+                first = next(pieces, None)  # retrieval and answering happen here
+
+            def text():
+                if first is not None:
+                    yield first
+                yield from pieces
+
+            st.write_stream(text())
+    except BadInput as exc:
+        body.error(f"I could not use that question: {escape_md(str(exc))}")
+        return None
+    except IndexNotFound:
+        body.info("There is no index yet: build it from the sidebar first.")
+        return None
+    except AssistantError as exc:
+        body.error(f"Something went wrong while answering: {escape_md(str(exc))}")
+        return None
+    if stream.answer is None:
+        body.error("The assistant returned no answer.")
+    return stream.answer
+
+
+def _keep_answer(page: Page, question: str, answer, filters: dict) -> dict:
+    """Add the turn to the conversation (with what the sources panel needs) and save it."""
+    from assistant.sources import enrich
+
+    try:
+        docs = {d["doc_id"]: d for d in page.library()}
+    except Exception:  # noqa: BLE001 - the sources still show, without kind and dates from the library
+        docs = {}
+    msg = {"id": uuid.uuid4().hex, "role": "assistant", "content": answer.text,
+           "answer": enrich(answer_record(answer), answer.passages, docs), "filters": dict(filters),
+           "time": time.time()}
+    page.ss.messages += [{"id": uuid.uuid4().hex, "role": "user", "content": question}, msg]
+    page.save_conversation()
+    return msg
 
 
 if __name__ == "__main__":

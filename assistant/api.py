@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -102,6 +103,9 @@ class Assistant:
         self._llm = None
         self._user_index = None
         self._lock = threading.RLock()
+        # A view made by for_owner(): the owner's private upload space, the rest shared with _base.
+        self.owner: str | None = None
+        self._base: Assistant | None = None
 
     # -- lazily built parts ----------------------------------------------------------------
     @property
@@ -117,6 +121,8 @@ class Assistant:
 
     def index(self, create: bool = False):
         """The opened index; raises :class:`IndexNotFound` when none exists (unless ``create``)."""
+        if self._base is not None:  # an owner's view shares the corpus index of the assistant it came from
+            return self._base.index(create)
         with self._lock:
             if self._index is None:
                 from .store import Index
@@ -164,11 +170,15 @@ class Assistant:
             return self._user_index
 
     def ingest(self, paths: Iterable[str | Path] | str | Path | None = None, progress=None,
-               user: bool = False) -> IngestReport:
+               user: bool = False, owner: str | None = None) -> IngestReport:
         """Index files and folders (default: the corpus folder); incremental and resumable.
 
         ``user=True`` puts them in a separate user collection (uploads), searched with the corpus.
+        ``owner``: they are that owner's uploads, in a private space only that owner searches
+        (:meth:`for_owner`).
         """
+        if owner is not None:
+            return self.for_owner(owner).ingest(paths, progress, user=True)
         from .ingest import ingest
 
         if paths is None:
@@ -254,15 +264,24 @@ class Assistant:
 
     _retrieve = search  # the name scripts and benches used before search() was public
 
-    def ask(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None) -> Answer:
-        """Answer ``question`` with citations, or abstain when the sources do not support it."""
+    def ask(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None,
+            owner: str | None = None) -> Answer:
+        """Answer ``question`` with citations, or abstain when the sources do not support it.
+        ``owner``: search that owner's private uploads too (and no one else's)."""
+        if owner is not None:
+            return self.for_owner(owner).ask(question, history, filters, k)
         return self.chain.invoke({"question": question, "history": history, "filters": filters, "k": k})
 
-    def stream(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None,
+               owner: str | None = None) -> Iterator[str | Answer]:
         """Yield the answer text in pieces as it is produced, then the final :class:`Answer`.
 
         With an LLM generator, each piece is a sentence that passed citation verification.
+        ``owner``: search that owner's private uploads too (and no one else's).
         """
+        if owner is not None:
+            yield from self.for_owner(owner).stream(question, history, filters, k)
+            return
         inputs = {"question": question, "history": history, "filters": filters, "k": k}
         if self.settings.generator == "openai":
             yield from self._generate(inputs)
@@ -442,6 +461,29 @@ class Assistant:
         """Filter values present in the index: issuer, type, topic, doc_id."""
         return self.index().facet_values()
 
+    def for_owner(self, owner: str) -> "Assistant":
+        """A view of this assistant whose uploads are ``owner``'s alone: ``ingest(user=True)``,
+        ``ask``, ``search`` and ``stats`` on it use that owner's upload index (collection
+        ``<collection>-user-<owner>``) and no one else's; the corpus index, the model and the
+        answerer are shared. ``owner``: any name up to 200 characters; one that is not already
+        1-40 lowercase letters, digits or hyphens is stored as a slug plus a digest of it.
+
+        Example:
+            >>> alice = Assistant().for_owner("alice")                 # doctest: +SKIP
+            >>> alice.ingest(["notes/"], user=True)                     # doctest: +SKIP
+        """
+        owner = owner_key(owner)
+        base = self._base or self
+        _ = base.embeddings, base.answerer  # built once and shared by every view
+        view = copy.copy(base)
+        view.owner, view._base = owner, base
+        view._user_index = view._chain = None
+        view._lock = threading.RLock()
+        view.user_index = functools.partial(_owner_upload_index, view)  # type: ignore[method-assign]
+        view.__dict__.pop("_names_key", None)
+        view.__dict__.pop("_names_merged", None)
+        return view
+
 
 def _interleave(lists: list[list[Passage]]) -> list[Passage]:
     """Passages of several searches, best first from each in turn, each chunk once."""
@@ -482,3 +524,35 @@ def ask(question: str, history: list[dict] | None = None, filters: dict | None =
         'nato-treaty'
     """
     return default_assistant().ask(question, history=history, filters=filters)
+
+
+def _owner_upload_index(view: Assistant, create: bool = False):
+    """:meth:`Assistant.user_index` of an owner's view (:meth:`Assistant.for_owner`): that owner's
+    own upload index ``<index_dir>/user-<owner>``, collection ``<collection>-user-<owner>``."""
+    from .store import Index
+
+    name = f"{UPLOADS}-{view.owner}"
+    with view._lock:
+        if view._user_index is None:
+            present = getattr(Index, "present", None)  # a store that can tell (manifest kept with a server)
+            exists = present(view.settings, name) if present else (Path(view.settings.index_dir) / name /
+                                                                   "manifest.json").exists()
+            if not create and not exists:
+                return None
+            view._user_index = Index(view.settings, view.embeddings, create=True, name=name)
+        return view._user_index
+
+
+def owner_key(owner: str) -> str:
+    """The name an owner's upload space is stored under: ``owner`` itself when it is 1-40
+    lowercase letters, digits or hyphens, else a slug of it and 16 hex digits of its SHA-256
+    (distinct names stay distinct; nothing in it can leave the index folder)."""
+    import hashlib
+    import re
+
+    if not isinstance(owner, str) or not owner.strip() or len(owner) > 200:
+        raise BadInput("owner must be a non-empty name of at most 200 characters")
+    if re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", owner):
+        return owner
+    slug = re.sub(r"[^a-z0-9]+", "-", owner.lower()).strip("-")[:23].strip("-") or "owner"
+    return f"{slug}-{hashlib.sha256(owner.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"

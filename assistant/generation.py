@@ -118,3 +118,9 @@ class OpenAIGenerator:
         ]
         text = self.complete(messages).strip().strip('"')
         return text.splitlines()[0][:500] if text else question
+
+
+def llm_configured(settings: Settings) -> bool:
+    """Is an OpenAI-compatible model configured (base URL and model name)? The rule the chat
+    uses to offer the "openai" generator, and the one :class:`OpenAIGenerator` enforces."""
+    return bool(settings.llm_base_url and settings.llm_model)

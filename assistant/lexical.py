@@ -240,7 +240,9 @@ class LexicalIndex:
         keep = np.ones(len(self.ids), dtype=np.float32)
         for i, meta in enumerate(self.metas):
             for key, value in filters.items():
-                if key == "topic":
+                if isinstance(value, tuple):  # any of several values (store.validate_filters)
+                    ok = bool(set(value) & set(meta["topics"])) if key == "topic" else meta.get(key) in value
+                elif key == "topic":
                     ok = value in meta["topics"]
                 else:
                     ok = meta.get(key) == value

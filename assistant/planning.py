@@ -248,3 +248,69 @@ def holds_answer(kind: str, sentence: str) -> bool:
     "who", …)? "other" is held by any sentence."""
     pattern = ANSWER_KINDS.get(kind)
     return True if pattern is None else bool(pattern.search(sentence))
+
+
+# -- can a question stand alone? (issue 16: follow-ups by meaning, not by length or first word) --
+_PERSONAL = re.compile(r"\b(it|its|they|them|their|he|she|him|his|her)\b", re.I)
+_ELLIPSIS_START = re.compile(r"^\W*(?:and|or|but|also|so|then|what about|how about|what of|same for|and what about)\b", re.I)
+_GENERIC = (r"(?:treaty|convention|agreement|pact|protocol|charter|article|provision|clause|paragraph|"
+            r"regulation|directive|decision|resolution|declaration|strategy|instrument|document|text|"
+            r"body|organi[sz]ation|agency|mechanism|rule|rules|obligation|commitment|mission|one|ones|same)")
+_DEFINITE = re.compile(rf"\b(?:the|this|that|these|those|such)\s+(?:same\s+)?{_GENERIC}\b", re.I)
+_BARE_DEMONSTRATIVE = re.compile(r"\b(?:this|that|these|those)\s*(?:[?.!]|$)|"
+                                 r"^\W*(?:is|does|did|was|can|could|would|will|why|how)\s+(?:this|that)\b", re.I)
+_WORDS = re.compile(r"[^\W\d_][\w'-]*", re.UNICODE)
+
+
+def _unresolved_pronoun(question: str) -> bool:
+    """A personal pronoun with no content word before it in the question that it could stand for
+    ("when did it enter into force?"; not "can a state extradite its own nationals?"). The word
+    just before the pronoun does not count: it is its verb ("who wrote it?")."""
+    from .lexical import stopwords
+
+    stop = stopwords() | {"what", "when", "why", "how", "which", "who", "whom", "whose", "where", "did", "does",
+                          "do", "is", "are", "was", "were", "can", "could", "would", "should", "will", "shall",
+                          "may", "might", "must", "has", "have", "had", "tell", "me", "please", "about", "and"}
+    for m in _PERSONAL.finditer(question):
+        words = _WORDS.findall(question[: m.start()])
+        before = [w for w in words[:-1] if w.lower() not in stop and len(w) >= 3]
+        if not before:
+            return True
+    return False
+
+
+def stands_alone(question: str, names: NameIndex | None = None) -> bool:
+    """Can ``question`` be understood without the conversation before it?
+
+    It cannot when it opens with an ellipsis ("and Article 6?", "what about the EU?"), or when
+    it leans on something said earlier — an unresolved pronoun ("when did it enter into
+    force?"), a generic reference ("the treaty", "that provision"), a bare "why?" — and names
+    no subject of its own (no document, body or instrument the name index knows; without a
+    name index, no capitalised name after the first word). Length and the first question word
+    play no part: "What is PESCO?" and "Compare Europol and Eurojust" stand alone, whatever was
+    asked before.
+
+    >>> stands_alone("When did it enter into force?")
+    False
+    >>> stands_alone("Which treaties ban weapons that cause unnecessary suffering?")
+    True
+    >>> stands_alone("Why?")
+    False
+    >>> stands_alone("What about Article 6?")
+    False
+    """
+    text = " ".join((question or "").split())
+    if not text:
+        return True
+    if _ELLIPSIS_START.match(text):
+        return False
+    if names is not None:
+        named = any(m.docs for m in names.mentions(text))
+    else:
+        named = any(w[:1].isupper() for w in _WORDS.findall(text)[1:])
+    if named:
+        return True
+    words = _WORDS.findall(text)
+    leans = (_unresolved_pronoun(text) or bool(_DEFINITE.search(text)) or bool(_BARE_DEMONSTRATIVE.search(text))
+             or len(words) <= 1)  # a bare "Why?" or "Source?" asks about what came before
+    return not leans

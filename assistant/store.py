@@ -47,7 +47,8 @@ def validate_filters(filters: dict[str, Any] | None) -> dict[str, str]:
     """Check filter keys and values; raise :class:`BadInput` naming the allowed keys.
 
     Keys come from a fixed list and values must be plain strings, so nothing a user types can
-    become a Chroma operator (``$or``, ``$ne`` ...) or a different metadata field.
+    become a Chroma operator (``$or``, ``$ne`` ...) or a different metadata field. Issuer, type
+    and topic also take a list of such strings (any of them matches; kept as a tuple).
     """
     if not filters:
         return {}
@@ -57,6 +58,13 @@ def validate_filters(filters: dict[str, Any] | None) -> dict[str, str]:
     for key, value in filters.items():
         if key not in FILTER_KEYS:
             raise BadInput(f"unknown filter key {key!r}; allowed keys: {', '.join(FILTER_KEYS)}")
+        if isinstance(value, (list, tuple)) and key != "doc_id":
+            # any of several values (issuer, type, topic): a one-value list is that value
+            if not 1 <= len(value) <= 50 or not all(isinstance(v, str) and _VALUE_RE.match(v) for v in value):
+                raise BadInput(f"filter {key} needs 1 to 50 plain text values, got {value!r}")
+            values = tuple(dict.fromkeys(value))
+            out[key] = values[0] if len(values) == 1 else values  # type: ignore[assignment]
+            continue
         if not isinstance(value, str) or not _VALUE_RE.match(value):
             raise BadInput(f"filter {key} needs a plain text value, got {value!r}")
         out[key] = value
@@ -67,7 +75,9 @@ def chroma_where(filters: dict[str, str]) -> dict | None:
     """Translate validated filters into a Chroma ``where`` clause."""
     clauses: list[dict] = []
     for key, value in filters.items():
-        if key == "topic":
+        if isinstance(value, tuple):  # any of several values
+            clauses.append({"$or": [{f"topic_{v}": True} for v in value]} if key == "topic" else {key: {"$in": list(value)}})
+        elif key == "topic":
             clauses.append({f"topic_{value}": True})
         else:
             clauses.append({key: value})

@@ -45,6 +45,16 @@ class Citation:
     adopted: str = ""
     page: int | None = None
     reviewed: str | None = None  # when the brief was last checked against its source (ISO), else None
+    # What kind of source the quote is from: "upload" (a user's upload: its URL is
+    # "upload:<file name>"), "brief" (a team brief: front matter naming the instrument's issuer)
+    # or "document" (a file indexed as published, without front matter: no issuer). Derived
+    # from the URL and issuer when not given.
+    source_kind: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.source_kind:
+            kind = "upload" if (self.url or "").startswith("upload:") else "brief" if self.issuer else "document"
+            object.__setattr__(self, "source_kind", kind)
 
 
 @dataclass
