@@ -711,12 +711,15 @@ def _render_answer(page: Page, msg: dict) -> None:
     rec = msg.get("answer") or {}
     cits = rec.get("citations") or []
     mid = msg["id"]
-    if rec.get("abstained"):
+    if rec.get("abstained") and not cits:
         _render_abstention(page, msg)
         _answer_footer(page, msg)
         return
     left, right = st.columns([3, 2], gap="medium") if cits else (st.container(), None)
     with left:
+        if rec.get("abstained"):  # a premise the sources contradict: the quote that says so is cited
+            st.warning("**The sources do not support the question's premise.** The passage below says otherwise.",
+                       icon=":material/help:")
         st.html(answer_html(msg["content"], cits, mid))
         if rec.get("parts"):
             st.html(comparison_html(rec["parts"], mid, cits))

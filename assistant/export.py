@@ -78,7 +78,9 @@ def conversation_markdown(messages: list[dict]) -> str:
             lines += [f"**You:** {inert(m.get('content', ''))}", ""]
             continue
         rec = m.get("answer") or {}
-        label = "**Assistant (not covered by the sources):**" if rec.get("abstained") else "**Assistant:**"
+        label = ("**Assistant (the sources contradict the question's premise):**" if rec.get("abstained")
+                 and rec.get("citations") else "**Assistant (not covered by the sources):**" if rec.get("abstained")
+                 else "**Assistant:**")
         lines += [f"{label} {inert(m.get('content', ''))}", ""]
         if rec.get("query") and rec.get("query") != rec.get("question"):
             lines += [f"_Searched for: {inert(rec['query'])}_", ""]

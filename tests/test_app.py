@@ -208,6 +208,16 @@ def test_off_topic_question_abstains(at):
     assert "searched" not in warning.lower()  # no filter, no filter named
 
 
+def test_a_contradicted_premise_shows_the_passage_that_contradicts_it(at):
+    ask(at, "Why did NATO invoke Article 5 after Russia annexed Crimea in 2014?")
+    msg = at.session_state["messages"][1]
+    assert msg["answer"]["abstained"] is True and msg["answer"]["citations"]
+    warning = unescape(at.warning[0].value)
+    assert "do not support the question's premise" in warning
+    page = "\n".join(h.proto.body for h in at.get("html"))
+    assert "Article 5 was not invoked in 2014" in html.unescape(page)  # the quote, in the sources panel
+
+
 # --- finding your way: filters, library, examples, advanced ------------------------------------
 def test_filter_chips_in_the_main_area_with_readable_labels(at, corpus_bot):
     facets = corpus_bot.facets()
