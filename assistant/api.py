@@ -322,12 +322,18 @@ class Assistant:
         conflict = denial = None
         if not decision.features.get("name_unknown"):  # an instrument the sources lack: that comes first
             from . import premise
-            from .decision import WORD_RE
+            from .decision import SEEN, WORD_RE
 
             named = {w.lower() for m in the_plan.mentions if not names.is_term(m) for w in WORD_RE.findall(m.surface)}
             top = retrieval.passages[:self.answerer.passages_used]
             if premise.presupposes(question):
                 conflict = premise.check(question, top, named, the_plan.is_comparison)
+                missing = premise.unsupported_names(question, seen[:SEEN], named, the_plan.is_comparison)
+                if conflict is None and missing and decision.answer:
+                    quoted = ", ".join(f"“{w}”" for w in missing[:4])
+                    decision = dataclasses.replace(decision, answer=False, hedge=False,
+                                                   reason=f"the question assumes something about {quoted}, "
+                                                          "which none of the passages found mention")
             elif decision.answer:  # a yes/no question: a sentence that denies it settles it
                 denial = premise.check(question, top, named, the_plan.is_comparison, whether=True)
         return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical, sides,

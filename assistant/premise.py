@@ -22,6 +22,11 @@ list about any topic:
   of the question gives another year beside the same words. A year inside a number that names an
   act ("Regulation (EU) 2016/679") is not a date.
 
+A fourth check needs no contradicting sentence: a question that takes something for granted about
+a proper name ("Why did the EU sanction *Iran* over WannaCry?") that none of the passages found
+mention at all (nor its demonym) assumes what the sources do not say (:func:`unsupported_names`).
+A hypothesis ("If German police run a DNA profile …, how …?") assumes nothing.
+
 The check reports the sentence that contradicts the premise; the answer then quotes it instead
 of refusing or answering beside the question.
 """
@@ -32,7 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .chunking import sentence_spans
-from .lexical import stopwords, tokenize
+from .lexical import Vocabulary, stopwords, tokenize
 from .planning import question_parts
 from .types import Passage
 
@@ -321,3 +326,32 @@ def _zipf(word: str) -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
+
+
+CONDITION_RE = re.compile(r"^\s*(?:if|suppose|supposing|assuming|say|when)\b[^,?]*,", re.I)
+NAME_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+
+
+def unsupported_names(question: str, passages: list[Passage], mention_words: set[str] | None = None,
+                      comparison: bool = False) -> list[str]:
+    """Proper names the question takes for granted that no passage mentions (see the module
+    docstring): capitalised words after the first, not all capitals (acronyms are names the
+    glossary reads), not part of a name the question uses (``mention_words``), not a function
+    word, and outside an opening condition ("If German police …, …")."""
+    if comparison or not presupposes(question):
+        return []
+    from .decision import function_words
+
+    asked = CONDITION_RE.sub(" ", question)
+    names = {w.lower() for w in (mention_words or set())}
+    words = NAME_RE.findall(asked)
+    first = 0 if asked is question else -1  # a condition removed: no word is sentence-initial now
+    candidates = [w for i, w in enumerate(words) if i > first and w[:1].isupper() and not w.isupper()
+                  and w.lower() not in names and w.lower() not in function_words()]
+    if not candidates:
+        return []
+    seen: set[str] = set()
+    for p in passages:
+        seen |= set(tokenize(f"{p.title} {p.section} {p.text}"))
+    vocab = Vocabulary(seen)
+    return [w for w in dict.fromkeys(candidates) if not all(vocab.related(t) for t in tokenize(w))]

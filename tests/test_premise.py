@@ -81,3 +81,18 @@ def test_a_different_year_for_the_same_event_contradicts():
                          {"hague", "hijacking", "convention"}) is None
     assert premise.check("why was the convention opened for signature under Regulation (EU) 1975/12?", [final],
                          set()) is None
+
+
+def test_a_name_the_question_assumes_and_no_passage_mentions(provisional_arrest):
+    passages = [provisional_arrest]
+    assert premise.unsupported_names("Why did Canada hold the person on provisional arrest for 18 days?",
+                                     passages) == ["Canada"]
+    # a hypothesis, a yes/no question, acronyms, hyphenated names and the names the question's
+    # own glossary mentions assume nothing
+    for question, named in (("If Canada asks for provisional arrest, how long can it last?", set()),
+                            ("Can Canada hold the person on provisional arrest for 18 days?", set()),
+                            ("Why does the EU-wide rule let the INTERPOL channel carry the request?", set()),
+                            ("Why did Canada hold the person on provisional arrest for 18 days?", {"canada"})):
+        assert premise.unsupported_names(question, passages, named) == [], question
+    # a name the passages do mention (or its demonym) is supported
+    assert premise.unsupported_names("Why does the Interpol channel carry the request?", passages) == []
