@@ -126,7 +126,7 @@ def _print_sources(answer) -> None:
 
 @app.callback()
 def main_options(
-    index: Optional[str] = typer.Option(None, "--index", help="Index folder (default: $ASSISTANT_INDEX_DIR or .assistant/index)."),
+    index: Optional[str] = typer.Option(None, "--index", metavar="FOLDER", help="Index folder (default: $ASSISTANT_INDEX_DIR or .assistant/index)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
     """Global options."""
