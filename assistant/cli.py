@@ -54,7 +54,10 @@ def _warm_encoder(bot) -> None:
         except Exception:  # noqa: BLE001 - reported by the first encode, in the main thread
             pass
 
-    threading.Thread(target=run, name="encoder-warm-up", daemon=True).start()
+    # Not a daemon: a process that exits early (no index, a bad question) waits the fraction of
+    # a second the session needs, instead of tearing ONNX Runtime down mid-load (which aborts:
+    # "terminate called without an active exception", exit -6).
+    threading.Thread(target=run, name="encoder-warm-up").start()
 
 
 # C0 and C1 control characters (but newline and tab), DEL, and the Unicode controls that reorder
