@@ -14,9 +14,23 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from .api import Assistant, ask  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
 from .errors import AssistantError, BadInput, IndexNotFound  # noqa: E402
 from .types import Answer, Citation, IngestReport, Passage  # noqa: E402
+
+if TYPE_CHECKING:
+    from .api import Assistant, ask
+
+
+def __getattr__(name: str):
+    """``Assistant`` and ``ask`` are imported on first use: ``assistant --help`` and commands that
+    never answer do not pay for the settings and API modules."""
+    if name in {"Assistant", "ask"}:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'assistant' has no attribute {name!r}")
 
 __all__ = ["Answer", "Assistant", "AssistantError", "BadInput", "Citation", "IndexNotFound",
            "IngestReport", "Passage", "ask"]

@@ -53,12 +53,13 @@ def _abbreviations() -> frozenset[str]:
 
 
 _STOP = re.compile(r"[.!?]")
+_CLOSERS = ")]\"'”’"
 # A full stop, optional closing quotes/brackets, whitespace, then what can open a sentence.
 _BOUNDARY = re.compile(r"\.([)\]\"'”’]*)(\s+)(?=[A-Z0-9(\"“‘])")
 _WORD_BEFORE = re.compile(r"([^\W\d_]+|\d+|\))$")
 
 
-def _fast_sentences(block: str) -> list[tuple[int, int]] | None:
+def _fast_sentences(block: str, mixed: bool = False) -> list[tuple[int, int]] | None:
     """Sentence spans of a block whose every full stop is unambiguous, else ``None``.
 
     pysbd costs about 2 ms a paragraph, most of it in its abbreviation rules. Most paragraphs
@@ -67,43 +68,109 @@ def _fast_sentences(block: str) -> list[tuple[int, int]] | None:
     block with an abbreviation, an initial, a "?"/"!", or another doubtful stop goes to pysbd.
     On the corpus and the 18 real treaty texts this takes 91% of the blocks, and where it differs
     from pysbd it is pysbd that errs ("Article 3" | "(c) of ...", a lone "3." after "1.  ").
+
+    ``mixed`` (for the windows of a line too long to be one block): a doubtful stop does not
+    send the whole window to pysbd, only the run of text between the two sure sentence ends
+    around it, so a huge paragraph with an "e.g." every few sentences still costs what prose
+    does, not pysbd's ~10 us a character.
+
+    Linear in the block: each full stop looks at a bounded neighbourhood (the word before it,
+    at most :data:`_WORD_LOOKBACK` characters, and the characters after it), never at a copy
+    of the rest of the block (which made a 1 MB paragraph take minutes).
     """
     text = block.rstrip()
+    # Past ``tail`` only closing quotes and brackets remain: a stop there ends the block.
+    tail = len(text)
+    while tail > 0 and text[tail - 1] in _CLOSERS:
+        tail -= 1
     cuts: list[tuple[int, int]] = []
+    doubts: list[bool] = []  # per sentence run ending at the cut of the same index: doubtful?
+    doubtful = False
     for m in _STOP.finditer(text):
         i = m.start()
         if m.group() != ".":
-            return None
-        rest = text[i + 1 :]
-        if not rest.strip(")]\"'”’"):
+            if not mixed:
+                return None
+            doubtful = True
+            continue
+        if i + 1 >= tail:
             continue  # the end of the block
-        if i > 0 and text[i - 1].isdigit() and rest[:1].isdigit():
+        if i > 0 and text[i - 1].isdigit() and text[i + 1].isdigit():
             continue  # a decimal or a section number: 2.5
         boundary = _BOUNDARY.match(text, i)
-        word = _WORD_BEFORE.search(text, 0, i)
-        if not boundary or not word:
-            return None
-        w = word.group(1)
-        if w.isdigit():
-            before = text[: word.start()].rstrip()
-            if len(w) <= 3 and (not before or before[-1] in ".:;"):
-                continue  # a paragraph number ("3. The ...") belongs to the sentence it opens
-            if len(w) < 4:
-                return None  # "paragraph 3. Requests ...": let pysbd decide
-        elif w != ")" and (len(w) < 2 or w.lower() in _abbreviations()):
-            return None
+        word = _WORD_BEFORE.search(text, max(0, i - _WORD_LOOKBACK), i)
+        sure = bool(boundary and word)
+        if sure:
+            w = word.group(1)
+            if w.isdigit():
+                j = word.start() - 1
+                while j >= 0 and text[j].isspace():
+                    j -= 1
+                if len(w) <= 3 and (j < 0 or text[j] in ".:;"):
+                    continue  # a paragraph number ("3. The ...") belongs to the sentence it opens
+                if len(w) < 4:
+                    sure = False  # "paragraph 3. Requests ...": let pysbd decide
+            elif w != ")" and (len(w) < 2 or w.lower() in _abbreviations()):
+                sure = False
+        if not sure:
+            if not mixed:
+                return None
+            doubtful = True
+            continue
         cuts.append(boundary.span(2))
+        doubts.append(doubtful)
+        doubtful = False
     spans, start = [], 0
-    for s, e in [*cuts, (len(text), len(text))]:
-        spans.append((start, s))
+    for (s, e), doubt in zip([*cuts, (len(text), len(text))], [*doubts, doubtful]):
+        if doubt:
+            spans += [(start + sp.start, start + sp.end) for sp in _segmenter().segment(text[start:s])]
+        else:
+            spans.append((start, s))
         start = e
     return spans
 
 
+# A block (one line of text) longer than this is cut into windows before any sentence splitter
+# sees it: pysbd's time grows faster than linearly with the block (about 6 us a character at
+# 4,000 characters, 12 at 10,000, 52 at 40,000), and a 1 MB paragraph never finished. The
+# longest block of the corpus and of the 18 real treaty texts has 5,829 characters.
+MAX_BLOCK_CHARS = 6000
+_WORD_LOOKBACK = 64  # characters before a full stop in which its word is looked for
+# Where a window may end, best first: after a sentence-like stop, else at whitespace.
+_SOFT_STOP = re.compile(r"[.!?;:][)\]\"'”’]*\s+")
+_SPACE = re.compile(r"\s+")
+
+
+def windows(text: str, limit: int) -> list[tuple[int, int]]:
+    """Cut ``text`` into consecutive spans of at most ``limit`` characters that cover it: each
+    ends after the last sentence-like stop in its second half, else at the last whitespace there,
+    else (one huge "word") exactly at ``limit``. Linear: each character is looked at a bounded
+    number of times. Text of at most ``limit`` characters is one span."""
+    out: list[tuple[int, int]] = []
+    start, n = 0, len(text)
+    while n - start > limit:
+        lo, hi = start + limit // 2, start + limit
+        cut = None
+        for pattern in (_SOFT_STOP, _SPACE):
+            last = None
+            for m in pattern.finditer(text, lo, hi):
+                last = m
+            if last is not None:
+                cut = last.end()
+                break
+        if cut is None or cut <= start:
+            cut = hi
+        out.append((start, cut))
+        start = cut
+    out.append((start, n))
+    return out
+
+
 @lru_cache(maxsize=8192)
-def _block_sentences(block: str) -> tuple[tuple[int, int], ...]:
-    """Trimmed sentence spans of one line of text (cached: chunking asks twice for many)."""
-    fast = _fast_sentences(block)
+def _block_sentences(block: str, mixed: bool = False) -> tuple[tuple[int, int], ...]:
+    """Trimmed sentence spans of one line of text of at most :data:`MAX_BLOCK_CHARS` characters
+    (cached: chunking asks twice for many); ``mixed``: see :func:`_fast_sentences`."""
+    fast = _fast_sentences(block, mixed)
     raw = fast if fast is not None else [(sp.start, sp.end) for sp in _segmenter().segment(block)]
     out = []
     for s, e in raw:
@@ -114,9 +181,20 @@ def _block_sentences(block: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def _line_sentences(line: str) -> list[tuple[int, int]]:
+    """Sentence spans of one line of any length: a line longer than :data:`MAX_BLOCK_CHARS` is
+    split by :func:`windows` first, so no sentence splitter ever sees more than that at once,
+    and within those windows only the doubtful runs go to pysbd."""
+    if len(line) <= MAX_BLOCK_CHARS:
+        return list(_block_sentences(line))
+    return [(w0 + s, w0 + e) for w0, w1 in windows(line, MAX_BLOCK_CHARS)
+            for s, e in _block_sentences(line[w0:w1], True)]
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text`` (whitespace trimmed, exact offsets)."""
-    return [(start0 + s, start0 + e) for start0, block in _blocks(text) for s, e in _block_sentences(block)]
+    """Character spans of the sentences of ``text`` (whitespace trimmed, exact offsets); linear
+    in the length of the text, whatever its shape."""
+    return [(start0 + s, start0 + e) for start0, block in _blocks(text) for s, e in _line_sentences(block)]
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:
@@ -146,28 +224,42 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
+def max_chunk_chars(max_words: int) -> int:
+    """The most characters a chunk may have: 16 per word allowed (a 150-word chunk of the corpus
+    or the real treaty texts has at most 1,253), so that text without spaces (a 5 MB "word", a
+    long run of symbols) becomes many bounded chunks instead of one huge passage."""
+    return max(200, 16 * max_words)
+
+
 def _split_long(paragraph: str, max_words: int) -> list[str]:
-    """Split one over-long paragraph at sentence boundaries (words as a last resort)."""
+    """Split one over-long paragraph at sentence boundaries (words, then characters, as a last resort)."""
+    limit = max_chunk_chars(max_words)
     sentences = [paragraph[s:e] for s, e in sentence_spans(paragraph)]
     pieces: list[str] = []
     for sent in sentences:
         if _words(sent) <= max_words:
-            pieces.append(sent)
-            continue
-        words = sent.split()
-        pieces += [" ".join(words[i : i + max_words]) for i in range(0, len(words), max_words)]
+            parts = [sent]
+        else:
+            words = sent.split()
+            parts = [" ".join(words[i : i + max_words]) for i in range(0, len(words), max_words)]
+        for part in parts:
+            if len(part) <= limit:
+                pieces.append(part)
+            else:
+                pieces += [p for p in (part[s:e].strip() for s, e in windows(part, limit)) if p]
     return pieces
 
 
-def _pack(units: list[str], max_words: int, sep: str) -> list[str]:
+def _pack(units: list[str], max_words: int, sep: str, max_chars: int | None = None) -> list[str]:
     chunks: list[str] = []
     current: list[str] = []
-    count = 0
+    count = chars = 0
     for unit in units:
         n = _words(unit)
-        if current and count + n > max_words:
+        if current and (count + n > max_words or (max_chars is not None and chars + len(sep) + len(unit) > max_chars)):
             chunks.append(sep.join(current))
-            current, count = [], 0
+            current, count, chars = [], 0, 0
+        chars += len(unit) + (len(sep) if current else 0)
         current.append(unit)
         count += n
     if current:
@@ -176,25 +268,27 @@ def _pack(units: list[str], max_words: int, sep: str) -> list[str]:
 
 
 def _section_chunks(text: str, max_words: int, overlap: int) -> list[str]:
+    limit = max_chunk_chars(max_words)
     paragraphs = [p.strip() for p in PARA_RE.split(text) if p.strip()]
     units: list[str] = []
     for para in paragraphs:
-        if _words(para) <= max_words:
+        if _words(para) <= max_words and len(para) <= limit:
             units.append(para)
         else:
-            units.append("\n".join(_pack(_split_long(para, max_words), max_words, " ")))
+            units.append("\n".join(_pack(_split_long(para, max_words), max_words, " ", limit)))
     # Paragraphs made of several packed pieces were joined by "\n"; unfold them for packing.
     flat: list[str] = []
     for unit in units:
-        flat += unit.split("\n") if _words(unit) > max_words else [unit]
-    chunks = _pack(flat, max_words, "\n\n")
+        flat += unit.split("\n") if (_words(unit) > max_words or len(unit) > limit) else [unit]
+    chunks = _pack(flat, max_words, "\n\n", limit)
     if overlap <= 0 or len(chunks) < 2:
         return chunks
     out = [chunks[0]]
     for prev, nxt in zip(chunks, chunks[1:]):
         spans = sentence_spans(prev)
         tail = prev[spans[-overlap][0] :] if len(spans) >= overlap else ""
-        if tail and _words(tail) + _words(nxt) <= max_words and _words(tail) <= 40:
+        if tail and _words(tail) + _words(nxt) <= max_words and _words(tail) <= 40 \
+                and len(tail) + 2 + len(nxt) <= limit:
             nxt = f"{tail}\n\n{nxt}"
         out.append(nxt)
     return out

@@ -31,10 +31,33 @@ def _answering_assistant():
     from .errors import IndexDamaged
 
     bot = _assistant()
+    _warm_encoder(bot)
     problem = bot.index().problem()
     if problem:
         raise IndexDamaged(problem)
     return bot
+
+
+def _warm_encoder(bot) -> None:
+    """Load the encoder on a thread while this one opens the index (Chroma's import and open):
+    ONNX Runtime builds its session without holding the GIL, so the two overlap. Any error is
+    left for the first real use to report."""
+    import threading
+
+    warm = getattr(bot.embeddings, "warm", None)
+    if warm is None:
+        return
+
+    def run() -> None:
+        try:
+            warm()
+        except Exception:  # noqa: BLE001 - reported by the first encode, in the main thread
+            pass
+
+    # Not a daemon: a process that exits early (no index, a bad question) waits the fraction of
+    # a second the session needs, instead of tearing ONNX Runtime down mid-load (which aborts:
+    # "terminate called without an active exception", exit -6).
+    threading.Thread(target=run, name="encoder-warm-up").start()
 
 
 # C0 and C1 control characters (but newline and tab), DEL, and the Unicode controls that reorder
@@ -108,12 +131,16 @@ def _print_sources(answer) -> None:
 
 @app.callback()
 def main_options(
-    index: Optional[Path] = typer.Option(None, "--index", help="Index folder (default: $ASSISTANT_INDEX_DIR or .assistant/index)."),
+    index: Optional[str] = typer.Option(None, "--index", metavar="FOLDER", help="Index folder (default: $ASSISTANT_INDEX_DIR or .assistant/index)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
     """Global options."""
-    state["index"] = index
     state["debug"] = debug
+    if index is not None and not index.strip():
+        # Path("") is the current folder: an empty --index (an unset shell variable) would
+        # silently read and write an index in whatever folder the command runs from.
+        raise BadInput("--index needs a folder; it was given an empty string")
+    state["index"] = Path(index) if index is not None else None
 
 
 @app.command()

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -19,6 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_TOKENS = 256
+MEMO_SIZE = 4096  # texts whose vectors an ingest remembers (see MiniLMEmbeddings.remembering)
 _lock = threading.Lock()
 _model = None
 
@@ -50,6 +53,10 @@ class MiniLMEmbeddings(Embeddings):
     def __init__(self, batch_size: int = 32, backend: str | None = None, cache_dir=None) -> None:
         self.batch_size = batch_size
         self.calls = 0  # texts embedded so far (tests use it to prove nothing was re-embedded)
+        self.encoded = 0  # texts actually run through the model: identical texts count once
+        self._memo: OrderedDict[str, np.ndarray] | None = None  # text -> vector, while remembering
+        self._memo_users = 0
+        self._memo_lock = threading.Lock()
         # "torch" or "onnx"; None reads ASSISTANT_ENCODER (Settings.encoder, default "onnx").
         if backend is None:
             from .settings import Settings
@@ -62,26 +69,88 @@ class MiniLMEmbeddings(Embeddings):
         self._onnx = None
 
     def _onnx_encoder(self):
-        if self._onnx is None:
-            from .onnx_encoder import OnnxMiniLMEncoder
+        with _lock:
+            if self._onnx is None:
+                from .onnx_encoder import OnnxMiniLMEncoder
 
-            self._onnx = OnnxMiniLMEncoder(cache_dir=self.cache_dir, batch_size=self.batch_size)
-        return self._onnx
+                self._onnx = OnnxMiniLMEncoder(cache_dir=self.cache_dir, batch_size=self.batch_size)
+            return self._onnx
+
+    def warm(self) -> None:
+        """Load the model now (the ONNX session and tokenizer, or torch's model) without encoding
+        anything: the command line calls it on a thread while the index opens, so that the first
+        question does not wait for both one after the other."""
+        if self.backend == "onnx":
+            self._onnx_encoder().warm()
+        else:
+            load_model()
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embed texts as a float32 array (n, 384); ``progress(n_done)`` after each slice."""
+        """Embed texts as a float32 array (n, 384); ``progress(n_done)`` after each slice.
+
+        Identical texts are encoded once and their vector copied to every place they occur (a
+        document that repeats one sentence 400,000 times no longer embeds it 27,000 times); inside
+        :meth:`remembering`, also across calls.
+        """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        index: dict[str, int] = {}
+        inverse = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
+        unique = list(index)
+        vectors = np.zeros((len(unique), self.dimension), dtype=np.float32)
+        todo = list(range(len(unique)))
+        with self._memo_lock:
+            memo = self._memo
+            if memo is not None:
+                todo = []
+                for j, text in enumerate(unique):
+                    hit = memo.get(text)
+                    if hit is None:
+                        todo.append(j)
+                    else:
+                        vectors[j] = hit
+                        memo.move_to_end(text)
+        if todo:
+            vectors[todo] = self._encode_model([unique[j] for j in todo], progress)
+            if memo is not None:
+                with self._memo_lock:
+                    for j in todo:
+                        memo[unique[j]] = vectors[j]
+                    while len(memo) > MEMO_SIZE:
+                        memo.popitem(last=False)
+        if progress and len(texts) > len(todo):
+            progress(len(texts) - len(todo))  # the copies count as done
+        self.calls += len(texts)
+        self.encoded += len(todo)
+        return vectors[inverse]
+
+    def _encode_model(self, texts: list[str], progress: Callable[[int], None] | None) -> np.ndarray:
+        """Run distinct texts through the model."""
         if self.backend == "onnx":
-            out = self._onnx_encoder().encode(texts, progress)
-            self.calls += len(texts)
-            return out
+            return self._onnx_encoder().encode(texts, progress)
         model = load_model()
-        out = encode_by_length(texts, self.batch_size * 4, lambda part: model.encode(
+        return encode_by_length(texts, self.batch_size * 4, lambda part: model.encode(
             part, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
             show_progress_bar=False), self.dimension, progress)
-        self.calls += len(texts)
-        return out
+
+    @contextmanager
+    def remembering(self) -> Iterator[None]:
+        """While inside, the vectors of the last :data:`MEMO_SIZE` distinct texts are kept and a
+        text seen again is not encoded again (an ingest wraps its run in this: repeated chunks in
+        different groups of a file, or in different files, are encoded once). Outside, every
+        call encodes afresh (so a test comparing stored vectors with a fresh encoding compares
+        with the model, not with a memory)."""
+        with self._memo_lock:
+            self._memo_users += 1
+            if self._memo is None:
+                self._memo = OrderedDict()
+        try:
+            yield
+        finally:
+            with self._memo_lock:
+                self._memo_users -= 1
+                if self._memo_users == 0:
+                    self._memo = None
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """LangChain: embed documents."""

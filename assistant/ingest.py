@@ -11,6 +11,7 @@ the next run repairs: it deletes orphan chunks and re-ingests files whose chunks
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import hashlib
@@ -26,13 +27,13 @@ from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document, embed_text
 from .errors import BadDocument, IndexBusy, StoreUnavailable
-from .loaders import SUPPORTED, Budget, as_upload, load
+from .loaders import DEFAULT_MAX_FILE_BYTES, SUPPORTED, Budget, as_upload, load, open_regular, special_kind
 from .store import Index, is_read_only
 from .types import IngestReport
 
 IGNORE_FILE = ".assistantignore"
 UPLOAD_LABELS = 1  # version of the upload metadata rules (loaders.as_upload) an upload index was built with
-MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_FILE_BYTES = DEFAULT_MAX_FILE_BYTES  # the default of Settings.max_file_bytes
 Progress = Callable[[str, int, int], None]
 FIRST_GROUP = 64  # chunks embedded and written together: small first, so the writer starts early,
 MAX_GROUP = 128  # then up to this: few Chroma calls (~17 ms fixed each), a short last write
@@ -129,9 +130,11 @@ def _embed(index: Index, texts: list[str], stored: dict[str, np.ndarray],
     return vectors, len(todo)
 
 
-def _sha1(path: Path) -> str:
+def _sha1(path: Path, max_bytes: int | None = None) -> str:
+    """The file's SHA-1, read as a stream from a regular file of at most ``max_bytes`` bytes
+    (:func:`open_regular`: a FIFO or a file above the limit raises :class:`BadDocument`)."""
     h = hashlib.sha1()
-    with path.open("rb") as fh:
+    with open_regular(path, max_bytes) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -202,10 +205,13 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
                 if not target.is_relative_to(root):
                     refused.append((str(path), f"symlink points outside {given}"))
                     continue
+            if path.is_dir() or _ignored(given, path):
+                continue
             if not path.is_file():
-                continue
-            if _ignored(given, path):
-                continue
+                kind = special_kind(path)
+                if kind:  # a FIFO, socket or device: said, never opened (a FIFO would block)
+                    refused.append((str(path), f"not a regular file ({kind})"))
+                continue  # a broken symlink
             if path.suffix.lower() not in SUPPORTED:
                 refused.append((str(path.resolve()), f"unsupported file type {path.suffix or '(none)'}"))
                 continue
@@ -231,8 +237,11 @@ def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise StoreUnavailable(f"{read_only} ({exc.strerror})") from exc
         raise
+    # Within one run, a text met again (a repeated chunk, in another group or file) is not encoded again.
+    remembering = getattr(index.embeddings, "remembering", None)
     try:
-        report = _ingest_locked(index, list(paths), progress or (lambda *a: None), upload)
+        with remembering() if remembering else contextlib.nullcontext():
+            report = _ingest_locked(index, list(paths), progress or (lambda *a: None), upload)
     finally:
         lock.release()
     report.seconds = time.perf_counter() - start
@@ -311,11 +320,10 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
     for path in files:
         key = str(path)
         try:
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                report.failed.append((key, f"file too large ({size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES / 2**20:g} MB)"))
-                continue
-            digest = _sha1(path)
+            digest = _sha1(path, index.settings.max_file_bytes)
+        except BadDocument as exc:  # too large, or not a regular file (any more)
+            report.failed.append((key, str(exc)))
+            continue
         except OSError as exc:
             report.failed.append((key, f"cannot read: {exc.strerror or exc}"))
             continue

@@ -6,11 +6,15 @@ front matter is the corpus format; other files get metadata derived from the fil
 """
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import datetime as dt
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import BadDocument
 
@@ -77,6 +81,58 @@ def html_depth(html: str, stop_at: int = MAX_HTML_DEPTH) -> int:
     return deepest
 
 
+DEFAULT_MAX_FILE_BYTES = 200 * 2**20  # Settings.max_file_bytes
+READ_BLOCK = 1 << 20  # bytes read at a time
+
+
+def too_large(size: int, limit: int) -> str:
+    """The one-line reason a file above the size limit is refused."""
+    return f"file too large ({size / 2**20:.1f} MB; the limit is {limit / 2**20:g} MB, setting ASSISTANT_MAX_FILE_BYTES)"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a special file"
+
+
+def special_kind(path: Path) -> str | None:
+    """"a FIFO", "a socket", "a device"... when ``path`` (followed) exists but is neither a
+    regular file nor a folder; ``None`` otherwise (also when it does not exist)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, RuntimeError):
+        return None
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else _kind(mode)
+
+
+def open_regular(path: Path, max_bytes: int | None = None) -> BinaryIO:
+    """Open ``path`` for binary reading if it is a regular file of at most ``max_bytes`` bytes,
+    else raise :class:`BadDocument` with the reason ("not a regular file (a FIFO)", "file too
+    large ..."). Never blocks: the file is opened non-blocking, so a FIFO (or a file swapped for
+    one after the folder was scanned) is refused at once instead of waiting for a writer, and
+    what is then read is the very file that was checked."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadDocument(f"not a regular file ({_kind(st.st_mode)})")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise BadDocument(too_large(st.st_size, max_bytes))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 @dataclass
 class Budget:
     """What one file may extract to, checked as text streams out of its parser (so a small file
@@ -89,6 +145,7 @@ class Budget:
     max_pages: int = 10_000
     max_paragraphs: int = 200_000
     max_content_bytes: int = 50 * 2**20
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES
     chars: int = 0
     content_bytes: int = 0
 
@@ -106,7 +163,8 @@ class Budget:
     @classmethod
     def from_settings(cls, settings) -> "Budget":
         return cls(max_chars=settings.max_file_chars, max_pages=settings.max_file_pages,
-                   max_paragraphs=settings.max_file_paragraphs, max_content_bytes=settings.max_pdf_content_bytes)
+                   max_paragraphs=settings.max_file_paragraphs, max_content_bytes=settings.max_pdf_content_bytes,
+                   max_bytes=settings.max_file_bytes)
 
 
 @dataclass
@@ -159,22 +217,54 @@ def load(path: Path, budget: Budget | None = None) -> LoadedDoc:
     return doc
 
 
-def read_text(path: Path) -> str:
-    """Decode a text file: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1."""
-    raw = path.read_bytes()
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = raw.decode("utf-16")
-    else:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            # UTF-8 with a few bad bytes stays UTF-8 (each bad byte becomes U+FFFD): Latin-1 only
-            # when the bytes beyond ASCII are mostly not UTF-8 (a real Latin-1 file).
-            text = raw.decode("utf-8-sig", errors="replace")
-            bad = text.count("\ufffd") - raw.decode("utf-8-sig", errors="ignore").count("\ufffd")
-            good = sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
-            if bad >= good:
-                text = raw.decode("latin-1")
+def _decode_stream(fh: BinaryIO, encoding: str, errors: str, max_bytes: int | None, max_chars: int | None) -> str:
+    """Decode an open file block by block, refusing it as soon as it passes either limit (the
+    file may have grown since it was checked; text that expands past the character budget is
+    refused before the rest is read)."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
+    parts: list[str] = []
+    size = chars = 0
+    while True:
+        block = fh.read(READ_BLOCK)
+        size += len(block)
+        if max_bytes is not None and size > max_bytes:
+            raise BadDocument(too_large(size, max_bytes))
+        text = decoder.decode(block, final=not block)
+        chars += len(text)
+        if max_chars is not None and chars > max_chars:
+            raise BadDocument(f"too much text: {chars:,} characters > {max_chars:,}")
+        parts.append(text)
+        if not block:
+            return "".join(parts)
+
+
+def read_text(path: Path, budget: Budget | None = None) -> str:
+    """Decode a text file: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1.
+
+    Read as a stream of blocks from a file checked to be regular (:func:`open_regular`), within
+    ``budget``'s byte and character limits when given."""
+    max_bytes = budget.max_bytes if budget else None
+    max_chars = budget.max_chars if budget else None
+    with open_regular(path, max_bytes) as fh:
+        head = fh.read(2)
+        fh.seek(0)
+        if head in (b"\xff\xfe", b"\xfe\xff"):
+            text = _decode_stream(fh, "utf-16", "strict", max_bytes, max_chars)
+        else:
+            try:
+                text = _decode_stream(fh, "utf-8-sig", "strict", max_bytes, max_chars)
+            except UnicodeDecodeError:
+                # UTF-8 with a few bad bytes stays UTF-8 (each bad byte becomes U+FFFD): Latin-1
+                # only when the bytes beyond ASCII are mostly not UTF-8 (a real Latin-1 file).
+                fh.seek(0)
+                text = _decode_stream(fh, "utf-8-sig", "replace", max_bytes, max_chars)
+                fh.seek(0)
+                kept = _decode_stream(fh, "utf-8-sig", "ignore", max_bytes, max_chars).count("\ufffd")
+                bad = text.count("\ufffd") - kept
+                good = sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
+                if bad >= good:
+                    fh.seek(0)
+                    text = _decode_stream(fh, "latin-1", "strict", max_bytes, max_chars)
     if "\x00" in text:
         raise BadDocument("binary content in a text file")
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -295,7 +385,7 @@ def markdown_sections(body: str) -> tuple[str | None, list[Section]]:
 
 
 def _load_markdown(path: Path, budget: Budget) -> LoadedDoc:
-    text = read_text(path)
+    text = read_text(path, budget)
     budget.text(len(text))
     meta, body = _split_front_matter(text)
     title, sections = markdown_sections(body)
@@ -307,7 +397,7 @@ def _load_markdown(path: Path, budget: Budget) -> LoadedDoc:
 
 
 def _load_text(path: Path, budget: Budget) -> LoadedDoc:
-    text = read_text(path)
+    text = read_text(path, budget)
     budget.text(len(text))
     first_line = next((ln.strip() for ln in text.split("\n") if ln.strip()), None)
     return LoadedDoc(_default_meta(path, first_line, text), [Section(path=[], text=text.strip())])
@@ -360,7 +450,7 @@ def _html_blocks(root, budget: Budget | None = None) -> list[str]:
 def _load_html(path: Path, budget: Budget) -> LoadedDoc:
     from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-    html = read_text(path)
+    html = read_text(path, budget)
     depth = html_depth(html)
     if depth > MAX_HTML_DEPTH:
         raise BadDocument(f"HTML nested more than {MAX_HTML_DEPTH:,} levels deep; refused (the parser would take minutes)")
@@ -396,30 +486,48 @@ def _page_text(page, budget: Budget) -> str:
     return page.extract_text(visitor_text=count) or ""
 
 
+def _quiet_pypdf() -> None:
+    """pypdf reports what it repairs in a damaged PDF through ``logging`` ("Ignoring wrong
+    pointing object", ...); with no handler set up, Python's last-resort handler printed those
+    lines around the ``--json`` output. A file that cannot be read fails with its own one-line
+    reason; the parser's chatter is dropped."""
+    import logging
+
+    log = logging.getLogger("pypdf")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
+    log.propagate = False
+
+
 def _load_pdf(path: Path, budget: Budget) -> LoadedDoc:
+    import warnings
+
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
-    try:
-        reader = PdfReader(str(path))
-        if reader.is_encrypted:
-            try:
-                if not reader.decrypt(""):
-                    raise BadDocument("encrypted PDF (password required)")
-            except BadDocument:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise BadDocument(f"encrypted PDF cannot be opened: {exc}") from exc
-        if len(reader.pages) > budget.max_pages:
-            raise BadDocument(f"too many pages: {len(reader.pages):,} > {budget.max_pages:,}")
-        pages = [(i + 1, _page_text(page, budget)) for i, page in enumerate(reader.pages)]
-    except PdfReadError as exc:
-        raise BadDocument(f"corrupt PDF: {exc}") from exc
-    title = None
-    try:
-        title = (reader.metadata or {}).get("/Title")
-    except Exception:  # noqa: BLE001 - metadata is optional
+    _quiet_pypdf()
+    with open_regular(path, budget.max_bytes) as fh, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pypdf's deprecation and repair warnings: not for the user
+        try:
+            reader = PdfReader(fh)
+            if reader.is_encrypted:
+                try:
+                    if not reader.decrypt(""):
+                        raise BadDocument("encrypted PDF (password required)")
+                except BadDocument:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    raise BadDocument(f"encrypted PDF cannot be opened: {exc}") from exc
+            if len(reader.pages) > budget.max_pages:
+                raise BadDocument(f"too many pages: {len(reader.pages):,} > {budget.max_pages:,}")
+            pages = [(i + 1, _page_text(page, budget)) for i, page in enumerate(reader.pages)]
+        except PdfReadError as exc:
+            raise BadDocument(f"corrupt PDF: {exc}") from exc
         title = None
+        try:
+            title = (reader.metadata or {}).get("/Title")
+        except Exception:  # noqa: BLE001 - metadata is optional
+            title = None
     first_line = next((ln.strip() for _, t in pages for ln in t.split("\n") if ln.strip()), None)
     sections = [Section(path=[f"Page {n}"], text=text.strip(), page=n) for n, text in pages]
     all_text = "\n".join(t for _, t in pages)
@@ -485,11 +593,18 @@ def _load_docx(path: Path, budget: Budget) -> LoadedDoc:
     refused at the paragraph or character budget instead of being built in memory first."""
     import zipfile
 
+    with open_regular(path, budget.max_bytes) as fh:
+        if not zipfile.is_zipfile(fh):
+            raise BadDocument("not a valid DOCX (not a zip archive)")
+        fh.seek(0)
+        return _read_docx(path, zipfile.ZipFile(fh), budget)
+
+
+def _read_docx(path: Path, archive, budget: Budget) -> LoadedDoc:
+    """:func:`_load_docx` on the opened package."""
     from lxml import etree
 
-    if not zipfile.is_zipfile(path):
-        raise BadDocument("not a valid DOCX (not a zip archive)")
-    with zipfile.ZipFile(path) as z:
+    with archive as z:
         main, core = _docx_parts(z)
         if main not in z.namelist():
             raise BadDocument("not a valid DOCX (no main document part)")

@@ -236,6 +236,10 @@ class OnnxMiniLMEncoder:
         self.path = ensure_model(Path(cache_dir) if cache_dir else None, quantized)
         self.calls = 0
 
+    def warm(self) -> None:
+        """Create the ONNX Runtime session and the tokenizer now (shared by the process)."""
+        _load(self.path, self.model_dir)
+
     def _batch(self, texts: list[str]) -> np.ndarray:
         session, tokenizer = _load(self.path, self.model_dir)
         enc = tokenizer.encode_batch(texts)

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     # content stream, a DOCX of a million tiny paragraphs) is refused with "too much text: ..."
     # while it is read, so the ingest lock is never held for it past these. Generous: the longest
     # real text here (the Rome Statute) has ~185,000 characters, 1,100 chunks would be ~170,000 words.
+    max_file_bytes: int = 200 * 2**20  # size of the file itself: larger ones fail with "file too large"
     max_file_chars: int = 10_000_000  # characters of extracted text
     max_file_pages: int = 10_000  # PDF pages
     max_pdf_content_bytes: int = 50 * 2**20  # decoded PDF page content (a shared stream counts per page)

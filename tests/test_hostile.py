@@ -612,3 +612,135 @@ def test_one_bad_utf8_byte_does_not_make_the_file_latin1(tmp_path):
     latin = tmp_path / "latin.txt"
     latin.write_bytes("Coopération policière européenne".encode("latin-1"))
     assert read_text(latin) == "Coopération policière européenne"
+
+
+# --- special files, files swapped mid-ingest, the file-size limit (issues 17 and 18) -------------
+
+def _ingest_in_thread(bot: Assistant, paths: list[Path], seconds: float = 300):
+    """Run an ingest on a thread and give its report; fail (instead of hanging the suite) when it
+    does not end within ``seconds``."""
+    import threading
+
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["report"] = bot.ingest(paths)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "ingest hung"
+    if "error" in box:
+        raise box["error"]
+    return box["report"]
+
+
+def test_a_fifo_in_a_folder_is_refused_by_name_never_opened(tmp_path, docs_dir):
+    import os
+
+    os.mkfifo(docs_dir / "pipe.md")
+    bot = Assistant(index_dir=tmp_path / "idx")
+    report = _ingest_in_thread(bot, [docs_dir])
+    assert report.failed == [(str(docs_dir / "pipe.md"), "not a regular file (a FIFO)")]
+    assert sorted(Path(p).name for p in report.added) == ["alpha.md", "beta.md"]
+
+
+@pytest.mark.parametrize("moment", ["after the scan", "after hashing"])
+def test_a_file_swapped_for_a_fifo_mid_ingest_fails_alone_without_a_hang(tmp_path, docs_dir, monkeypatch, moment):
+    """A file that was regular when the folder was scanned (or hashed) and is a FIFO when it is
+    read hung the ingest for good, under the index lock: now it fails with one line."""
+    import os
+
+    import assistant.ingest as ingest_mod
+
+    victim = docs_dir / "beta.md"
+
+    def swap() -> None:
+        if victim.exists() and not victim.is_fifo():
+            victim.unlink()
+            os.mkfifo(victim)
+
+    if moment == "after the scan":
+        real_scan = ingest_mod.scan
+
+        def scan_then_swap(*args, **kwargs):
+            out = real_scan(*args, **kwargs)
+            swap()
+            return out
+
+        monkeypatch.setattr(ingest_mod, "scan", scan_then_swap)
+    else:
+        real_sha1 = ingest_mod._sha1
+
+        def sha1_then_swap(path, *args, **kwargs):
+            digest = real_sha1(path, *args, **kwargs)
+            if Path(path) == victim.resolve():
+                swap()
+            return digest
+
+        monkeypatch.setattr(ingest_mod, "_sha1", sha1_then_swap)
+    bot = Assistant(index_dir=tmp_path / "idx")
+    report = _ingest_in_thread(bot, [docs_dir])
+    assert report.failed == [(str(victim.resolve()), "not a regular file (a FIFO)")]
+    assert [Path(p).name for p in report.added] == ["alpha.md"]
+    assert chunk_ids(bot) and all(i.startswith("alpha-pact:") for i in chunk_ids(bot))
+
+
+def test_file_size_limit_is_a_setting_with_a_one_line_error(tmp_path, docs_dir, monkeypatch):
+    from assistant.errors import BadDocument
+    from assistant.loaders import Budget, read_text
+    from assistant.settings import Settings
+
+    assert Settings().max_file_bytes == 200 * 2**20  # the default
+    big = docs_dir / "big.txt"
+    big.write_text("Liaison officers exchange data on border security. " * 4_000, encoding="utf-8")  # ~200 KB
+    monkeypatch.setenv("ASSISTANT_MAX_FILE_BYTES", str(100 * 1024))
+    idx = str(tmp_path / "idx")
+    out = cli("--index", idx, "ingest", str(docs_dir))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    failed = [line for line in out.stderr.splitlines() if line.startswith("failed:")]
+    assert failed == [f"failed: {big.resolve()}: file too large (0.2 MB; the limit is 0.0976562 MB, "
+                      "setting ASSISTANT_MAX_FILE_BYTES)"]
+    assert "added 2" in out.stdout
+    # The limit holds while the file is read, too (a file that grew after it was checked).
+    with pytest.raises(BadDocument, match="file too large"):
+        read_text(big, Budget(max_bytes=50_000))
+
+
+def test_empty_index_option_is_refused_not_the_current_folder(tmp_path):
+    """``--index ""`` (an unset shell variable) meant the current folder."""
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args in (["--index", "", "stats"], ["--index", "", "ask", "What is Article 5?"], ["--index=", "ingest", "x"]):
+        out = cli(*args, cwd=tmp_path)
+        assert out.returncode == 2, args
+        assert out.stderr.strip() == "error: --index needs a folder; it was given an empty string"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing was created here
+
+
+def test_pypdf_warnings_stay_out_of_json_output(tmp_path):
+    """A PDF pypdf has to repair (wrong cross-reference offsets) made it print "incorrect
+    startxref pointer" lines around the ``--json`` report."""
+    line = b"BT /F1 12 Tf 72 720 Td (Liaison officers exchange data on border security every day.) Tj ET\n"
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            b"<< /Length %d >>\nstream\n" % len(line) + line + b"\nendstream",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for n, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 6\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % (o + 3) for o in offsets)
+    out += b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (xref + 7)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "repaired.pdf").write_bytes(bytes(out))
+    res = cli("--index", str(tmp_path / "idx"), "ingest", str(folder), "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)  # stdout is the JSON report and nothing else
+    assert [Path(p).name for p in report["added"]] == ["repaired.pdf"]
+    assert "startxref" not in res.stderr and "Object Streams" not in res.stderr
