@@ -354,7 +354,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
             nonlocal done
             done += n
             # The total so far: files taken, plus those the parser has finished ahead of us.
-            ahead = sum(len(f.result()[2]) for f in parsed[consumed:] if f.done() and not f.cancelled()
+            ahead = sum(len(f.result()[3]) for f in parsed[consumed:] if f.done() and not f.cancelled()
                         and f.exception() is None and not isinstance(f.result(), str))
             progress("embed", done, max(known + ahead, done))
 
