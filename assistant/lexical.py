@@ -173,6 +173,7 @@ class LexicalIndex:
         self._pos = {cid: i for i, cid in enumerate(ids)}
         self._refs: dict[tuple[str, str], list[int]] | None = None  # ("article", "5") -> chunks whose heading names it
         self._vocabulary: Vocabulary | None = None  # the BM25 vocabulary, for variants()
+        self._headed: frozenset[str] | None = None  # documents with a chunk under a heading
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -338,6 +339,13 @@ class LexicalIndex:
             if not len(common):
                 return 0
         return int(len(common))
+
+    def headed_docs(self) -> frozenset[str]:
+        """Documents that have at least one chunk under a heading (their unheaded chunks are
+        front matter; a text with no heading at all is all body)."""
+        if self._headed is None:
+            self._headed = frozenset(m.get("doc_id", "") for m in self.metas if m.get("section"))
+        return self._headed
 
     def document_frequency(self, token: str) -> int:
         """How many chunks contain a (tokenized) term; 0 for unknown terms."""

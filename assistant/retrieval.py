@@ -123,13 +123,14 @@ def search(
     for cid, (text, meta, vec) in index.get(missing, embeddings=True).items():
         found[cid] = (text, meta, float(np.dot(qvec, np.asarray(vec, dtype=np.float32))))
 
-    # In a text that came as it is (no front matter of ours), a chunk under no heading is its
-    # title page, front matter or preamble: recitals, not provisions. (A brief's unheaded opening
-    # is its summary, and stays.)
+    # In a text that came as it is (no front matter of ours) and has headings, a chunk under no
+    # heading is its title page, front matter or preamble: recitals, not provisions. (A brief's
+    # unheaded opening is its summary, and a text with no heading at all is all body: both stay.)
     ranked = [cid for cid in ranked if cid in found]
+    headed = lex_index.headed_docs() if hasattr(lex_index, "headed_docs") else frozenset()
     for cid in ranked:
         meta = found[cid][1]
-        if not meta.get("section") and not meta.get("issuer"):
+        if not meta.get("section") and not meta.get("issuer") and meta.get("doc_id") in headed:
             fused[cid] *= UNHEADED
     ranked.sort(key=lambda cid: -fused[cid])
     passages: list[Passage] = []
