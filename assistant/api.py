@@ -156,9 +156,13 @@ class Assistant:
             if self._user_index is None:
                 from .store import Index
 
-                if not create and not (Path(self.settings.index_dir) / UPLOADS / "manifest.json").exists():
+                if not create and not self.settings.chroma_url \
+                        and not (Path(self.settings.index_dir) / UPLOADS / "manifest.json").exists():
                     return None
-                self._user_index = Index(self.settings, self.embeddings, create=True, name=UPLOADS)
+                index = Index(self.settings, self.embeddings, create=True, name=UPLOADS)
+                if not create and not index.has_manifest():  # server: no uploads recorded there
+                    return None
+                self._user_index = index
             return self._user_index
 
     def ingest(self, paths: Iterable[str | Path] | str | Path | None = None, progress=None,
@@ -174,7 +178,7 @@ class Assistant:
         elif isinstance(paths, (str, Path)):
             paths = [paths]
         main = self.index(create=True)
-        if user and not main.manifest_path.exists():  # uploads before any corpus: an empty main index
+        if user and not main.has_manifest():  # uploads before any corpus: an empty main index
             main.save_manifest(main.load_manifest())
         index = self.user_index(create=True) if user else main
         return ingest(index, [Path(p) for p in paths], progress, upload=user)

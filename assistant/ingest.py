@@ -8,6 +8,9 @@ chunks, not the whole file's. Order of writes per group: delete the files' old c
 one call, then record the files in the manifest (atomically). A run killed at any point leaves
 either the old or the new state of each file, or a state the consistency check at the start of
 the next run repairs: it deletes orphan chunks and re-ingests files whose chunks are missing.
+The lexical index is then brought in line with the manifest, re-indexing only the files whose
+entries changed (:meth:`assistant.store.Index.sync_lexical`); it commits atomically, so killed
+at any point it holds its previous state, which the next run's sync catches up.
 """
 from __future__ import annotations
 
@@ -395,37 +398,27 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
 
     # 5. Files under a scanned root that are gone (deleted, ignored, hidden) lose their chunks.
     #    A file that is still there but failed to parse keeps its last good version.
+    #    All of them at once: one batched delete, then one manifest write (issue 18: a delete and
+    #    a manifest write per file made removing thousands of files take minutes). Killed in
+    #    between, the next run's repair finds those entries' chunks gone and drops them.
     present = set(map(str, files))
-    for key in list(manifest["files"]):
-        if key in present or not any(Path(key).is_relative_to(r) for r in roots) \
-                or any(Path(key).is_relative_to(k) for k in kept):
-            continue
-        entry = manifest["files"].pop(key)
-        index.delete(entry["chunks"])
+    gone = [key for key in manifest["files"]
+            if key not in present and any(Path(key).is_relative_to(r) for r in roots)
+            and not any(Path(key).is_relative_to(k) for k in kept)]
+    if gone:
+        entries = [manifest["files"].pop(key) for key in gone]
+        index.delete([cid for entry in entries for cid in entry["chunks"]])
         index.save_manifest(manifest)
-        report.removed.append(key)
-        report.chunks_removed += len(entry["chunks"])
+        for key, entry in zip(gone, entries):
+            report.removed.append(key)
+            report.chunks_removed += len(entry["chunks"])
 
+    # 6. The lexical index follows, file by file: only what changed is re-indexed.
     changed = bool(wrote or report.removed or repaired or relabel)
-    everything = [c for e in manifest["files"].values() for c in e["chunks"]]
-    lexical_stale = changed or not (index.lexical_dir / "chunks.json").exists()
-    if not lexical_stale:
-        from .lexical import LexicalIndex, fingerprint
-
-        saved = LexicalIndex.load(index.lexical_dir)
-        lexical_stale = saved is None or saved.fingerprint != fingerprint(everything)
-    if lexical_stale:
-        progress("lexical", 0, 1)
-        if all(cid in written for cid in everything):  # a fresh build: no need to read Chroma back
-            index.rebuild_lexical([(cid, *written[cid]) for cid in everything])
-        else:
-            index.rebuild_lexical()
-        progress("lexical", 1, 1)
-    else:
-        from .lexical import discard_leftovers
-
-        discard_leftovers(index.lexical_dir)  # of a run killed after its new BM25 index was swapped in
-    if changed or not index.manifest_path.exists():
+    if changed or not index.has_manifest():
         index.save_manifest(manifest)
+    progress("lexical", 0, 1)
+    index.sync_lexical(manifest, written)
+    progress("lexical", 1, 1)
     return report
 
