@@ -156,13 +156,9 @@ class Assistant:
             if self._user_index is None:
                 from .store import Index
 
-                if not create and not self.settings.chroma_url \
-                        and not (Path(self.settings.index_dir) / UPLOADS / "manifest.json").exists():
+                if not create and not Index.present(self.settings, UPLOADS):
                     return None
-                index = Index(self.settings, self.embeddings, create=True, name=UPLOADS)
-                if not create and not index.has_manifest():  # server: no uploads recorded there
-                    return None
-                self._user_index = index
+                self._user_index = Index(self.settings, self.embeddings, create=True, name=UPLOADS)
             return self._user_index
 
     def ingest(self, paths: Iterable[str | Path] | str | Path | None = None, progress=None,

@@ -454,6 +454,18 @@ class Index:
     def lexical_dir(self) -> Path:
         return self.dir / "lexical"
 
+    @staticmethod
+    def present(settings: Settings, name: str = "") -> bool:
+        """Whether the index ``name`` has a manifest, without creating anything: its file
+        (embedded) or records on the Chroma server."""
+        collection = f"{settings.collection}-{name}" if name else settings.collection
+        if not settings.chroma_url:
+            folder = Path(settings.index_dir) / name if name else Path(settings.index_dir)
+            return (folder / "manifest.json").exists()
+        client = make_client(settings)
+        state = f"{collection}-state"
+        return _server_has(client, state) and client.get_collection(state).count() > 0
+
     def has_manifest(self) -> bool:
         """Whether a manifest exists (embedded: the file; server: any record of the collection's)."""
         return self.shared.exists() if self.shared is not None else self.manifest_path.exists()
