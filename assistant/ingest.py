@@ -140,28 +140,36 @@ def _sha1(path: Path) -> str:
     return h.hexdigest()
 
 
-def _ignored(root: Path, path: Path) -> bool:
+def _ignore_patterns(root: Path) -> list[str]:
+    """The patterns of the folder's ``.assistantignore`` (read once per scan, not per file)."""
     patterns_file = root / IGNORE_FILE
     if not patterns_file.exists():
+        return []
+    lines = [ln.strip() for ln in patterns_file.read_text(encoding="utf-8").splitlines()]
+    return [p for p in lines if p and not p.startswith("#")]
+
+
+def _ignored(root: Path, path: Path, patterns: list[str] | None = None) -> bool:
+    patterns = _ignore_patterns(root) if patterns is None else patterns
+    if not patterns:
         return False
     rel = path.relative_to(root).as_posix()
-    patterns = [ln.strip() for ln in patterns_file.read_text(encoding="utf-8").splitlines()]
-    return any(p and not p.startswith("#") and fnmatch.fnmatch(rel, p) for p in patterns)
+    return any(fnmatch.fnmatch(rel, p) for p in patterns)
 
 
 def _walk(root: Path, unreadable: list[tuple[Path, OSError]]) -> list[Path]:
     """Every entry under ``root`` (files, folders, symlinks, not following symlinked folders),
     skipping hidden folders; folders that cannot be listed go to ``unreadable`` (rglob skipped
     them without a word, so their documents looked deleted)."""
-    out: list[Path] = []
+    out: list[str] = []
 
     def failed(exc: OSError) -> None:
         unreadable.append((Path(exc.filename) if exc.filename else root, exc))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        out += [Path(dirpath) / name for name in dirnames + filenames]
-    return sorted(out)
+        out += [os.path.join(dirpath, name) for name in dirnames + filenames]
+    return [Path(p) for p in sorted(out)]  # sorting strings, not Paths: ~5x faster at 10k files
 
 
 def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = None
@@ -192,11 +200,13 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
         seen = len(unreadable)
         entries = _walk(given, unreadable)
         refused += [(str(Path(p).resolve()), f"cannot read folder: {e.strerror or e}") for p, e in unreadable[seen:]]
+        patterns = _ignore_patterns(given)
         for path in entries:
-            rel_parts = path.relative_to(given).parts
-            if any(part.startswith(".") for part in rel_parts):
+            rel = path.relative_to(given)
+            if any(part.startswith(".") for part in rel.parts):
                 continue
-            if path.is_symlink():
+            linked = path.is_symlink()
+            if linked:
                 try:
                     target = path.resolve()
                 except (OSError, RuntimeError):  # a symlink loop; Python 3.11 raises RuntimeError
@@ -207,12 +217,15 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
                     continue
             if not path.is_file():
                 continue
-            if _ignored(given, path):
+            if _ignored(given, path, patterns):
                 continue
+            # os.walk does not enter symlinked folders, so below the resolved root only a
+            # symlink itself needs resolving (resolving every file cost ~0.1 ms each).
+            real = path.resolve() if linked else root / rel
             if path.suffix.lower() not in SUPPORTED:
-                refused.append((str(path.resolve()), f"unsupported file type {path.suffix or '(none)'}"))
+                refused.append((str(real), f"unsupported file type {path.suffix or '(none)'}"))
                 continue
-            files.append(path.resolve())
+            files.append(real)
     unique = sorted(set(files))
     return unique, roots, refused
 
@@ -414,8 +427,8 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
             report.chunks_removed += len(entry["chunks"])
 
     # 6. The lexical index follows, file by file: only what changed is re-indexed.
-    changed = bool(wrote or report.removed or repaired or relabel)
-    if changed or not index.has_manifest():
+    # (Each group and the removals saved the manifest already: at 100k chunks a write costs ~0.2 s.)
+    if repaired or relabel or not (wrote or report.removed) and not index.has_manifest():
         index.save_manifest(manifest)
     progress("lexical", 0, 1)
     index.sync_lexical(manifest, written)

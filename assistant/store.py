@@ -236,7 +236,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
+            fh.write(json.dumps(data))  # the C encoder: json.dump streams through Python (~5x slower)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -452,6 +452,10 @@ class Index:
 
     @property
     def lexical_dir(self) -> Path:
+        """The lexical index's folder; with a Chroma server a cache named after the collection's
+        id, so that a collection deleted and made again, or another server, never reuses it."""
+        if self.shared is not None:
+            return self.dir / f"lexical-cache-{self.collection.id}"
         return self.dir / "lexical"
 
     @staticmethod

@@ -68,3 +68,35 @@ def test_merges_keep_scores(tmp_path, docs_dir, monkeypatch):
         whole = _whole(bot.index())
         for query in ("mutual assistance revision", "six months notice"):
             assert _scores(lex, query) == _scores(whole, query), (i, query)
+
+
+def test_removing_many_files_is_one_batch(tmp_path, monkeypatch):
+    """Issue 18: removing thousands of files cost a delete and a manifest write each. Now the
+    files gone from a scanned folder are removed in one batched delete and one manifest write."""
+    from assistant.store import Index
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(60):
+        (folder / f"note-{i:03d}.md").write_text(f"# Note {i}\n\nLiaison note number {i} on border checks.\n",
+                                                 encoding="utf-8")
+    bot = Assistant(index_dir=tmp_path / "idx")
+    assert len(bot.ingest([folder]).added) == 60
+    for i in range(50):
+        (folder / f"note-{i:03d}.md").unlink()
+    calls = {"delete": 0, "save_manifest": 0}
+    for name in calls:
+        original = getattr(Index, name)
+
+        def counted(self, *a, _name=name, _original=original, **kw):
+            calls[_name] += 1
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(Index, name, counted)
+    report = bot.ingest([folder])
+    assert len(report.removed) == 50 and len(report.unchanged) == 10
+    assert calls == {"delete": 1, "save_manifest": 1}, calls  # one write for all the removals
+    index = bot.index()
+    left = {c for e in index.load_manifest()["files"].values() for c in e["chunks"]}
+    assert set(index.collection.get(include=[])["ids"]) == left and len(left) >= 10
+    assert set(index.lexical().ids) == left
