@@ -8,6 +8,7 @@ new chunks added as a new segment; scores are computed from the live postings, e
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -191,21 +192,46 @@ class Segment:
     @classmethod
     def build(cls, ids: list[str], texts: list[str], metas: list[dict], owners: list[str]) -> "Segment":
         """Tokenize ``texts`` (title, section and body, as embedded) into a new segment."""
+        return cls.build_from(zip(ids, texts, metas, owners))
+
+    @classmethod
+    def build_from(cls, items: Iterable[tuple[str, str, dict, str]]) -> "Segment":
+        """A segment of (id, embedded text, metadata, owner) items, consumed one by one: the
+        texts are not kept, and postings go into compact arrays every few thousand chunks (as
+        Python lists they took ~50 bytes a posting: 4 GB at a million chunks)."""
         vocab: dict[str, int] = {}
+        ids: list[str] = []
+        metas: list[dict] = []
+        owners: list[str] = []
+        lengths: list[int] = []
         cols: list[int] = []
         docs: list[int] = []
         tfs: list[int] = []
-        lengths = np.zeros(len(ids), dtype=np.int32)
-        for d, text in enumerate(texts):
+        packed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        seen: dict[tuple, dict] = {}
+
+        def pack() -> None:
+            packed.append((np.asarray(cols, dtype=np.int32), np.asarray(docs, dtype=np.int32),
+                           np.minimum(np.asarray(tfs, dtype=np.int64), 65535).astype(np.uint16)))
+            cols.clear(), docs.clear(), tfs.clear()
+
+        for d, (cid, text, meta, owner) in enumerate(items):
             toks = tokenize(text) or [EMPTY]
-            lengths[d] = len(toks)
+            lengths.append(len(toks))
             for tok, n in Counter(toks).items():
                 cols.append(vocab.setdefault(tok, len(vocab)))
                 docs.append(d)
                 tfs.append(n)
-        return cls._from_triples(list(ids), _shared([_slim(m) for m in metas]), [sys.intern(o) for o in owners],
-                                 list(vocab), np.asarray(cols, dtype=np.int64), np.asarray(docs, dtype=np.int32),
-                                 np.minimum(np.asarray(tfs, dtype=np.int64), 65535).astype(np.uint16), lengths)
+            ids.append(cid)
+            slim = _slim(meta)
+            metas.append(seen.setdefault(_meta_key(slim), slim))
+            owners.append(sys.intern(owner))
+            if len(cols) > 1_000_000:
+                pack()
+        pack()
+        return cls._from_triples(ids, metas, owners, list(vocab), np.concatenate([p[0] for p in packed]),
+                                 np.concatenate([p[1] for p in packed]), np.concatenate([p[2] for p in packed]),
+                                 np.asarray(lengths, dtype=np.int32))
 
     @classmethod
     def _from_triples(cls, ids, metas, owners, tokens, cols, docs, tfs, lengths) -> "Segment":
@@ -288,9 +314,12 @@ def _shared(metas: list[dict]) -> list[dict]:
     seen: dict[tuple, dict] = {}
     out = []
     for m in metas:
-        key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(m.items()))
-        out.append(seen.setdefault(key, m))
+        out.append(seen.setdefault(_meta_key(m), m))
     return out
+
+
+def _meta_key(m: dict) -> tuple:
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(m.items()))
 
 
 def _table(values: list, key) -> tuple[list, np.ndarray]:
@@ -357,6 +386,7 @@ class LexicalIndex:
         self._refs: dict[tuple[str, str], list[int]] | None = None  # ("article", "5") -> chunks whose heading names it
         self._vocabulary: Vocabulary | None = None  # the live vocabulary, for variants()
         self._alive_f: np.ndarray | None = None
+        self._column_scores: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}  # token -> (offset, slots, scores)
 
     def __len__(self) -> int:
         return self.n_live
@@ -408,6 +438,21 @@ class LexicalIndex:
         if owners is None:
             owners = [str(m.get("source", "")) for m in metas]
         segments = [Segment.build(list(ids), list(texts), list(metas), list(owners))] if ids else []
+        return cls(segments, {}, files, stamp)
+
+    @classmethod
+    def build_from(cls, items: Iterable[tuple[str, str, dict, str]], files: dict[str, str] | None = None,
+                   stamp: int = 0, segment_chunks: int = 200_000) -> "LexicalIndex":
+        """An index of (id, embedded text, metadata, owner) items, consumed one by one, cut into
+        segments of ``segment_chunks`` (bounded memory while a million chunks are indexed)."""
+        segments: list[Segment] = []
+        it = iter(items)
+        while True:
+            first = next(it, None)
+            if first is None:
+                break
+            batch = itertools.chain([first], itertools.islice(it, segment_chunks - 1))
+            segments.append(Segment.build_from(batch))
         return cls(segments, {}, files, stamp)
 
     def dead(self) -> dict[str, list[int]]:
@@ -511,11 +556,23 @@ class LexicalIndex:
         scores = np.zeros(self.total, dtype=np.float32)
         if not self.n_live:
             return scores
-        n, avgdl = self.n_live, self.len_sum / self.n_live
         for token in tokens:
-            df = self.document_frequency(token)
-            if not df:
-                continue
+            for slots, part in self._token_scores(token):
+                scores[slots] += part
+        if not self.whole:
+            scores *= self._alive_float()
+        return scores
+
+    def _token_scores(self, token: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(slots, float32 BM25 part) of one token per segment; computed once per token for this
+        (immutable) index and kept for the next questions (up to 4,096 tokens)."""
+        cached = self._column_scores.get(token)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        out = []
+        df = self.document_frequency(token)
+        if df:
+            n, avgdl = self.n_live, self.len_sum / self.n_live
             idf = float(np.float32(_idf(df, n)))  # bm25s keeps idf in float32, then scores in float64
             for k, seg in enumerate(self.segments):
                 got = self._column(k, token)
@@ -524,10 +581,11 @@ class LexicalIndex:
                 docs, tfs = got
                 tf = tfs.astype(np.float64)
                 part = idf * (tf / (K1 * ((1 - B) + B * seg.lengths[docs] / avgdl) + tf))
-                scores[self.offsets[k] + docs] += part.astype(np.float32)
-        if not self.whole:
-            scores *= self._alive_float()
-        return scores
+                out.append((self.offsets[k] + docs.astype(np.int64), part.astype(np.float32)))
+        if len(self._column_scores) >= 4096:
+            self._column_scores.clear()
+        self._column_scores[token] = out  # type: ignore[assignment]
+        return out
 
     def mask(self, filters: dict[str, str] | None) -> np.ndarray | None:
         """1.0 for live slots that pass the equality filters, else 0.0 (None: no filter)."""

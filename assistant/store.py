@@ -33,6 +33,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 FILTER_KEYS = ("doc_id", "issuer", "type", "topic")
 _VALUE_RE = re.compile(r"^[\w .,:&()/'’-]{1,200}$", re.UNICODE)
 _clients: dict[str, Any] = {}
+_present: dict[tuple[str, str], tuple[float, bool]] = {}  # (server, collection) -> (when asked, has a manifest)
 _read_only: set[str] = set()  # embedded stores opened from a copy because they are read-only
 GET_PAGE = 5000  # ids per Chroma get()
 # An embedded Chroma client keeps the vectors it loaded: chunks another process re-wrote later
@@ -466,9 +467,15 @@ class Index:
         if not settings.chroma_url:
             folder = Path(settings.index_dir) / name if name else Path(settings.index_dir)
             return (folder / "manifest.json").exists()
+        key = (settings.chroma_url, collection)
+        known = _present.get(key)
+        if known is not None and time.monotonic() - known[0] < 1.0:  # asked before each question
+            return known[1]
         client = make_client(settings)
         state = f"{collection}-state"
-        return _server_has(client, state) and client.get_collection(state).count() > 0
+        found = _server_has(client, state) and client.get_collection(state).count() > 0
+        _present[key] = (time.monotonic(), found)
+        return found
 
     def has_manifest(self) -> bool:
         """Whether a manifest exists (embedded: the file; server: any record of the collection's)."""
@@ -592,21 +599,24 @@ class Index:
         holds them all, else read from Chroma page by page. A chunk no entry lists is indexed
         under the file its metadata names (only a repair makes an entry for it)."""
         owner = {cid: path for path, e in manifest["files"].items() for cid in e["chunks"]}
-        if written is not None and all(cid in written for cid in owner):
-            chunks = [(cid, *written[cid]) for cid in owner]
-        else:
-            chunks = []
+
+        def pages():
             offset = 0
-            while True:
+            while True:  # one page of texts in memory at a time
                 got = self.collection.get(include=["documents", "metadatas"], limit=GET_PAGE, offset=offset)
-                chunks += zip(got["ids"], got["documents"], got["metadatas"])
+                yield from zip(got["ids"], got["documents"], got["metadatas"])
                 if len(got["ids"]) < GET_PAGE:
-                    break
+                    return
                 offset += GET_PAGE
+
+        if written is not None and all(cid in written for cid in owner):
+            chunks = ((cid, *written[cid]) for cid in owner)
+        else:
+            chunks = pages()
         files = {path: entry_key(e) for path, e in manifest["files"].items()}
-        return LexicalIndex.build([c[0] for c in chunks], [embed_text(c[1], c[2]) for c in chunks],
-                                  [c[2] for c in chunks],
-                                  [owner.get(c[0]) or str(c[2].get("source", "")) for c in chunks], files, stamp)
+        return LexicalIndex.build_from(
+            ((cid, embed_text(text, meta), meta, owner.get(cid) or str(meta.get("source", "")))
+             for cid, text, meta in chunks), files, stamp)
 
     def _lexical_apply(self, lex: LexicalIndex, changes: dict[str, dict | None],
                        written: dict[str, tuple[str, dict]], stamp: int | None = None) -> LexicalIndex:

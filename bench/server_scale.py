@@ -151,13 +151,20 @@ def changed(size: int, server: bool, work: Path) -> dict:
             os.environ["ASSISTANT_CHROMA_URL"] = env["ASSISTANT_CHROMA_URL"] = chroma.url
         settings = Settings(index_dir=idx, chroma_url=chroma.url if chroma else None)
         emb = MiniLMEmbeddings(backend=settings.encoder, cache_dir=Path(settings.models_dir).resolve())
-        _write_folder(folder, max(1, size // CHUNKS_PER_FILE))
-        index = Index(settings, emb, create=True)
-        built = _populate_from_files(index, folder)
-        written = built.pop("written")
-        # The previous design's cost for any change: BM25 rebuilt whole (tokenize every chunk).
         from assistant.chunking import embed_text
 
+        if chroma is None and (idx / "manifest.json").exists() and folder.is_dir():
+            index = Index(settings, emb)  # kept from an earlier run with the same --work: reuse it
+            got = index.collection.get(include=["documents", "metadatas"])
+            written = dict(zip(got["ids"], zip(got["documents"], got["metadatas"])))
+            built = {"chunks": len(written), "files": len(list(folder.glob("*.md"))), "store_s": None,
+                     "lexical_build_s": None}
+        else:
+            _write_folder(folder, max(1, size // CHUNKS_PER_FILE))
+            index = Index(settings, emb, create=True)
+            built = _populate_from_files(index, folder)
+            written = built.pop("written")
+        # The previous design's cost for any change: BM25 rebuilt whole (tokenize every chunk).
         with Timer() as t_whole:
             LexicalIndex.build(list(written), [embed_text(t, m) for t, m in written.values()],
                                [m for _, m in written.values()])
@@ -314,13 +321,26 @@ def serve(index_dir: Path, n_queries: int) -> dict:
 
     from assistant import Assistant
 
+    import gc
+
     with Timer() as t_open:
         bot = Assistant(index_dir=index_dir)
         lex = bot.index().lexical()
-    derived = {"derive_lexical_s": round(t_open.wall, 2), "lexical_chunks": len(lex)}
+    derived = {"derive_lexical_s": round(t_open.wall, 2), "lexical_chunks": len(lex),
+               "peak_rss_mb_after_derive": peak_rss_mb()}
+    del bot, lex  # _serve opens its own client, which loads the cache this one saved
+    gc.collect()
     result = _serve(index_dir, "onnx", n_queries)
     result.update(derived)
+    result["rss_mb_after_questions"] = _rss_now_mb()
     return result
+
+
+def _rss_now_mb() -> float | None:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 def main() -> None:
