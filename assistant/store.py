@@ -307,12 +307,14 @@ class SharedManifest:
             entry["repaired"] = True
         return entry
 
-    def load(self) -> dict:
-        """The whole manifest, as the embedded one is shaped."""
+    def load(self, with_chunks: bool = True) -> dict:
+        """The whole manifest, as the embedded one is shaped (``with_chunks=False``: every entry's
+        chunk list left empty, not read; for the document names only, never to be saved)."""
         files: dict[str, dict] = {}
         base: dict[str, str | None] = {}
         updated = None
-        for _, meta, doc in self._page({"kind": {"$in": ["file", "manifest"]}}, ["metadatas", "documents"]):
+        include = ["metadatas", "documents"] if with_chunks else ["metadatas"]
+        for _, meta, doc in self._page({"kind": {"$in": ["file", "manifest"]}}, include):
             self.stamp = max(self.stamp, int(meta.get("stamp") or 0))
             if meta.get("kind") == "manifest":
                 labels = meta.get("upload_labels")
@@ -492,8 +494,8 @@ class Index:
         else:
             stamp = _manifest_stamp(self.manifest_path)
         if self._names is None or self._names[0] != stamp:
-            docs = {e["doc_id"]: (e.get("title", ""), e.get("aliases", []))
-                    for e in self.load_manifest()["files"].values()}
+            manifest = self.shared.load(with_chunks=False) if self.shared is not None else self.load_manifest()
+            docs = {e["doc_id"]: (e.get("title", ""), e.get("aliases", [])) for e in manifest["files"].values()}
             self._names = (stamp, NameIndex.build(glossary(), docs))
         return self._names[1]
 
@@ -809,6 +811,15 @@ class Index:
         """What is wrong with the index as a whole, in one line, or None: a store that lost its
         chunks (the manifest lists documents, Chroma holds none: its folder was deleted or
         replaced), or a store holding fewer chunks than the manifest lists."""
+        if self.shared is not None and manifest is None:
+            # Shared: other clients write at any moment (a file's old chunks are deleted before its
+            # new ones are written), so only a store that lost everything is a problem; and the
+            # records' chunk lists are not read for it (at a million chunks, seconds per `ask`).
+            count = self.collection.count() if count is None else count
+            if count == 0 and self.shared.exists():
+                return (f"the Chroma server at {self.settings.chroma_url} holds no chunks of collection "
+                        f"{self.collection_name} but its manifest lists documents; run `assistant ingest` to rebuild it")
+            return None
         manifest = self.load_manifest() if manifest is None else manifest
         listed = sum(len(e["chunks"]) for e in manifest["files"].values())
         count = self.collection.count() if count is None else count
