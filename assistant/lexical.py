@@ -179,12 +179,25 @@ class Segment:
     """An immutable batch of chunks with its postings: for each token (column), the chunks
     that hold it (ascending) and how often. Saved once as ``<name>.npz`` + ``<name>.json``."""
 
-    def __init__(self, name: str, ids: list[str], metas: list[dict], owners: list[str], tokens: list[str],
-                 indptr: np.ndarray, docs: np.ndarray, tfs: np.ndarray, lengths: np.ndarray) -> None:
+    def __init__(self, name: str, ids: list[str], metas: list[dict], owners: list[str] | tuple[list[str], np.ndarray],
+                 tokens: list[str], indptr: np.ndarray, docs: np.ndarray, tfs: np.ndarray, lengths: np.ndarray) -> None:
         self.name = name
-        self.ids, self.metas, self.owners, self.tokens = ids, metas, owners, tokens
+        self.ids, self.metas, self.tokens = ids, metas, tokens
         self.indptr, self.docs, self.tfs, self.lengths = indptr, docs, tfs, lengths
         self.vocab = {t: i for i, t in enumerate(tokens)}
+        # The manifest path that owns each chunk, as a table and a number per chunk.
+        self.owner_table, self.owner_of = owners if isinstance(owners, tuple) else _table(owners, lambda o: o)
+        self.owner_index = {o: i for i, o in enumerate(self.owner_table)}
+
+    @property
+    def owners(self) -> list[str]:
+        """The owner of each chunk."""
+        return [self.owner_table[i] for i in self.owner_of.tolist()]
+
+    def slots_of(self, owner: str) -> np.ndarray:
+        """The positions of the chunks ``owner`` owns."""
+        n = self.owner_index.get(owner)
+        return np.zeros(0, dtype=np.int64) if n is None else np.flatnonzero(self.owner_of == n)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -264,7 +277,7 @@ class Segment:
             lengths.append(seg.lengths[live])
             ids += [seg.ids[i] for i in live]
             metas += [seg.metas[i] for i in live]
-            owners += [seg.owners[i] for i in live]
+            owners += [seg.owner_table[i] for i in seg.owner_of[live].tolist()]
             base += len(live)
         col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
         used = np.bincount(col, minlength=len(vocab)) > 0  # tokens only dead chunks had are dropped
@@ -280,14 +293,14 @@ class Segment:
         owners are stored once each with a number per chunk: loading 100k chunk dicts from JSON
         cost most of an update at that size."""
         metas, meta_of = _table(self.metas, lambda m: id(m))
-        owners, owner_of = _table(self.owners, lambda o: o)
         with (directory / f"{self.name}.npz").open("wb") as fh:
             np.savez(fh, indptr=self.indptr, docs=self.docs, tfs=self.tfs, lengths=self.lengths,
-                     meta_of=meta_of, owner_of=owner_of)
+                     meta_of=meta_of, owner_of=self.owner_of)
             fh.flush()
             os.fsync(fh.fileno())
         with (directory / f"{self.name}.json").open("w", encoding="utf-8") as fh:
-            fh.write(json.dumps({"ids": self.ids, "metas": metas, "owners": owners, "tokens": self.tokens}))
+            fh.write(json.dumps({"ids": _joined(self.ids), "metas": metas, "owners": self.owner_table,
+                                 "tokens": _joined(self.tokens)}))
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -297,15 +310,17 @@ class Segment:
             indptr, docs, tfs, lengths, meta_of, owner_of = (
                 arrays[k] for k in ("indptr", "docs", "tfs", "lengths", "meta_of", "owner_of"))
         data = json.loads((directory / f"{name}.json").read_text(encoding="utf-8"))
-        ids, tokens, meta_table, owner_table = data["ids"], data["tokens"], data["metas"], data["owners"]
-        if not all(isinstance(m, dict) and isinstance(m.get("topics"), list) for m in meta_table):
+        ids, tokens = _split(data["ids"]), _split(data["tokens"])
+        meta_table, owner_table = data["metas"], data["owners"]
+        if not all(isinstance(m, dict) and isinstance(m.get("topics"), list) for m in meta_table) \
+                or not all(isinstance(o, str) for o in owner_table):
             raise ValueError(f"segment {name} has malformed metadata")
         metas = [meta_table[i] for i in meta_of.tolist()]
-        owners = [owner_table[i] for i in owner_of.tolist()]
-        if not (len(ids) == len(metas) == len(owners) == len(lengths) and len(indptr) == len(tokens) + 1
-                and len(docs) == len(tfs) == indptr[-1] and (not len(docs) or docs.max() < len(ids))):
+        if not (len(ids) == len(metas) == len(owner_of) == len(lengths) and len(indptr) == len(tokens) + 1
+                and len(docs) == len(tfs) == indptr[-1] and (not len(docs) or docs.max() < len(ids))
+                and (not len(owner_of) or (owner_of.min() >= 0 and owner_of.max() < len(owner_table)))):
             raise ValueError(f"segment {name} is inconsistent")
-        return cls(name, ids, metas, owners, tokens, indptr, docs, tfs, lengths)
+        return cls(name, ids, metas, (owner_table, owner_of.astype(np.int32)), tokens, indptr, docs, tfs, lengths)
 
 
 def _shared(metas: list[dict]) -> list[dict]:
@@ -320,6 +335,22 @@ def _shared(metas: list[dict]) -> list[dict]:
 
 def _meta_key(m: dict) -> tuple:
     return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(m.items()))
+
+
+def _joined(strings: list[str]) -> str | list[str]:
+    """Strings as one NUL-separated string (JSON decodes one string ~10x faster than 100k), or
+    the list itself when one of them holds a NUL."""
+    if any("\x00" in x for x in strings):
+        return strings
+    return "\x00".join(strings) + "\x00"
+
+
+def _split(value: str | list[str]) -> list[str]:
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a list of strings was expected")
+    return value.split("\x00")[:-1]
 
 
 def _table(values: list, key) -> tuple[list, np.ndarray]:
@@ -381,7 +412,6 @@ class LexicalIndex:
         self._ids: list[str] | None = None
         self._metas: list[dict] | None = None
         self._pos: dict[str, int] | None = None
-        self._owners: dict[str, list[int]] | None = None
         self._fingerprint: str | None = None
         self._refs: dict[tuple[str, str], list[int]] | None = None  # ("article", "5") -> chunks whose heading names it
         self._vocabulary: Vocabulary | None = None  # the live vocabulary, for variants()
@@ -415,20 +445,16 @@ class LexicalIndex:
 
     def slots_of(self, owner: str) -> list[int]:
         """The live slots of the chunks a manifest path owns."""
-        if self._owners is None:
-            table: dict[str, list[int]] = {}
-            for seg, off in zip(self.segments, self.offsets):
-                alive = self.alive_by_seg[seg.name]
-                for i, o in enumerate(seg.owners):
-                    if alive[i]:
-                        table.setdefault(o, []).append(off + i)
-            self._owners = table
-        return self._owners.get(owner, [])
+        out: list[int] = []
+        for seg, off in zip(self.segments, self.offsets):
+            local = seg.slots_of(owner)
+            if len(local):
+                out += (local[self.alive_by_seg[seg.name][local]] + off).tolist()
+        return out
 
     def owners(self) -> set[str]:
-        """Every manifest path that owns a live chunk."""
-        self.slots_of("")
-        return set(self._owners)  # type: ignore[arg-type]
+        """Every manifest path that owns a chunk of a segment (live or deleted)."""
+        return {o for seg in self.segments for o in seg.owner_table}
 
     # --- building and updating ---------------------------------------------------------------
     @classmethod

@@ -551,16 +551,9 @@ class Index:
 
     # --- writing --------------------------------------------------------------------------
     def all_ids(self) -> set[str]:
-        """Every chunk id in Chroma (paged)."""
-        ids: set[str] = set()
-        page = 5000
-        offset = 0
-        while True:
-            got = self.collection.get(include=[], limit=page, offset=offset)
-            ids.update(got["ids"])
-            if len(got["ids"]) < page:
-                return ids
-            offset += page
+        """Every chunk id in Chroma, in one request: paging by offset costs more with every page
+        (at 100k chunks 2.6 s in pages of 5,000 against 0.23 s at once)."""
+        return set(self.collection.get(include=[])["ids"])
 
     def metadatas(self, ids: list[str]) -> dict[str, dict]:
         """The metadata of chunks by id (paged)."""
@@ -603,13 +596,13 @@ class Index:
         owner = {cid: path for path, e in manifest["files"].items() for cid in e["chunks"]}
 
         def pages():
-            offset = 0
+            offset, page = 0, 50 * GET_PAGE  # large pages: each one costs more the further it starts
             while True:  # one page of texts in memory at a time
-                got = self.collection.get(include=["documents", "metadatas"], limit=GET_PAGE, offset=offset)
+                got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
                 yield from zip(got["ids"], got["documents"], got["metadatas"])
-                if len(got["ids"]) < GET_PAGE:
+                if len(got["ids"]) < page:
                     return
-                offset += GET_PAGE
+                offset += page
 
         if written is not None and all(cid in written for cid in owner):
             chunks = ((cid, *written[cid]) for cid in owner)
