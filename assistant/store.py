@@ -596,7 +596,9 @@ class Index:
         owner = {cid: path for path, e in manifest["files"].items() for cid in e["chunks"]}
 
         def pages():
-            offset, page = 0, 50 * GET_PAGE  # large pages: each one costs more the further it starts
+            # Pages as large as SQLite allows (32,766 variables: a larger page with metadata fails
+            # with "too many SQL variables"); each page costs more the further it starts.
+            offset, page = 0, 30_000
             while True:  # one page of texts in memory at a time
                 got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
                 yield from zip(got["ids"], got["documents"], got["metadatas"])

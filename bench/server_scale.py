@@ -155,8 +155,10 @@ def changed(size: int, server: bool, work: Path) -> dict:
 
         if chroma is None and (idx / "manifest.json").exists() and folder.is_dir():
             index = Index(settings, emb)  # kept from an earlier run with the same --work: reuse it
-            got = index.collection.get(include=["documents", "metadatas"])
-            written = dict(zip(got["ids"], zip(got["documents"], got["metadatas"])))
+            written = {}
+            for offset in range(0, index.collection.count(), 30_000):
+                got = index.collection.get(include=["documents", "metadatas"], limit=30_000, offset=offset)
+                written.update(zip(got["ids"], zip(got["documents"], got["metadatas"])))
             built = {"chunks": len(written), "files": len(list(folder.glob("*.md"))), "store_s": None,
                      "lexical_build_s": None}
         else:
