@@ -249,7 +249,14 @@ def atomic_write_json(path: Path, data: Any) -> None:
 def entry_key(entry: dict) -> str:
     """A digest of one manifest entry (hash, chunk ids, names): the lexical index records, per
     file, the key of the entry it indexed, and re-indexes a file when its key changes."""
-    return hashlib.sha1(json.dumps(entry, sort_keys=True).encode("utf-8")).hexdigest()
+    parts = [str(entry.get("sha1", "")), str(entry.get("doc_id", "")), str(entry.get("title", "")),
+             "\x01".join(map(str, entry.get("aliases", []))), "\x01".join(entry.get("chunks", [])),
+             "repaired" if entry.get("repaired") else "",
+             json.dumps({k: v for k, v in entry.items() if k not in _KEYED}, sort_keys=True) if len(entry) > 6 else ""]
+    return hashlib.sha1("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_KEYED = frozenset({"sha1", "doc_id", "title", "aliases", "chunks", "repaired"})
 
 
 def _now_us() -> int:
