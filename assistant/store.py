@@ -340,6 +340,15 @@ class SharedManifest:
             manifest["upload_labels"] = self.labels
         return manifest
 
+    def keys(self) -> dict[str, str]:
+        """path -> key of every file recorded (metadata only)."""
+        out: dict[str, str] = {}
+        for _, meta, _ in self._page({"kind": "file"}, ["metadatas"]):
+            self.stamp = max(self.stamp, int(meta.get("stamp") or 0))
+            if not meta.get("removed"):
+                out[meta["path"]] = meta.get("key") or ""
+        return out
+
     def changed_since(self, stamp: int) -> dict[str, str | None]:
         """path -> key (None: removed) of the records written at or after ``stamp``."""
         out: dict[str, tuple[int, str | None]] = {}
@@ -596,10 +605,12 @@ class Index:
         return lex
 
     def _lexical_build(self, manifest: dict, written: dict[str, tuple[str, dict]] | None = None,
-                       stamp: int = 0) -> LexicalIndex:
+                       stamp: int = 0, keys: dict[str, str] | None = None) -> LexicalIndex:
         """A whole lexical index of the manifest's files: chunk texts from ``written`` when it
         holds them all, else read from Chroma page by page. A chunk no entry lists is indexed
-        under the file its metadata names (only a repair makes an entry for it)."""
+        under the file its metadata names (only a repair makes an entry for it). ``keys``: the
+        entries' keys when the manifest given is not read whole (a server's records: every chunk
+        is then indexed under its metadata's file, which is the file whose record lists it)."""
         owner = {cid: path for path, e in manifest["files"].items() for cid in e["chunks"]}
 
         def pages():
@@ -617,7 +628,7 @@ class Index:
             chunks = ((cid, *written[cid]) for cid in owner)
         else:
             chunks = pages()
-        files = {path: entry_key(e) for path, e in manifest["files"].items()}
+        files = keys if keys is not None else {path: entry_key(e) for path, e in manifest["files"].items()}
         return LexicalIndex.build_from(
             ((cid, embed_text(text, meta), meta, owner.get(cid) or str(meta.get("source", "")))
              for cid, text, meta in chunks), files, stamp)
@@ -733,7 +744,8 @@ class Index:
             changed = False
             if lex is None:
                 start = _now_us()
-                lex = self._lexical_build(self.shared.load(), stamp=start)
+                # The records' keys only, not their chunk lists (at a million chunks ~0.3 GB)
+                lex = self._lexical_build({"files": {}}, stamp=start, keys=self.shared.keys())
                 changed = True
             changes = self.shared.changed_since(lex.stamp - CLOCK_SKEW_US)
             stale = sorted(p for p, key in changes.items() if lex.files.get(p) != key)
