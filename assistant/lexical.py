@@ -168,6 +168,7 @@ def _fsync(path: Path) -> None:
 K1, B = 1.5, 0.75
 FORMAT = 2
 STATE = "state.json"
+SCORE_CACHE_BYTES = 64 * 2**20  # per-token BM25 parts kept between questions
 EMPTY = "∅"  # the token of a chunk without words: keeps its length (1) as bm25s counted it
 
 
@@ -416,7 +417,8 @@ class LexicalIndex:
         self._refs: dict[tuple[str, str], list[int]] | None = None  # ("article", "5") -> chunks whose heading names it
         self._vocabulary: Vocabulary | None = None  # the live vocabulary, for variants()
         self._alive_f: np.ndarray | None = None
-        self._column_scores: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}  # token -> (offset, slots, scores)
+        self._column_scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # token -> [(slots, scores)]
+        self._cached_bytes = 0
 
     def __len__(self) -> int:
         return self.n_live
@@ -591,7 +593,8 @@ class LexicalIndex:
 
     def _token_scores(self, token: str) -> list[tuple[np.ndarray, np.ndarray]]:
         """(slots, float32 BM25 part) of one token per segment; computed once per token for this
-        (immutable) index and kept for the next questions (up to 4,096 tokens)."""
+        (immutable) index and kept for the next questions, up to ``SCORE_CACHE_BYTES`` in all
+        (unbounded, the common words of 30 questions held ~1 GB at a million chunks)."""
         cached = self._column_scores.get(token)
         if cached is not None:
             return cached  # type: ignore[return-value]
@@ -607,10 +610,15 @@ class LexicalIndex:
                 docs, tfs = got
                 tf = tfs.astype(np.float64)
                 part = idf * (tf / (K1 * ((1 - B) + B * seg.lengths[docs] / avgdl) + tf))
-                out.append((self.offsets[k] + docs.astype(np.int64), part.astype(np.float32)))
-        if len(self._column_scores) >= 4096:
+                slots = docs.astype(np.int64 if self.total >= 2**31 else np.int32) + self.offsets[k]
+                out.append((slots, part.astype(np.float32)))
+        size = sum(a.nbytes + b.nbytes for a, b in out)
+        if self._cached_bytes + size > SCORE_CACHE_BYTES:
             self._column_scores.clear()
-        self._column_scores[token] = out  # type: ignore[assignment]
+            self._cached_bytes = 0
+        if size <= SCORE_CACHE_BYTES // 4:
+            self._column_scores[token] = out
+            self._cached_bytes += size
         return out
 
     def mask(self, filters: dict[str, str] | None) -> np.ndarray | None:
