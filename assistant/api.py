@@ -164,7 +164,7 @@ class Assistant:
             if self._user_index is None:
                 from .store import Index
 
-                if not create and not (Path(self.settings.index_dir) / UPLOADS / "manifest.json").exists():
+                if not create and not Index.present(self.settings, UPLOADS):
                     return None
                 self._user_index = Index(self.settings, self.embeddings, create=True, name=UPLOADS)
             return self._user_index
@@ -186,7 +186,7 @@ class Assistant:
         elif isinstance(paths, (str, Path)):
             paths = [paths]
         main = self.index(create=True)
-        if user and not main.manifest_path.exists():  # uploads before any corpus: an empty main index
+        if user and not main.has_manifest():  # uploads before any corpus: an empty main index
             main.save_manifest(main.load_manifest())
         index = self.user_index(create=True) if user else main
         return ingest(index, [Path(p) for p in paths], progress, upload=user)

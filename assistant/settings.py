@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     max_file_paragraphs: int = 200_000  # DOCX paragraphs
     max_file_chunks: int = 20_000  # chunks of one file
 
+    # Lexical index: past this many segments, the smallest are merged (assistant/lexical.py).
+    lexical_max_segments: int = 8
+
     # Retrieval
     top_k: int = 6
     candidates: int = 30

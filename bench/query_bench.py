@@ -13,7 +13,9 @@ collection holds ``size`` chunks. Synthetic chunk i copies real chunk j = i mod 
 are shuffled (sentence spans recomputed, so the answerer still finds them), " Variant i." is
 appended, its doc_id becomes "<doc_id>~v<round>" (so the per-document cap and the dedup by text
 see distinct documents), and its vector is the real vector plus Gaussian noise (sigma 0.02 per
-dimension, cosine ~0.9 to the original) re-normalized. The BM25 index is then rebuilt from Chroma.
+dimension, cosine ~0.9 to the original) re-normalized. The BM25 index is then rebuilt from Chroma. Served through a Chroma server, the index folder's
+manifest is first copied to the server's shared records (as an ingest through the server writes
+it); the client then derives its BM25 cache from the server on its first question.
 So the big indexes have the real corpus's vocabulary and vector geometry, with many near-duplicate
 distractors: a hard case for both search sides, not an easy one.
 """
@@ -143,6 +145,7 @@ def serve(index_dir: Path, backend: str, n_queries: int, server: bool = False) -
     if server:
         chroma = ChromaServer(index_dir / "chroma")
         os.environ["ASSISTANT_CHROMA_URL"] = chroma.url
+        _publish_manifest(index_dir, chroma.url)
     try:
         result = _serve(index_dir, backend, n_queries)
         result["store"] = "chroma-server" if server else "embedded"
@@ -153,6 +156,19 @@ def serve(index_dir: Path, backend: str, n_queries: int, server: bool = False) -
     finally:
         if chroma:
             chroma.stop()
+
+
+def _publish_manifest(index_dir: Path, url: str) -> None:
+    """With a Chroma server the manifest lives with the collection (assistant.store.SharedManifest):
+    copy the embedded index's manifest.json there, as the ingest that built it would have."""
+    from assistant.settings import Settings
+    from assistant.store import SharedManifest, make_client
+
+    client = make_client(Settings(chroma_url=url, index_dir=index_dir))
+    shared = SharedManifest(client, "policy")
+    manifest = shared.load()
+    manifest["files"].update(json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["files"])
+    shared.save(manifest, client.get_max_batch_size())
 
 
 def _serve(index_dir: Path, backend: str, n_queries: int) -> dict:

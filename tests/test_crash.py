@@ -1,6 +1,11 @@
 """Crash safety: `assistant ingest` killed with SIGKILL at random points, then re-run, leaves
 exactly the index a clean run builds (Chroma, BM25 and manifest agree; no orphans).
 
+The BM25 index is incremental (segments, deletions, merges: assistant/lexical.py): the killed
+runs use a segment limit of 2 so that merges happen while they are killed, kills are aimed at the
+moment a segment or the state file is being written, and the repaired index must rank exactly as
+the clean one (same scores for every chunk), whatever segments it is made of.
+
 Set CRASH_SEED=<n> to replay the kill points of a failed run (the seed is printed).
 """
 from __future__ import annotations
@@ -18,16 +23,20 @@ from pathlib import Path
 import numpy as np
 
 from assistant import Assistant
+from assistant.lexical import STATE, LexicalIndex, tokenize
 from conftest import CORPUS
 
 BIN = Path(sys.executable).parent / "assistant"
 N_FILES = 20
 
 
-def _start(index_dir: Path, folder: Path) -> subprocess.Popen:
+def _start(index_dir: Path, folder: Path, max_segments: int | None = None) -> subprocess.Popen:
+    env = dict(os.environ)
+    if max_segments is not None:
+        env["ASSISTANT_LEXICAL_MAX_SEGMENTS"] = str(max_segments)
     return subprocess.Popen(
         [str(BIN), "--index", str(index_dir), "ingest", str(folder)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
 
 
@@ -61,12 +70,12 @@ def _wait_for_lock(proc: subprocess.Popen, index_dir: Path) -> float | None:
 
 def _kill_after(index_dir: Path, folder: Path, delay: float) -> str:
     """Start an ingest, SIGKILL it after ``delay`` seconds; say what happened."""
-    return _kill_after_start(_start(index_dir, folder), delay)
+    return _kill_after_start(_start(index_dir, folder, 2), delay)
 
 
 def _kill_after_lock(index_dir: Path, folder: Path, delay: float) -> str:
     """Start an ingest; SIGKILL it ``delay`` seconds after it took the index lock."""
-    proc = _start(index_dir, folder)
+    proc = _start(index_dir, folder, 2)
     if _wait_for_lock(proc, index_dir) is None:
         proc.communicate()
         return "finished before it was seen holding the lock"
@@ -90,7 +99,7 @@ def _kill_after_start(proc: subprocess.Popen, delay: float) -> str:
 
 def _kill_on_first(index_dir: Path, folder: Path, sign, what: str) -> str:
     """Start an ingest and SIGKILL it as soon as ``sign()`` turns true."""
-    proc = _start(index_dir, folder)
+    proc = _start(index_dir, folder, 2)
     while proc.poll() is None:
         if sign():
             os.kill(proc.pid, signal.SIGKILL)
@@ -106,7 +115,7 @@ def _kill_mid_write(index_dir: Path, folder: Path) -> str:
     """Start an ingest and SIGKILL it as soon as it has recorded its first file in the manifest."""
     manifest = index_dir / "manifest.json"
     before = manifest.stat().st_mtime_ns if manifest.exists() else None
-    proc = _start(index_dir, folder)
+    proc = _start(index_dir, folder, 2)
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
         now = manifest.stat().st_mtime_ns if manifest.exists() else None
@@ -126,10 +135,24 @@ def _snapshot(index_dir: Path) -> dict:
     index = bot.index()
     got = index.collection.get(include=["documents", "metadatas"])
     chroma = {cid: (doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])}
-    saved = json.loads((index.lexical_dir / "chunks.json").read_text(encoding="utf-8"))
+    saved = LexicalIndex.load(index.lexical_dir)  # what is committed on disk, not derived in memory
+    assert saved is not None
     manifest = index.load_manifest()
     return {"bot": bot, "index": index, "chroma": chroma, "chroma_ids": got["ids"], "saved_lexical": saved,
             "lexical_ids": list(index.lexical().ids), "manifest": manifest}
+
+
+def _lexical_changing(lexical: Path):
+    """A sign that the BM25 index is being committed: a file in its folder that was not there
+    when the run started (a new segment, the state file's temp copy)."""
+    before = set(os.listdir(lexical)) if lexical.exists() else set()
+    return lambda: lexical.exists() and bool(set(os.listdir(lexical)) - before)
+
+
+def _scores(lex: LexicalIndex, query: str) -> dict[str, float]:
+    """Every live chunk's BM25 score for ``query``."""
+    scores = lex.get_scores(tokenize(query))
+    return {cid: float(scores[i]) for i, cid in enumerate(lex.slot_ids) if lex.alive[i]}
 
 
 def test_sigkill_at_random_points_then_rerun_equals_clean_run(tmp_path):
@@ -180,11 +203,15 @@ def test_sigkill_at_random_points_then_rerun_equals_clean_run(tmp_path):
     for name in names[-4:]:
         (folder / name).write_bytes(originals[name] + b"\n\nOne more sentence so that the file changes.\n")
     log.append("run 4 (4 changed): " + _kill_mid_write(idx, folder))
-    # 5. Everything changed back; killed while the BM25 index is being saved (when that is seen).
+    # 5. Everything changed back; killed while the BM25 index is being committed (when that is seen).
     restore()
-    log.append("run 5 (restored): " + _kill_on_first(
-        idx, folder, lambda: (idx / "lexical.tmp").exists() or (idx / "lexical.old").exists(),
-        "saving the BM25 index"))
+    log.append("run 5 (restored): " + _kill_on_first(idx, folder, _lexical_changing(idx / "lexical"),
+                                                     "committing the BM25 index"))
+    # 6. Two files changed (an incremental update, a merge past 2 segments); killed as it commits.
+    for name in names[1:3]:
+        (folder / name).write_bytes(originals[name] + b"\n\nAn incremental change to the lexical index.\n")
+    log.append("run 6 (2 changed): " + _kill_on_first(idx, folder, _lexical_changing(idx / "lexical"),
+                                                      "committing the BM25 index"))
     print("\n".join(log))
     assert sum("killed" in line for line in log) >= 3, log
 
@@ -199,14 +226,20 @@ def test_sigkill_at_random_points_then_rerun_equals_clean_run(tmp_path):
     assert set(got["chroma"]) == ref_ids, (seed, log)
     assert got["chroma"] == ref["chroma"]  # same texts and metadata, chunk for chunk
     assert sorted(got["lexical_ids"]) == sorted(ref_ids)
-    assert sorted(got["saved_lexical"]["ids"]) == sorted(ref_ids)
-    assert got["saved_lexical"]["fingerprint"] == ref["saved_lexical"]["fingerprint"]
+    assert sorted(got["saved_lexical"].ids) == sorted(ref_ids)
+    assert got["saved_lexical"].fingerprint == ref["saved_lexical"].fingerprint
+    # Whatever segments and deletions the repaired BM25 index is made of, it scores as the clean one.
+    for query in ("information exchange between police services", "liaison officers", "article 5 treaty"):
+        assert _scores(got["saved_lexical"], query) == _scores(ref["saved_lexical"], query), query
+    # Nothing but the committed segments and the state file is left in its folder.
+    lex_dir = idx / "lexical"
+    named = {f"{s.name}{ext}" for s in got["saved_lexical"].segments for ext in (".npz", ".json")}
+    assert set(os.listdir(lex_dir)) - {"commit.lock"} == named | {STATE}, os.listdir(lex_dir)
     files = got["manifest"]["files"]
     assert set(files) == {str((folder / n).resolve()) for n in originals}
     listed = [c for entry in files.values() for c in entry["chunks"]]
     assert len(listed) == len(set(listed)) and set(listed) == ref_ids
     assert {k: v["sha1"] for k, v in files.items()} == {k: v["sha1"] for k, v in ref["manifest"]["files"].items()}
-    assert not (idx / "lexical.tmp").exists() and not (idx / "lexical.old").exists()
 
     # The vectors are there and searchable: each sampled chunk is its own nearest neighbour.
     sample = rng.sample(sorted(ref_ids), 12)

@@ -124,20 +124,31 @@ def test_every_deletion_a_repair_makes_is_counted(tmp_path, docs_dir):
 
 def test_wrong_bm25_params_are_rebuilt_not_a_type_error(tmp_path, docs_dir):
     """A valid JSON BM25 params file with wrong values used to break every question (TypeError)
-    while ingest called everything unchanged and left it so."""
+    while ingest called everything unchanged and left it so. Same for the segmented index's files."""
     idx = tmp_path / "idx"
     bot = Assistant(index_dir=idx)
     assert bot.ingest([docs_dir]).ok
-    params = idx / "lexical" / "bm25" / "params.index.json"
-    assert params.exists()
-    good = json.loads(params.read_text(encoding="utf-8"))
-    params.write_text(json.dumps({**good, "k1": "x", "b": [], "num_docs": "many"}), encoding="utf-8")
+    # The lexical index is segments and a state file now (assistant/lexical.py): the state file
+    # and a segment's word list get valid JSON with wrong values.
+    from assistant.lexical import STATE, LexicalIndex
+
+    state = idx / "lexical" / STATE
+    assert state.exists()
+    good = json.loads(state.read_text(encoding="utf-8"))
+    state.write_text(json.dumps({**good, "dead": {good["segments"][0]: ["x", -99999]}, "count": "many"}),
+                     encoding="utf-8")
+    segment = idx / "lexical" / f"{good['segments'][0]}.json"
+    words = json.loads(segment.read_text(encoding="utf-8"))
+    segment.write_text(json.dumps({**words, "tokens": words["tokens"][:3]}), encoding="utf-8")
+    assert LexicalIndex.load(idx / "lexical") is None
     fresh = Assistant(index_dir=idx)
     answer = fresh.ask("How long can data be preserved under the Beta Code?")
     assert isinstance(answer, Answer) and not answer.abstained
     report = fresh.ingest([docs_dir])
     assert report.ok and len(report.unchanged) == 2
-    assert isinstance(json.loads(params.read_text(encoding="utf-8"))["k1"], float)
+    assert isinstance(json.loads(state.read_text(encoding="utf-8"))["count"], int)
+    rebuilt = LexicalIndex.load(idx / "lexical")
+    assert rebuilt is not None and len(rebuilt) == fresh.index().collection.count()
     out = cli("--index", str(idx), "ask", "How long can data be preserved under the Beta Code?")
     assert out.returncode == 0 and "Traceback" not in out.stderr
 
