@@ -342,10 +342,10 @@ def unsupported_names(question: str, passages: list[Passage], mention_words: set
         return []
     from .decision import function_words
 
-    asked = CONDITION_RE.sub(" ", question)
+    asked, conditions = CONDITION_RE.subn(" ", question)
     names = {w.lower() for w in (mention_words or set())}
     words = NAME_RE.findall(asked)
-    first = 0 if asked is question else -1  # a condition removed: no word is sentence-initial now
+    first = -1 if conditions else 0  # a condition removed: no word is sentence-initial now
     candidates = [w for i, w in enumerate(words) if i > first and w[:1].isupper() and not w.isupper()
                   and w.lower() not in names and w.lower() not in function_words()]
     if not candidates:
