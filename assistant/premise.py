@@ -6,7 +6,7 @@ observation?" takes for granted that the protocol lets them arrest. A yes/no que
 nothing ("Can foreign officers arrest…?" asks whether), so it has no premise to check; a question
 with a tag ("…, right?") asserts its statement and is checked.
 
-Three kinds of contradiction are recognised, both from the structure of the sentences, with no word
+Three kinds of contradiction are recognised, all from the structure of the sentences, with no word
 list about any topic:
 
 - **negation**: a sentence of the passages found negates one of the question's content words
@@ -16,7 +16,6 @@ list about any topic:
 - **quantity**: the question states a quantity ("up to 90 days", "at 16") that no passage found
   holds, and a sentence gives a different one for the same thing (the same word next to the
   number: "shall not … exceed 40 *days*", "under the *age* of 18").
-
 - **date**: the question dates something to a year ("opened for signature in 1975") that no
   passage found holds, and a sentence sharing at least ``MIN_SHARED`` of the words of that part
   of the question gives another year beside the same words. A year inside a number that names an
