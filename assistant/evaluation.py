@@ -138,12 +138,18 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def _percentile(values: list[float], pct: float) -> float | None:
+def percentile(values: list[float], pct: float) -> float | None:
+    """The ``pct`` percentile of ``values`` (linear interpolation, numpy's default), None when empty;
+    the one definition the evaluation and the benches share."""
     if not values:
         return None
-    ordered = sorted(values)
-    idx = min(len(ordered) - 1, max(0, int(round(pct / 100 * (len(ordered) - 1)))))
-    return round(ordered[idx], 2)
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values, dtype=float), pct))
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def answer_metrics(rows: list[dict]) -> dict[str, float | None]:
@@ -184,7 +190,7 @@ def summarize(rows: list[dict], k: int = 5) -> dict[str, Any]:
         "retrieval": retrieval_metrics(rows, k),
         "answer": answer_metrics(rows),
         "abstention": abstention_metrics(rows),
-        "latency_ms": {"p50": _percentile(latencies, 50), "p95": _percentile(latencies, 95)},
+        "latency_ms": {"p50": _rounded(percentile(latencies, 50)), "p95": _rounded(percentile(latencies, 95))},
     }
 
 

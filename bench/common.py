@@ -48,13 +48,7 @@ class Timer:
         self.cpu = cpu_seconds() - self.c0
 
 
-def percentile(values: list[float], pct: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * pct / 100
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+from assistant.evaluation import percentile  # noqa: E402,F401  (one definition for evals and benches)
 
 
 def machine() -> dict[str, Any]:
