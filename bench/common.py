@@ -123,3 +123,21 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
     out = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells]
     return "\n".join(out)
+
+
+def shuffled_sentences(text: str, meta: dict, rng) -> tuple[str, list[tuple[int, int]]]:
+    """A synthetic variant of a stored chunk: its sentences (from the stored spans) in an order
+    drawn from ``rng``, joined by spaces, with the new sentence spans."""
+    from assistant.chunking import decode_spans
+
+    spans = decode_spans(meta["sents"]) if meta.get("sents") else [(0, len(text))]
+    sentences = [text[s:e] for s, e in spans]
+    new_text, new_spans, pos = "", [], 0
+    for k in rng.permutation(len(sentences)):
+        if new_text:
+            new_text += " "
+            pos += 1
+        new_text += sentences[k]
+        new_spans.append((pos, pos + len(sentences[k])))
+        pos += len(sentences[k])
+    return new_text, new_spans

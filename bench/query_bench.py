@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEV, ROOT, Timer, emit, peak_rss_mb, percentile  # noqa: E402
+from common import DEV, ROOT, Timer, emit, peak_rss_mb, percentile, shuffled_sentences  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
 from support import ChromaServer  # noqa: E402  (the test suite's `chroma run` helper)
@@ -41,7 +41,7 @@ NOISE = 0.02
 
 
 def build(base: Path, out: Path, size: int, seed: int = 0) -> dict:
-    from assistant.chunking import decode_spans, encode_spans
+    from assistant.chunking import encode_spans
     from assistant.embeddings import MiniLMEmbeddings
     from assistant.settings import Settings
     from assistant.store import Index
@@ -62,17 +62,7 @@ def build(base: Path, out: Path, size: int, seed: int = 0) -> dict:
     for i in range(have, size):
         cid, text, meta, vec = real[i % len(real)]
         rnd = i // len(real)
-        spans = decode_spans(meta["sents"]) if meta.get("sents") else [(0, len(text))]
-        sentences = [text[s:e] for s, e in spans]
-        order = rng.permutation(len(sentences))
-        new_text, new_spans, pos = "", [], 0
-        for k in order:
-            if new_text:
-                new_text += " "
-                pos += 1
-            new_text += sentences[k]
-            new_spans.append((pos, pos + len(sentences[k])))
-            pos += len(sentences[k])
+        new_text, new_spans = shuffled_sentences(text, meta, rng)
         new_text += f" Variant {i}."
         new_meta = dict(meta)
         new_meta["doc_id"] = f"{meta.get('doc_id', 'doc')}~v{rnd}"

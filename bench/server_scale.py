@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CORPUS, PY, ROOT, Timer, emit, machine, peak_rss_mb, table  # noqa: E402
+from common import CORPUS, PY, ROOT, Timer, emit, machine, peak_rss_mb, shuffled_sentences, table  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
 from support import ChromaServer  # noqa: E402
@@ -229,7 +229,7 @@ def fill_server(base: Path, url: str, size: int, seed: int = 0) -> dict:
     records to the server at ``url``."""
     import chromadb
 
-    from assistant.chunking import decode_spans, encode_spans
+    from assistant.chunking import encode_spans
     from assistant.settings import Settings
     from assistant.store import SharedManifest, make_client
 
@@ -250,17 +250,7 @@ def fill_server(base: Path, url: str, size: int, seed: int = 0) -> dict:
     for i in range(size):
         cid, text, meta, vec = real[i % len(real)]
         if i >= len(real):
-            spans = decode_spans(meta["sents"]) if meta.get("sents") else [(0, len(text))]
-            sentences = [text[s:e] for s, e in spans]
-            order = rng.permutation(len(sentences))
-            new_text, new_spans, pos = "", [], 0
-            for k in order:
-                if new_text:
-                    new_text += " "
-                    pos += 1
-                new_text += sentences[k]
-                new_spans.append((pos, pos + len(sentences[k])))
-                pos += len(sentences[k])
+            new_text, new_spans = shuffled_sentences(text, meta, rng)
             text = new_text + f" Variant {i}."
             meta = dict(meta)
             meta["doc_id"] = f"{meta.get('doc_id', 'doc')}~v{i // len(real)}"
