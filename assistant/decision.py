@@ -118,7 +118,8 @@ def function_words() -> frozenset[str]:
 
 
 @lru_cache(maxsize=8192)
-def _zipf(word: str) -> float:
+def english_zipf(word: str) -> float:
+    """How common ``word`` is in general English (wordfreq's Zipf scale; 3 = once per million words)."""
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
@@ -135,7 +136,7 @@ def specific_terms(question: str, lexical) -> list[str]:
         if word.isdigit():
             out.append(word)
             continue
-        if _zipf(low) >= SPECIFIC_ZIPF:
+        if english_zipf(low) >= SPECIFIC_ZIPF:
             continue
         tokens = tokenize(low)
         if tokens and all(lexical.document_frequency(t) / n >= SPECIFIC_DF for t in tokens):
@@ -145,7 +146,9 @@ def specific_terms(question: str, lexical) -> list[str]:
 
 
 @lru_cache(maxsize=4096)
-def _passage_tokens(text: str) -> frozenset[str]:
+def passage_tokens(text: str) -> frozenset[str]:
+    """The word tokens of a passage (title, heading and text), cached: the decision and the premise
+    check read the same passages for every question."""
     return frozenset(tokenize(text))
 
 
@@ -179,7 +182,7 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
     total = sum(idf.values()) or 1.0
     lex = 0.0
     for p in passages[:TOP]:
-        toks = _passage_tokens(f"{p.title} {p.section} {p.text}")
+        toks = passage_tokens(f"{p.title} {p.section} {p.text}")
         lex = max(lex, sum(w for t, w in idf.items() if t in toks) / total)
     # names: a mention is known when any of its names is a document's or occurs in a chunk
     mention_words: set[str] = set()
@@ -198,7 +201,7 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
     for phrase in names.instrument_phrases(plan.question):
         # "the 2019 Geneva Convention on Drone Policing": its words together nowhere in the index
         # (everyday words such as "current" or "new" describe, they do not name)
-        tokens = tokenize(" ".join(w for w in WORD_RE.findall(phrase) if _zipf(w.lower()) < DESCRIBING_ZIPF
+        tokens = tokenize(" ".join(w for w in WORD_RE.findall(phrase) if english_zipf(w.lower()) < DESCRIBING_ZIPF
                                    or KIND_RE.fullmatch(w)))
         if len(tokens) >= 2 and lexical.chunks_with_all(tokens) == 0 and not any(
                 lexical.chunks_with_all(tokenize(n)) for n in _doc_names_within(phrase, names)):
@@ -208,7 +211,7 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
     unknown = [w for w in specific if not _known(w, lexical)]
     seen: set[str] = set()
     for p in passages:
-        seen |= _passage_tokens(f"{p.title} {p.section} {p.text}")
+        seen |= passage_tokens(f"{p.title} {p.section} {p.text}")
     vocab = Vocabulary(seen)
     unsupported = [w for w in specific if w not in unknown and not all(vocab.related(t) for t in tokenize(w))]
     content = [w for w in dict.fromkeys(WORD_RE.findall(plan.question)) if len(w) > 2

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .chunking import sentence_spans
+from .decision import english_zipf, function_words, passage_tokens
 from .lexical import Vocabulary, stopwords, tokenize
 from .planning import question_parts
 from .types import Passage
@@ -164,7 +165,7 @@ def _governed(words: list[str], at: int) -> tuple[int, list[int]] | None:
             continue  # a verb's particle: "not enter into any engagement" is about the engagement
         if w in CLAUSE_END or w in PUNCTUATION or w in PREPOSITIONS or w in NEGATION:
             break
-        if not (w in stopwords() or w in AUX or len(w) < 3 or w.isdigit()) and _zipf(w) < COMMON_ZIPF:
+        if not (w in stopwords() or w in AUX or len(w) < 3 or w.isdigit()) and english_zipf(w) < COMMON_ZIPF:
             phrase.append(k)  # the object's telling words ("a new general definition": general, definition)
     return predicate, phrase
 
@@ -250,7 +251,7 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
     # wh-phrase, not an everyday word)
     raw = WORD_RE.findall(asked)
     wh = _asked(q_words)
-    targets = {st for i, st in q_content if raw[i][:1].islower() and _zipf(q_words[i]) < COMMON_ZIPF
+    targets = {st for i, st in q_content if raw[i][:1].islower() and english_zipf(q_words[i]) < COMMON_ZIPF
                and q_words[i] not in NAMING_BEFORE} - {st for i, st in q_content if i in wh}
     q_quantities = [(value, _unit(q_content, at, q_words)) for at, value in _quantities(q_words)
                     if not re.search(rf"\d/{value}\b|\b{value}/\d", asked)]
@@ -320,13 +321,6 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
     return Conflict(best.kind, best.claim, best.passage, best.start, end)
 
 
-@lru_cache(maxsize=8192)
-def _zipf(word: str) -> float:
-    from wordfreq import zipf_frequency
-
-    return zipf_frequency(word, "en")
-
-
 CONDITION_RE = re.compile(r"^\s*(?:if|suppose|supposing|assuming|say|when)\b[^,?]*,", re.I)
 NAME_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 
@@ -339,8 +333,6 @@ def unsupported_names(question: str, passages: list[Passage], mention_words: set
     word, and outside an opening condition ("If German police …, …")."""
     if comparison or not presupposes(question):
         return []
-    from .decision import function_words
-
     asked, conditions = CONDITION_RE.subn(" ", question)
     names = {w.lower() for w in (mention_words or set())}
     words = NAME_RE.findall(asked)
@@ -351,6 +343,6 @@ def unsupported_names(question: str, passages: list[Passage], mention_words: set
         return []
     seen: set[str] = set()
     for p in passages:
-        seen |= set(tokenize(f"{p.title} {p.section} {p.text}"))
+        seen |= passage_tokens(f"{p.title} {p.section} {p.text}")  # cached: the decision read them
     vocab = Vocabulary(seen)
     return [w for w in dict.fromkeys(candidates) if not all(vocab.related(t) for t in tokenize(w))]
