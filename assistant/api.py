@@ -385,9 +385,21 @@ class Assistant:
             return self.answerer.correction(prep.question, prep.conflict, prep.retrieval.passages)
         if not d.answer:
             return self.answerer.abstention(prep.question, prep.retrieval.passages, d.reason)
+        self._expand(prep)
         if prep.plan.is_comparison and len(prep.sides) >= 2:
             return self.answerer.compare(prep.plan, prep.sides, prep.lexical, prep.retrieval.passages, d.hedge)
         return self.answerer.answer(prep.plan, prep.retrieval, prep.lexical, d.hedge, prep.denial)
+
+    def _expand(self, prep: "_Prepared") -> None:
+        """Let the answerer read the provisions around the passages it reads (and each side's)."""
+        from .retrieval import expand_provisions
+
+        s = self.settings
+        if not s.provision_before and not s.provision_after:
+            return
+        index = self.index()
+        for retrieval in [prep.retrieval, *[r for _, _, r in prep.sides]]:
+            expand_provisions(index, retrieval, self.answerer.passages_used, s.provision_before, s.provision_after)
 
     def _answer(self, inputs: dict) -> Answer:
         """The body of the chain: validate, plan, search, decide, answer, time it."""

@@ -87,6 +87,11 @@ def _holds_provision(name: str) -> bool:
     return bool(references(name))
 # "the 1977 terrorism convention", "the xenophobia protocol", "the prisoner transfer convention":
 # an optional year, up to four describing words, and the kind of instrument.
+PLACE_RE = re.compile(r"\(([^()]+)\)\s*$")  # "ICAO diplomatic conference (The Hague)": where adopted
+# "the 2nd protocol to", "second additional protocol of the": a numbered protocol named by its parent
+PROTOCOL_OF_RE = re.compile(r"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th)\s+(?:additional\s+)?"
+                            r"protocol\s+(?:to|of)\s+(?:the\s+)?$", re.I)
+ORDINALS = {"1st": "first", "2nd": "second", "3rd": "third", "4th": "fourth", "5th": "fifth"}
 KIND_RE = re.compile(r"conventions?|protocols?|treaty|treaties|statute|charter|agreement|directive|regulation", re.I)
 YEAR_TOKEN_RE = re.compile(r"1[89]\d\d|20\d\d")
 DESCRIPTION_STOP = {"new", "old", "un", "eu", "coe", "european", "international", "same", "whole", "main", "ets", "cets"}
@@ -168,7 +173,26 @@ class Glossary:
             form = words(name)
             if form and not _holds_provision(name):
                 self.forms.setdefault(form, set()).update(i for i in ids if i in self.entries)
+        for e in self.entries.values():
+            for name in self._derived(e):
+                form = words(name)
+                if form and form not in self.forms:  # a derived name never shadows a given one
+                    self.forms[form] = {e.id}
+                elif form and e.id not in self.forms[form] and name.lower() not in {n.lower() for n in e.names}:
+                    self.forms[form].add(e.id)  # two instruments derive it: ambiguous
         self.max_len = max((len(f) for f in self.forms), default=1)
+
+    @staticmethod
+    def _derived(e: Entry) -> list[str]:
+        """Names an instrument's entry implies: the place and year of its adoption, the way
+        analysts shorten them ("Hague 1970", "1970 Hague"), from ``by`` "… (The Hague)" and
+        ``year`` 1970. (A numbered protocol named through its parent is found in the question:
+        :meth:`NameIndex.mentions`.)"""
+        place = PLACE_RE.search(e.by)
+        if e.kind != "instrument" or not place or not e.year:
+            return []
+        where = place.group(1).strip()
+        return [f"{where} {e.year}", f"{e.year} {where}"]
 
     @classmethod
     def load(cls, text: str | None = None) -> "Glossary":
@@ -308,7 +332,7 @@ class NameIndex:
             for eid in m.entries:
                 docs |= self.entry_docs.get(eid, set())
             m.docs = tuple(sorted(docs))
-            out.append(m)
+            out.append(self._protocol_of(text, m))
         taken = [(m.start, m.end) for m in out]
         tokens = list(re.finditer(r"[\w'’-]+", text))
         for i, tok in enumerate(tokens):
@@ -328,8 +352,32 @@ class NameIndex:
             described = " ".join(t.group(0) for t in tokens[j:i] if t.group(0) != year)
             docs = self.described(year, described, tok.group(0))
             if docs:
-                out.append(Mention(start, end, text[start:end], (), tuple(docs)))
+                out.append(self._protocol_of(text, Mention(start, end, text[start:end], (), tuple(docs))))
+        # a name within a longer one ("second additional protocol" in "the second additional
+        # protocol to the extradition convention") is part of it
+        out = [m for m in out if not any(o is not m and o.start <= m.start and m.end <= o.end
+                                         and o.end - o.start > m.end - m.start for o in out)]
         return sorted(out, key=lambda m: m.start)
+
+    def _protocol_of(self, text: str, m: Mention) -> Mention:
+        """"the second protocol to <m>" names the protocol, not its parent <m>: the one document
+        whose title holds that ordinal, "protocol" and the parent's title ("Second Additional
+        Protocol to the European Convention on Extradition"); else ``m`` as found."""
+        before = PROTOCOL_OF_RE.search(text[: m.start])
+        if not before or len(m.docs) != 1:
+            return m
+        ordinal = before.group(1).lower()
+        ordinal = ORDINALS.get(ordinal, ordinal)
+        parent = title_key(self.docs[m.docs[0]])
+        hits = []
+        for doc, title in self.docs.items():
+            have = words(title)
+            if doc != m.docs[0] and ordinal in have and "protocol" in have and any(
+                    have[i : i + len(parent)] == parent for i in range(len(have) - len(parent) + 1)):
+                hits.append(doc)
+        if len(hits) != 1:
+            return m
+        return Mention(before.start(), m.end, text[before.start() : m.end], (), (hits[0],))
 
     def instrument_phrases(self, text: str) -> list[str]:
         """Phrases that name an instrument by its kind and subject ("Convention on Drone Policing",

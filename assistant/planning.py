@@ -40,6 +40,9 @@ ANSWER_TYPES: list[tuple[str, re.Pattern]] = [
     ("list", re.compile(r"\bwhat (?:must|should|shall|does) [\w' -]+ (?:contain|include|state|specify)\b|"
                         r"\bwhat (?:are|were) the (?:conditions|grounds|requirements|elements|criteria)\b|\blist\b", re.I)),
     ("yes-no", re.compile(r"^\s*(?:is|are|does|do|did|can|could|may|must|shall|should|has|have|was|were|will|would)\b", re.I)),
+    ("prohibition", re.compile(r"\bnot (?:allowed|permitted|entitled|authori[sz]ed)\b|\b(?:can't|cannot|can not|"
+                               r"may not|must not|mustn't|shall not)\b|\bforbidden\b|\bprohibit\w*|\bbann?ed\b|"
+                               r"\bbarred\b|\boff[- ]limits\b", re.I)),
 ]
 
 
@@ -106,7 +109,7 @@ def question_parts(question: str) -> list[str]:
 
 def answer_type(question: str) -> str:
     """The kind of answer asked for: duration, date, number, definition, body, place, list,
-    yes-no or other.
+    yes-no, prohibition (what may not be done) or other.
 
     >>> answer_type("how long does the requested party have to decide?")
     'duration'
@@ -239,6 +242,10 @@ ANSWER_KINDS: dict[str, re.Pattern] = {
                        r"Registrar|Presidency|Conference|Parliament|Minister|Government|authorit(?:y|ies)|Organization)\b"),
     "place": re.compile(r"\b(?:at|in) (?:The )?[A-Z][a-z]+"),
     "list": re.compile(r"(?:^|\s)(?:\(?[a-z]\)|\(?[ivx]+\)|\d+\.)\s|:\s*$|\bthe following\b", re.I),
+    # what may not be done: a negated "shall"/"may", a prohibition, an exclusion
+    "prohibition": re.compile(r"\b(?:shall|may|must|can|will)\s+(?:not|neither|never|in no case)\b|\bcannot\b|"
+                              r"\bprohibit\w*|\bforbid\w*|\bneither\b[^.;]*\bnor\b|\bnot be (?:permitted|allowed|"
+                              r"authori[sz]ed|entitled)\b|\bexcluded\b", re.I),
     "yes-no": re.compile(r"\b(?:shall|may|must|cannot|can|entitled|obliged|right to|not)\b", re.I),
 }
 

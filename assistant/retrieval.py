@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -45,6 +45,10 @@ class Retrieval:
     passages: list[Passage]
     query_vector: np.ndarray
     spans: dict[str, list[tuple[int, int]]]  # chunk_id -> sentence spans stored at ingest
+    # chunk_id of a passage -> the chunks of its provision around it, in document order
+    # (filled by :func:`expand_provisions` for the passages the answerer reads)
+    provisions: dict[str, list[Passage]] = field(default_factory=dict)
+    openings: set[str] = field(default_factory=set)  # chunk ids that open their provision (found so)
 
 
 def passage_from(cid: str, text: str, meta: dict, score: float, similarity: float) -> Passage:
@@ -153,6 +157,46 @@ def search(
         if len(passages) == k:
             break
     return Retrieval(passages, qvec, spans)
+
+
+def chunk_position(chunk_id: str) -> int | None:
+    """A chunk's position in its document, from its id ``{doc_id}:{position}:{digest}``."""
+    parts = chunk_id.rsplit(":", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def expand_provisions(index: Index, retrieval: Retrieval, n: int, before: int, after: int) -> None:
+    """Give each of the first ``n`` passages that sits under a heading the chunks of the same
+    provision around it (``before`` chunks earlier, ``after`` later; same document, same heading),
+    in ``retrieval.provisions``.
+
+    A legal text's unit is the provision: an article cut into chunks states its rule in the first
+    paragraph and qualifies it in the next ones, and the chunk that matches a question best is often
+    a qualification. Reading the chunks around it lets the answer quote the paragraph that answers.
+    The added chunks carry the score and similarity of the passage they were found through.
+    """
+    for p in retrieval.passages[:n]:
+        position = chunk_position(p.chunk_id)
+        if not p.section or position is None or p.chunk_id in retrieval.provisions:
+            continue
+        try:
+            found = index.neighbours(p.doc_id, p.section, position, before, after)
+        except Exception:  # noqa: BLE001 - a chunk of another index (an upload), or a store error:
+            found = {}  # the passage alone stands, as before
+        chunks = sorted(((chunk_position(cid) or 0, cid, text, meta) for cid, (text, meta) in found.items()
+                         if meta.get("doc_id") == p.doc_id), key=lambda t: t[0])
+        group = []
+        for _, cid, text, meta in chunks:
+            if cid == p.chunk_id:
+                group.append(p)
+                continue
+            group.append(passage_from(cid, text, meta, p.score, p.similarity))
+            if meta.get("sents") and cid not in retrieval.spans:
+                retrieval.spans[cid] = decode_spans(meta["sents"])
+        if group:
+            retrieval.openings.add(group[0].chunk_id)
+        if len(group) > 1:
+            retrieval.provisions[p.chunk_id] = group
 
 
 class PolicyRetriever(BaseRetriever):

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     answer_passages: int = 3
     answer_keep_ratio: float = 0.7
     answer_max_words: int = 120
+    # The answerer reads, beside each passage it reads, the chunks of the same provision (same
+    # document and heading) up to this many positions before and after it (0 and 0: off).
+    provision_before: int = 2
+    provision_after: int = 1
     max_question_chars: int = 2000
     embed_batch_size: int = 32
     # Embedding backend: "torch" (SentenceTransformer) or "onnx" (int8 ONNX Runtime, exported

@@ -810,6 +810,20 @@ class Index:
             out[cid] = (got["documents"][i], got["metadatas"][i], None if vecs is None else vecs[i])
         return out
 
+    def neighbours(self, doc_id: str, section: str, position: int, before: int, after: int) -> dict[str, tuple[str, dict]]:
+        """The chunks of ``doc_id`` under heading ``section`` whose positions lie from
+        ``position - before`` to ``position + after``, and the first chunk under that heading
+        (texts and metadata, by id)."""
+        same = [{"doc_id": doc_id}, {"section": section}]
+        earlier = self.collection.get(where={"$and": same + [{"position": {"$lte": position + after}}]}, include=[])
+        at = {cid: int(cid.rsplit(":", 2)[1]) for cid in earlier["ids"] if cid.rsplit(":", 2)[1].isdigit()}
+        if not at:
+            return {}
+        first = min(at.values())
+        wanted = [cid for cid, pos in at.items() if pos == first or pos >= position - before]
+        got = self.collection.get(ids=wanted, include=["documents", "metadatas"])
+        return {cid: (got["documents"][i], got["metadatas"][i]) for i, cid in enumerate(got["ids"])}
+
     def _reembed(self, ids: list[str], texts: list[str], metas: list[dict]) -> list:
         # Keyed by the embedded text, not the chunk id: an id stays the same when only the
         # title or heading above the chunk changes, and the vector must follow the text.
