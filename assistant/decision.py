@@ -38,7 +38,7 @@ from importlib import resources
 
 from .lexical import Vocabulary, stopwords, tokenize
 from .names import KIND_RE
-from .planning import QueryPlan, holds_answer
+from .planning import COMPARE_RE, QueryPlan, holds_answer
 from .chunking import sentence_spans
 from .types import Passage
 
@@ -164,9 +164,10 @@ class Decision:
     terms: dict[str, list[str]] = field(default_factory=dict)  # unknown / unsupported terms, for the reason
 
 
-def _known(word: str, lexical) -> bool:
+def _known(word: str, lexical, named: frozenset[str] = frozenset()) -> bool:
+    """In the index: in a chunk, or in a name of a document (``named``: their tokens)."""
     tokens = tokenize(word)
-    return not tokens or all(lexical.related(t) for t in tokens)
+    return not tokens or all(t in named or lexical.related(t) for t in tokens)
 
 
 def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[dict[str, float], dict[str, list[str]]]:
@@ -207,16 +208,25 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
                 lexical.chunks_with_all(tokenize(n)) for n in _doc_names_within(phrase, names)):
             name_unknown = 1.0
             unknown_phrases.append(phrase)
-    specific = [w for w in specific_terms(plan.question, lexical) if w.lower() not in mention_words]
-    unknown = [w for w in specific if not _known(w, lexical)]
+    specific = [w for w in specific_terms(plan.question, lexical)
+                if w.lower() not in mention_words and not COMPARE_RE.fullmatch(w)]
+    named = names.name_tokens()
+    unknown = [w for w in specific if not _known(w, lexical, named)]
     seen: set[str] = set()
     for p in passages:
         seen |= passage_tokens(f"{p.title} {p.section} {p.text}")
+    # a passage mentions a word through its document's names: "hijacking" is in a passage of
+    # the Hague Hijacking Convention, whose text says "unlawful seizure"
+    for doc in dict.fromkeys(p.doc_id for p in passages[:TOP]):
+        seen |= {t for name in names.doc_names(doc) for t in tokenize(name)}
     vocab = Vocabulary(seen)
     unsupported = [w for w in specific if w not in unknown and not all(vocab.related(t) for t in tokenize(w))]
+    # the words that make a question a comparison ("difference", "compared", "unlike") are its
+    # form, as "what" and "which" are, not what it asks about
     content = [w for w in dict.fromkeys(WORD_RE.findall(plan.question)) if len(w) > 2
-               and w.lower() not in QUESTION_WORDS and w.lower() not in function_words() and w.lower() not in mention_words]
-    c_unknown = [w for w in content if not _known(w, lexical)]
+               and w.lower() not in QUESTION_WORDS and w.lower() not in function_words() and w.lower() not in mention_words
+               and not COMPARE_RE.fullmatch(w)]
+    c_unknown = [w for w in content if not _known(w, lexical, named)]
     c_unsupported = [w for w in content if w not in c_unknown and not all(vocab.related(t) for t in tokenize(w))]
     named_doc = 1.0 if any(p.doc_id in plan.focus_docs for p in passages[:TOP]) else 0.0
     type_missing = 0.0

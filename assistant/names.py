@@ -265,6 +265,7 @@ class NameIndex:
     doc_forms: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
     entry_docs: dict[str, set[str]] = field(default_factory=dict)
     doc_case: dict[tuple[str, ...], str] = field(default_factory=dict)  # "led" -> "LED" (see Glossary.find)
+    _name_tokens: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, gloss: Glossary, documents: dict[str, tuple[str, list[str]]]) -> "NameIndex":
@@ -441,6 +442,22 @@ class NameIndex:
             if entry and entry.kind == "body" and entry.founding:
                 docs |= self.entry_docs.get(entry.founding, set())
         return tuple(sorted(docs)) if 0 < len(docs) <= TITLED_MAX else ()
+
+    def name_tokens(self) -> frozenset[str]:
+        """The word tokens (as the lexical index makes them) of every name of every document."""
+        if self._name_tokens is None:
+            from .lexical import tokenize
+
+            self._name_tokens = frozenset(t for doc in self.docs for name in self.doc_names(doc) for t in tokenize(name))
+        return self._name_tokens
+
+    def doc_names(self, doc_id: str) -> list[str]:
+        """Every name of a document: its title and the names of the glossary entries joined to it."""
+        out = [self.docs.get(doc_id, "")]
+        for eid, docs in self.entry_docs.items():
+            if doc_id in docs:
+                out += self.gloss.entries[eid].names
+        return [n for n in dict.fromkeys(out) if n]
 
     def names_of(self, m: Mention) -> list[str]:
         """Every name of what a mention may mean (glossary names and document titles)."""

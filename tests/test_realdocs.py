@@ -290,3 +290,16 @@ def test_the_chunks_around_a_passage_are_its_provision_in_order(realdocs_bot):
         assert positions == sorted(positions)
         assert group[0].chunk_id in retrieval.openings
         assert all(p.chunk_id in retrieval.spans for p in group)
+
+
+def test_a_word_of_a_documents_name_is_known_and_comparison_words_are_form(realdocs_bot):
+    # "hijacking" is in no chunk of the Hague convention ("unlawful seizure of aircraft"), but it
+    # is in its names; "difference" makes the question a comparison, it is not what it asks about
+    decision = realdocs_bot.decide("extradite or prosecute - SUA vs the hijacking convention, any difference?")
+    assert "difference" not in decision.terms.get("unsupported", []) + decision.terms.get("unknown", [])
+    decision = realdocs_bot.decide("is hijacking an offence under Hague 1970?")
+    assert "hijacking" not in decision.terms.get("unknown", []) + decision.terms.get("unsupported", [])
+    assert "hijacking" in "".join(realdocs_bot.names().doc_names("hague-hijacking-convention")).lower()
+    # a word in no chunk and no name stays unknown
+    decision = realdocs_bot.decide("is hijacking a zeppelin an offence under Hague 1970?")
+    assert "zeppelin" in decision.terms.get("unknown", [])
