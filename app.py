@@ -32,7 +32,7 @@ from assistant.export import (  # noqa: F401 - re-exported for the tests and old
     answer_with_footnotes, conversation_json, conversation_markdown, escape_md, safe_url,
 )
 from assistant.feedback import append_feedback  # noqa: F401
-from assistant.sources import BRIEF, OFFICIAL, UPLOAD, by_document, human_label, or_list, short_title
+from assistant.sources import BRIEF, OFFICIAL, UPLOAD, by_document, human_label, not_held_notice, or_list, short_title
 from assistant.uploads import MAX_UPLOAD_BYTES, UPLOAD_TYPES, safe_filename  # noqa: F401
 
 APP_DIR = Path(__file__).resolve().parent
@@ -717,6 +717,8 @@ def _render_answer(page: Page, msg: dict) -> None:
         return
     left, right = st.columns([3, 2], gap="medium") if cits else (st.container(), None)
     with left:
+        if rec.get("not_held"):  # the question names an instrument the sources lack: say so first
+            st.warning(escape_md(not_held_notice(rec["not_held"])), icon=":material/info:")
         if rec.get("abstained"):  # a premise the sources contradict: the quote that says so is cited
             st.warning("**The sources do not support the question's premise.** The passage below says otherwise.",
                        icon=":material/help:")

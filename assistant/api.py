@@ -370,8 +370,21 @@ class Assistant:
         (:class:`assistant.decision.Decision`: probability, features, reason)."""
         return self._prepare({"question": question, "history": history, "filters": filters}).decision
 
+    def not_held(self, plan) -> list[str]:
+        """Instruments the question names that the glossary knows and no document of the index is:
+        an answer to such a question comes from other documents, and says so first."""
+        names = self.names()
+        out = []
+        for m in plan.mentions:
+            entries = [names.gloss.entries[e] for e in m.entries if e in names.gloss.entries]
+            if not m.docs and entries and all(e.kind == "instrument" for e in entries):
+                full = entries[0].name if len(entries) == 1 else ""
+                out.append(m.surface + (f" ({full})" if full and full.lower() != m.surface.lower() else ""))
+        return list(dict.fromkeys(out))
+
     def _finish(self, answer: Answer, prep: "_Prepared") -> Answer:
         answer.query = prep.plan.query
+        answer.not_held = self.not_held(prep.plan) if not answer.abstained else []
         answer.notice = " ".join(n for n in (prep.notice, answer.notice) if n)
         answer.confidence = prep.decision.probability
         answer.signals = {k: round(v, 4) for k, v in prep.decision.features.items()}

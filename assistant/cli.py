@@ -116,8 +116,11 @@ def _print_sources(answer) -> None:
         for part in answer.parts:
             table.add_row(escape(visible(part.subject)), escape(visible(part.text)))
         console.print(table)
-    if answer.notice:
-        console.print(f"[yellow]{escape(visible(answer.notice))}[/yellow]")
+    from .sources import not_held_notice
+
+    for notice in (not_held_notice(answer.not_held), answer.notice):
+        if notice:
+            console.print(f"[yellow]{escape(visible(notice))}[/yellow]")
     if answer.citations:
         console.print()
         for c in answer.citations:

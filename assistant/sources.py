@@ -198,3 +198,11 @@ def type_chips(types: list[str]) -> dict[str, tuple[str, ...]]:
 def or_list(words: list[str]) -> str:
     """"a", "a or b", "a, b or c"."""
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1] if words else ""
+
+
+def not_held_notice(names: list[str]) -> str:
+    """What the chat and the CLI say before an answer to a question that names instruments the
+    sources do not include (``Answer.not_held``); "" when there are none."""
+    if not names:
+        return ""
+    return f"The sources do not include {'; '.join(names)}: this answer comes from other documents."

@@ -94,6 +94,10 @@ class Answer:
     # features it was computed from (assistant/decision.py).
     confidence: float | None = None
     signals: dict[str, float] = field(default_factory=dict)
+    # Instruments the question names that no document of the sources is (the glossary knows
+    # them: "GDPR (General Data Protection Regulation)"): the answer comes from other documents,
+    # and the chat says so before it.
+    not_held: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of every field."""

@@ -218,6 +218,15 @@ def test_a_contradicted_premise_shows_the_passage_that_contradicts_it(at):
     assert "Article 5 was not invoked in 2014" in html.unescape(page)  # the quote, in the sources panel
 
 
+def test_an_instrument_the_sources_lack_is_named_before_the_answer(at):
+    ask(at, "What does the GDPR say about consent?")
+    msg = at.session_state["messages"][1]
+    assert msg["answer"]["not_held"] == ["GDPR (General Data Protection Regulation)"]
+    warning = unescape(at.warning[0].value)
+    assert "The sources do not include GDPR (General Data Protection Regulation)" in warning
+    assert "from other documents" in warning
+
+
 # --- finding your way: filters, library, examples, advanced ------------------------------------
 def test_filter_chips_in_the_main_area_with_readable_labels(at, corpus_bot):
     facets = corpus_bot.facets()

@@ -303,3 +303,13 @@ def test_a_word_of_a_documents_name_is_known_and_comparison_words_are_form(reald
     # a word in no chunk and no name stays unknown
     decision = realdocs_bot.decide("is hijacking a zeppelin an offence under Hague 1970?")
     assert "zeppelin" in decision.terms.get("unknown", [])
+
+
+def test_an_instrument_named_but_not_held_is_reported_and_a_held_one_is_not(corpus_bot):
+    answer = corpus_bot.ask("What does the GDPR say about consent?")
+    assert answer.not_held == ["GDPR (General Data Protection Regulation)"]
+    assert corpus_bot.ask("what does the Arms Trade Treaty say about diversion?").not_held == []
+    assert corpus_bot.ask("What does Article 5 of the North Atlantic Treaty say?").not_held == []
+    from assistant import Answer
+
+    assert Answer.from_dict(json.loads(json.dumps(answer.to_dict()))).not_held == answer.not_held
