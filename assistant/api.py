@@ -314,6 +314,11 @@ class Assistant:
                 pass  # the rule-based rewrite stands
         filters = inputs.get("filters")
         retrieval = self.search(the_plan.search_query, inputs.get("k"), filters, focus=the_plan.focus_docs)
+        if the_plan.term:  # a definition: the article that defines the term comes first
+            from .retrieval import find_definitions
+            from .store import validate_filters
+
+            find_definitions(self.index(), retrieval, the_plan.term, the_plan.focus_docs, validate_filters(filters))
         sides = self._sides(the_plan, retrieval, filters) if the_plan.is_comparison else []
         lexical = self._lexicon()
         # a comparison is answerable when its sides are: the decision sees what each side found

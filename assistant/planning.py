@@ -25,6 +25,8 @@ PART_RE = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|which|when|where|who|who
 COMPARE_RE = re.compile(r"\b(vs\.?|versus|compar\w*|differ\w*|distinguish\w*|contrast\w*|both|between|"
                         r"similar\w*|same as|unlike)\b", re.I)
 
+CONTRACTION_RE = re.compile(r"\b(what|who|where|when|how|which|that|it|there)['’]s\b", re.I)
+
 # The kind of answer a question asks for, by its form (first rule that matches wins).
 ANSWER_TYPES: list[tuple[str, re.Pattern]] = [
     ("duration", re.compile(r"\bhow long\b|\bwithin (?:what|which|how)\b|\btime[- ]limits?\b|\bdeadlines?\b|"
@@ -33,7 +35,9 @@ ANSWER_TYPES: list[tuple[str, re.Pattern]] = [
     ("number", re.compile(r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|share|proportion|majority|quorum)\b|"
                           r"\b(?:minimum|maximum) (?:number|age|penalty|sentence|term)\b", re.I)),
     ("definition", re.compile(r"\bdefin\w*\b|\bwhat counts as\b|\bmeaning of\b|\bwhat (?:is|are) meant\b|"
-                              r"\bwhat does [\w' -]+ mean\b|\bwhat is (?:a|an) [\w'-]+(?: [\w'-]+)?\??$", re.I)),
+                              r"\bwhat does [\w' -]+ mean\b|\bwhat is (?:a|an) [\w'-]+(?: [\w'-]+)?"
+                              r"(?:\s+(?:in|under|according to)\b[^?]*)?\??$|"
+                              r"\bwhat (?:is|are) (?:a |an |the )?[‘“\"']", re.I)),
     ("body", re.compile(r"^\s*(?:who|whom|whose)\b|\bwho (?:decides|elects|appoints|can|may|must|is|are)\b|"
                         r"\bwhich (?:body|organ|court|authority|institution|committee|official|chamber)\b", re.I)),
     ("place", re.compile(r"^\s*where\b|\bwhere (?:is|are|was|were|does|do|did|must|can|may)\b", re.I)),
@@ -68,6 +72,7 @@ class QueryPlan:
     answer_type: str = "other"
     parts: list[str] = field(default_factory=list)
     subjects: list[Subject] = field(default_factory=list)  # two or more: a comparison
+    term: str = ""  # the term a definition question asks about ("BCN weapon"), else ""
 
     @property
     def is_comparison(self) -> bool:
@@ -116,6 +121,7 @@ def answer_type(question: str) -> str:
     >>> answer_type("Can a state refuse to extradite its own nationals?")
     'yes-no'
     """
+    question = CONTRACTION_RE.sub(lambda m: m.group(1) + " is", question)  # "what's" is "what is"
     for name, pattern in ANSWER_TYPES:
         if pattern.search(question):
             return name
@@ -224,7 +230,38 @@ def plan(question: str, history: list[dict] | None, names: NameIndex, query: str
         answer_type=answer_type(question),
         parts=question_parts(question),
         subjects=_subjects(question, own_mentions, references(question), focus, names),
+        term=defined_term(question) if answer_type(question) == "definition" else "",
     )
+
+
+# The term a definition question asks about: quoted, or after "what is a" / "what counts as" /
+# "definition of" / "meaning of", up to the instrument it is asked under.
+QUOTED_TERM_RE = re.compile(r"(?<!\w)[‘“\"'](?P<t>[^‘’“”\"']{2,60})[’”\"'](?!\w)")
+MEAN_TERM_RE = re.compile(r"\bwhat does (?:an? |the )?(?P<t>[\w][\w' -]{0,60}?) mean\b", re.I)
+_TERM_END = (r"(?:an? |the )?(?P<t>[\w][\w' -]{0,60}?)\s*(?:\b(?:in|under|according to|for the purposes? of|"
+             r"mean|means)\b|[?,;:]|$)")
+DEFINITION_OF_RE = re.compile(r"\b(?:definitions? of|meaning of|define)\s+" + _TERM_END, re.I)
+ASKED_TERM_RE = re.compile(r"\b(?:what(?:['’]s| is| are| counts as)|definitions? of|meaning of|define)\s+"
+                           r"(?:an? |the )?(?P<t>[\w][\w' -]{0,60}?)\s*(?:\b(?:in|under|according to|for the purposes? of|"
+                           r"mean|means)\b|[?,;:]|$)", re.I)
+
+
+def defined_term(question: str) -> str:
+    """The term a definition question asks about ("what's a BCN weapon in the Beijing
+    convention?" -> "BCN weapon"), "" when none is found."""
+    m = (QUOTED_TERM_RE.search(question) or MEAN_TERM_RE.search(question) or DEFINITION_OF_RE.search(question)
+         or ASKED_TERM_RE.search(question))
+    return " ".join(m.group("t").split()) if m else ""
+
+
+def defines(term: str, sentence: str) -> bool:
+    """Does ``sentence`` define ``term`` the way legal texts do: the term, usually quoted, then
+    "means" / "shall mean" (“proceeds” means …; "administering State" means …)?"""
+    if not term:
+        return False
+    words = r"\s+".join(re.escape(w) for w in term.split())
+    return bool(re.search(rf"(?:^|[\s(‘“\"'])(?:{words})[’”\"']{{0,2}}\s*(?:\([^)]*\)\s*)?(?:shall\s+)?means?\b",
+                          sentence, re.I))
 
 
 _NUM_WORD = (r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|eighteen|twenty|"

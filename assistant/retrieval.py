@@ -159,6 +159,48 @@ def search(
     return Retrieval(passages, qvec, spans)
 
 
+def find_definitions(index: Index, retrieval: Retrieval, term: str, docs: list[str], filters: dict[str, str],
+                     candidates: int = 10) -> None:
+    """Put the chunks that define ``term`` (“term” means …) first in ``retrieval``: searched by
+    the term's words and "means" (within ``docs`` when the question names documents), kept when
+    a sentence of theirs defines it (:func:`assistant.planning.defines`).
+
+    A legal text defines its terms once, in an article of definitions that a question about the
+    term rarely resembles: "what's a BCN weapon?" is closest to the articles that use BCN weapons.
+    """
+    from .planning import defines
+
+    lex = index.lexical()
+    found: list[str] = []
+    for doc in docs or [None]:
+        within = {**filters, "doc_id": doc} if doc else filters
+        if doc and filters.get("doc_id", doc) != doc:
+            continue
+        found += [cid for cid, _ in lex.search(f"{term} means", candidates, within)]
+    have = {p.chunk_id for p in retrieval.passages}
+    got = index.get([cid for cid in dict.fromkeys(found) if cid not in have], embeddings=True)
+    defining: list[Passage] = []
+    for cid in dict.fromkeys(found):
+        if cid in have:
+            p = next(p for p in retrieval.passages if p.chunk_id == cid)
+            if defines(term, p.text):
+                defining.append(p)
+            continue
+        if cid not in got:
+            continue
+        text, meta, vec = got[cid]
+        if not defines(term, text):
+            continue
+        similarity = float(np.dot(retrieval.query_vector, np.asarray(vec, dtype=np.float32)))
+        top = retrieval.passages[0].score if retrieval.passages else 0.0
+        defining.append(passage_from(cid, text, meta, top, similarity))
+        if meta.get("sents"):
+            retrieval.spans[cid] = decode_spans(meta["sents"])
+    if defining:
+        first = {p.chunk_id for p in defining[:2]}
+        retrieval.passages[:] = defining[:2] + [p for p in retrieval.passages if p.chunk_id not in first]
+
+
 def chunk_position(chunk_id: str) -> int | None:
     """A chunk's position in its document, from its id ``{doc_id}:{position}:{digest}``."""
     parts = chunk_id.rsplit(":", 2)

@@ -269,8 +269,9 @@ def test_a_named_article_is_answered_from_its_opening_paragraph(realdocs_bot):
     assert not answer.abstained
     assert "the conversion or transfer of property" in answer.text
     assert answer.citations[0].section.startswith("Article 9")
-    retrieved = {p.chunk_id for p in answer.passages}
+    retrieved = {p.chunk_id for p in realdocs_bot.search(question, focus=realdocs_bot.plan(question).focus_docs).passages}
     assert answer.citations[0].chunk_id not in retrieved  # read around a retrieved chunk, not retrieved itself
+    assert {c.chunk_id for c in answer.citations} <= {p.chunk_id for p in answer.passages}  # and then listed
     stored = realdocs_bot.index().get([c.chunk_id for c in answer.citations])
     assert all(c.quote in stored[c.chunk_id][0] for c in answer.citations)
 
@@ -313,3 +314,20 @@ def test_an_instrument_named_but_not_held_is_reported_and_a_held_one_is_not(corp
     from assistant import Answer
 
     assert Answer.from_dict(json.loads(json.dumps(answer.to_dict()))).not_held == answer.not_held
+
+
+def test_a_definition_question_is_answered_by_the_sentence_that_defines_the_term(realdocs_bot):
+    from assistant.planning import defined_term, defines
+
+    assert defined_term("what's a BCN weapon in the Beijing convention?") == "BCN weapon"
+    assert defined_term("what's the 'administering State' in the prisoner transfer convention?") == "administering State"
+    assert defined_term("What's the EU's definition of terrorism?") == "terrorism"
+    assert defines("proceeds", "a. ‘‘proceeds’’ means any economic advantage")
+    assert not defines("proceeds", "knowing that such property is proceeds, for the purpose of")
+    # the article of definitions resembles the question less than the articles that use the term
+    for question, start in (("what counts as 'proceeds' in the warsaw convention?", "‘‘proceeds’’ means any economic advantage"),
+                            ("what's the 'administering State' in the prisoner transfer convention?",
+                             '"administering State" means the State to which')):
+        answer = realdocs_bot.ask(question)
+        assert answer.text.startswith(start), answer.text[:120]
+        assert answer.citations[0].section.startswith("Article 1")
