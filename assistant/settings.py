@@ -24,6 +24,8 @@ reason is given beside it, and changing one changes what the rule means rather t
 - ``assistant/premise.py``: ``NEGATION_SPAN``, ``MIN_SHARED``, ``COMMON_ZIPF``, ``NUMBER_SPAN``:
   the grammar of the premise check (how far a negation or a number reaches in a sentence).
 - ``assistant/names.py``: ``TITLED_MAX``, ``EVERYDAY_ZIPF``: when a short name matches (glossary).
+- ``assistant/lexical.py``: ``K1``, ``B`` (1.5, 0.75): BM25 as ``bm25s`` computes it by default,
+  so that rankings match the index the segmented one replaced.
 - ``assistant/chunking.py`` ``MAX_BLOCK_CHARS``, ``assistant/embeddings.py`` /
   ``assistant/onnx_encoder.py`` ``MAX_TOKENS``: limits of the sentence splitter and of the model.
 - Formats and caches (``lexical.FORMAT``, ``lexical.SCORE_CACHE_BYTES``, ``store.GET_PAGE``,
