@@ -187,3 +187,14 @@ def test_verification_thresholds_come_from_settings(corpus_index_dir):
     assert kept.generator == "openai" and kept.unsupported_removed == 0
     assert strict.generator == "extractive" and strict.unsupported_removed == 1
     assert "extractive answer" in strict.notice
+
+
+def test_history_turns_bounds_what_a_follow_up_sees(corpus_bot):
+    history = [{"role": "user", "content": "What is the Budapest Convention on Cybercrime?"},
+               {"role": "assistant", "content": "It is a treaty of the Council of Europe."}]
+    follow_up = "When did it enter into force?"
+    assert "Budapest" in corpus_bot.plan(follow_up, history).query  # default: the last 6 turns
+    assert "Budapest" in _with(corpus_bot, history_turns=2).plan(follow_up, history).query
+    # one turn: only the assistant's reply, which does not name the convention
+    assert "Budapest" not in _with(corpus_bot, history_turns=1).plan(follow_up, history).query
+    assert _with(corpus_bot, history_turns=0).plan(follow_up, history).query == follow_up
