@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 
+# The one place the process environment is set: the defaults the third-party libraries read
+# (offline model hub, no telemetry, quiet tokenizers), before any of them loads. The assistant's
+# own settings are read from the environment by assistant/settings.py only.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

@@ -2,13 +2,12 @@
 (fixed 1,000-character splits, dense only, top-4: what a quick LangChain tutorial builds)."""
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
 import numpy as np
 
-from .evaluation import Question, answer_metrics, evaluate_answer, retrieval_metrics
+from .evaluation import PASSAGES, Question, answer_metrics, evaluate_answer, retrieval_metrics
 from .retrieval import Retrieval, passage_from
 
 
@@ -59,7 +58,6 @@ def run_ablations(bot, questions: list[Question], k: int = 5) -> dict[str, dict[
     lexical = bot.index().lexical()
     names = bot.names()
     systems: dict[str, Any] = {"hybrid": "hybrid", "dense": "dense", "bm25": "bm25"}
-    print("building the naive baseline index…", file=sys.stderr)
     naive = _naive_index(bot)
     out: dict[str, dict[str, Any]] = {}
     for name in [*systems, "naive"]:
@@ -72,8 +70,8 @@ def run_ablations(bot, questions: list[Question], k: int = 5) -> dict[str, dict[
             else:
                 focus = plan.focus_docs if name == "hybrid" else None
                 query = plan.search_query if name == "hybrid" else plan.query
-                retrieval = bot.search(query, 10, None, systems[name], focus=focus)
-            decision = decide(plan, retrieval.passages, lexical, names)
+                retrieval = bot.search(query, PASSAGES, None, systems[name], focus=focus)
+            decision = decide(plan, retrieval.passages, lexical, names, threshold=bot.settings.answer_threshold)
             answer = (bot.answerer.answer(plan, retrieval, lexical) if decision.answer
                       else bot.answerer.abstention(q.question, retrieval.passages, decision.reason))
             answer.latency_ms = (time.perf_counter() - start) * 1000

@@ -7,6 +7,7 @@ chunk, and that span is the citation's quote.
 """
 from __future__ import annotations
 
+import copy
 import math
 import re
 import threading
@@ -19,6 +20,7 @@ from .chunking import sentence_spans
 from .lexical import references, tokenize
 from .planning import QueryPlan, defines, holds_answer, leans_on_history, question_parts, standalone_query  # noqa: F401
 from .retrieval import Retrieval
+from .settings import default
 from .types import Answer, AnswerPart, Citation, Passage
 
 CACHE_SENTENCES = 20000  # sentence vectors kept between questions
@@ -66,8 +68,9 @@ class ExtractiveAnswerer:
     """Select answer sentences by similarity to the question, word overlap, the provision named
     and the kind of answer asked for, then cite them."""
 
-    def __init__(self, embeddings, max_sentences: int = 4, passages_used: int = 3,
-                 keep_ratio: float = 0.7, max_words: int = 120) -> None:
+    def __init__(self, embeddings, max_sentences: int = default("answer_max_sentences"),
+                 passages_used: int = default("answer_passages"), keep_ratio: float = default("answer_keep_ratio"),
+                 max_words: int = default("answer_max_words")) -> None:
         self.embeddings = embeddings
         self.max_sentences = max_sentences
         self.passages_used = passages_used
@@ -75,6 +78,21 @@ class ExtractiveAnswerer:
         self.max_words = max_words
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+
+    def clear_cache(self) -> None:
+        """Forget the cached sentence vectors (a bench measuring answers from a cold cache)."""
+        with self._cache_lock:
+            self._cache.clear()
+
+    def reshaped(self, **shape) -> "ExtractiveAnswerer":
+        """This answerer with another answer shape (``max_sentences``, ``passages_used``,
+        ``keep_ratio``, ``max_words``), sharing its cache of sentence vectors (for tuning)."""
+        other = copy.copy(self)
+        for name, value in shape.items():
+            if name not in {"max_sentences", "passages_used", "keep_ratio", "max_words"}:
+                raise TypeError(f"not an answer shape setting: {name}")
+            setattr(other, name, value)
+        return other
 
     def abstention(self, question: str, passages: list[Passage], reason: str) -> Answer:
         """The refusal, with the reason and the nearest documents."""

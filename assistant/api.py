@@ -9,11 +9,14 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
 from .settings import Settings
 from .types import Answer, IngestReport, Passage
+
+if TYPE_CHECKING:
+    from .retrieval import Retrieval
 
 UPLOADS = "user"  # name of the separate index (collection "<collection>-user") for uploads
 _default: "Assistant | None" = None
@@ -55,7 +58,7 @@ def _check_question(question: Any, limit: int) -> tuple[str, str]:
     return cleaned, notice
 
 
-def _check_history(history: Any) -> list[dict]:
+def _check_history(history: Any, turns: int) -> list[dict]:
     if history is None:
         return []
     if not isinstance(history, list) or not all(
@@ -64,7 +67,7 @@ def _check_history(history: Any) -> list[dict]:
         for t in history
     ):
         raise BadInput('history must be a list of {"role": "user"|"assistant", "content": str}')
-    return history[-6:]
+    return history[-turns:] if turns > 0 else []
 
 
 class Assistant:
@@ -86,7 +89,11 @@ class Assistant:
         index_dir: str | Path | None = None,
         generator: str | None = None,
         settings: Settings | None = None,
+        embeddings: Any = None,
     ) -> None:
+        """``settings``: all tunables (default: read from the environment, once, here); ``index_dir``
+        and ``generator`` override two of them. ``embeddings``: a loaded embedding model to share
+        (another assistant's ``embeddings``) instead of building one from the settings."""
         settings = settings or Settings()
         updates: dict[str, Any] = {}
         if index_dir is not None:
@@ -97,7 +104,7 @@ class Assistant:
         if self.settings.generator not in {"extractive", "openai"}:
             raise BadInput(f"unknown generator {self.settings.generator!r}; use 'extractive' or 'openai'")
         self._index = None
-        self._embeddings = None
+        self._embeddings = embeddings
         self._answerer = None
         self._chain = None
         self._llm = None
@@ -138,7 +145,8 @@ class Assistant:
 
             s = self.settings
             self._answerer = ExtractiveAnswerer(
-                self.embeddings, s.answer_max_sentences, s.answer_passages, s.answer_keep_ratio, s.answer_max_words,
+                self.embeddings, max_sentences=s.answer_max_sentences, passages_used=s.answer_passages,
+                keep_ratio=s.answer_keep_ratio, max_words=s.answer_max_words,
             )
         return self._answerer
 
@@ -148,7 +156,7 @@ class Assistant:
         if self._chain is None:
             from .chain import build_chain
 
-            self._chain = build_chain(self)
+            self._chain = build_chain(self._answer)
         return self._chain
 
     def retriever(self, k: int | None = None, filters: dict | None = None):
@@ -191,8 +199,9 @@ class Assistant:
         index = self.user_index(create=True) if user else main
         return ingest(index, [Path(p) for p in paths], progress, upload=user)
 
-    def _lexicon(self):
-        """Term statistics over the corpus and, when present, the user's uploads."""
+    def lexicon(self):
+        """Term statistics (BM25 vocabulary, document frequencies) over the corpus and, when present,
+        the user's uploads: what the answerability decision and the answerer weigh words with."""
         from .lexical import LexicalUnion
 
         user = self.user_index()  # an empty upload index adds nothing to the union
@@ -224,17 +233,32 @@ class Assistant:
         from .planning import plan
 
         question, _ = _check_question(question, self.settings.max_question_chars)
-        return plan(question, _check_history(history), self.names())
+        return plan(question, _check_history(history, self.settings.history_turns), self.names())
 
     def retrieve(self, query: str, k: int | None = None, filters: dict | None = None, mode: str = "hybrid") -> list[Passage]:
-        """The ``k`` best passages for ``query`` (hybrid search; ``mode`` dense|bm25 for ablations)."""
+        """The ``k`` best passages for ``query`` (``k=None``: ``Settings.top_k``); :meth:`search`'s passages."""
         return self.search(query, k, filters, mode).passages
 
     def search(self, query: str, k: int | None = None, filters: dict | None = None, mode: str = "hybrid",
-               focus: list[str] | None = None):
-        """Hybrid retrieval with the sentence spans the answerers use (:class:`Retrieval`).
+               focus: list[str] | None = None) -> "Retrieval":
+        """The retrieval the answerers use: the ``k`` best passages for ``query`` with the query
+        vector and the sentence spans stored at ingest (:class:`assistant.retrieval.Retrieval`).
 
-        ``focus``: doc ids to search within as well (what query planning finds the question names).
+        Args:
+            query: the text searched for (validated and truncated as a question is).
+            k: passages to return, 1-100; None: ``Settings.top_k``.
+            filters: metadata filters, as for :meth:`ask` (``doc_id``, ``issuer``, ``type``, ``topic``).
+            mode: ``"hybrid"`` (dense + BM25 + headings, fused), ``"dense"`` or ``"bm25"`` (ablations).
+            focus: doc ids to search within as well (what :meth:`plan` finds the question names:
+                ``plan.focus_docs``, with ``plan.search_query`` as the query).
+
+        Returns:
+            ``Retrieval(passages: list[Passage], query_vector: np.ndarray, spans: dict[str,
+            list[tuple[int, int]]])``: passages best first (the user's uploads merged in by score),
+            and for each chunk id the (start, end) character offsets of its sentences.
+
+        Raises:
+            BadInput: an empty query, a bad ``k``, ``mode`` or filter.
         """
         from .retrieval import search
         from .store import validate_filters
@@ -249,8 +273,7 @@ class Assistant:
         filters = validate_filters(filters)
 
         def run(index):
-            return search(index, query, k, filters, s.candidates, s.rrf_k, s.max_chunks_per_doc,
-                          mode, s.lexical_weight, s.structural_weight, focus, s.focus_weight)  # type: ignore[arg-type]
+            return search(index, query, k, filters, s, mode, focus)  # type: ignore[arg-type]
 
         main = run(self.index())
         user = self.user_index()
@@ -261,8 +284,6 @@ class Assistant:
         extra = run(user)
         merged = sorted(main.passages + extra.passages, key=lambda p: -p.score)[:k]
         return Retrieval(merged, main.query_vector, {**main.spans, **extra.spans})
-
-    _retrieve = search  # the name scripts and benches used before search() was public
 
     def ask(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None,
             owner: str | None = None) -> Answer:
@@ -302,7 +323,7 @@ class Assistant:
 
         start = time.perf_counter()
         question, notice = _check_question(inputs.get("question"), self.settings.max_question_chars)
-        history = _check_history(inputs.get("history"))
+        history = _check_history(inputs.get("history"), self.settings.history_turns)
         names = self.names()
         the_plan = plan(question, history, names)
         if self.settings.generator == "openai" and history and leans_on_history(question):
@@ -320,7 +341,7 @@ class Assistant:
 
             find_definitions(self.index(), retrieval, the_plan.term, the_plan.focus_docs, validate_filters(filters))
         sides = self._sides(the_plan, retrieval, filters) if the_plan.is_comparison else []
-        lexical = self._lexicon()
+        lexical = self.lexicon()
         # a comparison is answerable when its sides are: the decision sees what each side found
         seen = _interleave([retrieval.passages, *[r.passages for _, _, r in sides]])
         decision = decide(the_plan, seen, lexical, names, threshold=self.settings.answer_threshold)
@@ -367,7 +388,8 @@ class Assistant:
             # a provision's side searches for that provision alone: the other sides' numbers
             # would pull their own articles in through the heading ranking
             query = plan.search_query if not subject.refs else f"{subject.label} {REF_RE.sub(' ', plan.search_query)}"
-            sides.append((subject.label, side_plan, self.search(query, 3, side_filters, focus=list(subject.docs))))
+            sides.append((subject.label, side_plan,
+                          self.search(query, self.settings.comparison_side_k, side_filters, focus=list(subject.docs))))
         return sides
 
     def decide(self, question: str, history: list[dict] | None = None, filters: dict | None = None):
@@ -451,7 +473,9 @@ class Assistant:
             yield answer.text
             yield self._finish(answer, prep)
             return
-        writer = VerifiedWriter(retrieval.passages, self.embeddings, retrieval.spans)
+        s = self.settings
+        writer = VerifiedWriter(retrieval.passages, self.embeddings, retrieval.spans, cos_alone=s.verify_cos_alone,
+                                cos_with_words=s.verify_cos_with_words, words=s.verify_words)
         raw: list[str] = []
         problem = ""
         try:

@@ -59,7 +59,7 @@ _BOUNDARY = re.compile(r"\.([)\]\"'”’]*)(\s+)(?=[A-Z0-9(\"“‘])")
 _WORD_BEFORE = re.compile(r"([^\W\d_]+|\d+|\))$")
 
 
-def _fast_sentences(block: str, mixed: bool = False) -> list[tuple[int, int]] | None:
+def fast_sentences(block: str, mixed: bool = False) -> list[tuple[int, int]] | None:
     """Sentence spans of a block whose every full stop is unambiguous, else ``None``.
 
     pysbd costs about 2 ms a paragraph, most of it in its abbreviation rules. Most paragraphs
@@ -169,8 +169,8 @@ def windows(text: str, limit: int) -> list[tuple[int, int]]:
 @lru_cache(maxsize=8192)
 def _block_sentences(block: str, mixed: bool = False) -> tuple[tuple[int, int], ...]:
     """Trimmed sentence spans of one line of text of at most :data:`MAX_BLOCK_CHARS` characters
-    (cached: chunking asks twice for many); ``mixed``: see :func:`_fast_sentences`."""
-    fast = _fast_sentences(block, mixed)
+    (cached: chunking asks twice for many); ``mixed``: see :func:`fast_sentences`."""
+    fast = fast_sentences(block, mixed)
     raw = fast if fast is not None else [(sp.start, sp.end) for sp in _segmenter().segment(block)]
     out = []
     for s, e in raw:
@@ -179,6 +179,12 @@ def _block_sentences(block: str, mixed: bool = False) -> tuple[tuple[int, int], 
         if e > s:
             out.append((s, e))
     return tuple(out)
+
+
+def clear_sentence_cache() -> None:
+    """Forget the cached sentence spans of blocks (a bench measuring a first ingest splits afresh,
+    as a new process would)."""
+    _block_sentences.cache_clear()
 
 
 def _line_sentences(line: str) -> list[tuple[int, int]]:

@@ -244,12 +244,62 @@ def eval_cmd(
     With --docs DIR the questions run against an index of DIR instead of the corpus, e.g.
     `assistant eval eval/questions/realdocs-dev.jsonl --docs ../shared/realdocs`.
     """
-    from .evaluation import run_eval_command
+    from .evaluation import evaluate, load_questions
 
     bot = _assistant()
     if docs is not None:
         bot = _docs_assistant(docs)
-    run_eval_command(bot, questions, as_json=as_json, report=report, k=k, compare=compare, calibrate=calibrate)
+    result = evaluate(bot, questions, k)
+    for problem in result["problems"]:
+        print(f"{visible(questions)}: {visible(problem)}", file=sys.stderr)
+    if calibrate:
+        from .evaluation import calibrate as choose_threshold
+
+        result["calibration"] = choose_threshold(result["per_question"])
+    if compare:
+        from .ablations import run_ablations
+
+        print("building the naive baseline index…", file=sys.stderr)
+        result["ablations"] = run_ablations(bot, load_questions(questions)[0], k)
+    if report:
+        from .report import write_report
+
+        write_report(result, report)
+    if as_json:
+        text = json.dumps(result, ensure_ascii=False, indent=2)
+        try:
+            text.encode(sys.stdout.encoding or "utf-8")
+        except (UnicodeEncodeError, LookupError):
+            text = json.dumps(result, ensure_ascii=True, indent=2)  # still valid JSON, every character escaped
+        print(text)
+    else:
+        _print_eval_summary(result)
+
+
+def _print_eval_summary(result: dict) -> None:
+    """The eval result as readable tables: metrics, calibration, ablations."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['n']} questions ({result['answerable']} answerable, {result['unanswerable']} unanswerable)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for group in ("retrieval", "answer", "abstention", "latency_ms"):
+        for name, value in result[group].items():
+            table.add_row(f"{group}.{name}", "n/a" if value is None else f"{value}")
+    console = Console()
+    console.print(table)
+    if "calibration" in result:
+        console.print(f"calibration: {result['calibration']}")
+    if "ablations" in result:
+        abl = Table(title="Ablations (same questions, same run)")
+        abl.add_column("system")
+        metrics = list(next(iter(result["ablations"].values())).keys())
+        for m in metrics:
+            abl.add_column(m, justify="right")
+        for name, values in result["ablations"].items():
+            abl.add_row(name, *("n/a" if values[m] is None else f"{values[m]}" for m in metrics))
+        console.print(abl)
 
 
 def _docs_assistant(folder: Path):

@@ -5,7 +5,6 @@ the package (or running ``assistant --help``) never loads torch.
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -16,8 +15,6 @@ from langchain_core.embeddings import Embeddings
 
 from .batching import encode_by_length
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_TOKENS = 256

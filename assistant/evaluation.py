@@ -1,7 +1,8 @@
 """``assistant eval``: retrieval, answer, citation and abstention quality on a question set.
 
 Retrieval metrics come from ``ir-measures`` at document level (a question's relevant documents
-are its ``must_cite`` ids; a run ranks documents by their first retrieved passage).
+are its ``must_cite`` ids; a run ranks documents by their first retrieved passage). This module
+returns data; the command line (``assistant/cli.py``) prints it.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from typing import Any
 from .errors import BadInput
 
 MARKER_RE = re.compile(r"\s*\[\d+\]")
+# Passages each question retrieves in an evaluation (and its ablations): the documents of the
+# passages, in order, are the ranking that recall@k, MRR@10 and nDCG@10 score.
+PASSAGES = 10
 
 
 @dataclass
@@ -222,7 +226,7 @@ def evaluate_answer(q: Question, answer, chunk_text: dict[str, str]) -> dict[str
     }
 
 
-def run_questions(bot, questions: list[Question], progress: bool = True, k: int = 10) -> list[dict]:
+def run_questions(bot, questions: list[Question], progress: bool = True, k: int = PASSAGES) -> list[dict]:
     """Ask every question (warm model) and score it."""
     from rich.progress import Progress
 
@@ -242,8 +246,6 @@ def run_questions(bot, questions: list[Question], progress: bool = True, k: int 
 def evaluate(bot, path: Path, k: int = 5, progress: bool = True) -> dict[str, Any]:
     """Run a question file and return the contract's result (with ``problems`` for bad lines)."""
     questions, problems = load_questions(path)
-    for problem in problems:
-        print(f"{path}: {problem}", file=sys.stderr)
     start = time.perf_counter()
     rows = run_questions(bot, questions, progress)
     result = summarize(rows, k)
@@ -287,54 +289,3 @@ def calibrate(rows: list[dict], max_false_abstention: float = 0.05) -> dict[str,
         "fit": {"n": len(fit), "balanced_accuracy": round(balanced(best, fit), 4), **at(best, fit)},
         "test": {"n": len(test), "balanced_accuracy": round(balanced(best, test), 4), **at(best, test)},
     }
-
-
-def run_eval_command(bot, path: Path, as_json: bool, report: Path | None, k: int, compare: bool, calibrate: bool) -> None:
-    """What ``assistant eval`` does: run, print, and optionally report/compare/calibrate."""
-    result = evaluate(bot, path, k)
-    if calibrate:
-        result["calibration"] = globals()["calibrate"](result["per_question"])
-    if compare:
-        from .ablations import run_ablations
-
-        questions, _ = load_questions(path)
-        result["ablations"] = run_ablations(bot, questions, k)
-    if report:
-        from .report import write_report
-
-        write_report(result, report)
-    if as_json:
-        text = json.dumps(result, ensure_ascii=False, indent=2)
-        try:
-            text.encode(sys.stdout.encoding or "utf-8")
-        except (UnicodeEncodeError, LookupError):
-            text = json.dumps(result, ensure_ascii=True, indent=2)  # still valid JSON, every character escaped
-        print(text)
-    else:
-        print_summary(result)
-
-
-def print_summary(result: dict[str, Any]) -> None:
-    """A readable summary table."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{result['n']} questions ({result['answerable']} answerable, {result['unanswerable']} unanswerable)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for group in ("retrieval", "answer", "abstention", "latency_ms"):
-        for name, value in result[group].items():
-            table.add_row(f"{group}.{name}", "n/a" if value is None else f"{value}")
-    console = Console()
-    console.print(table)
-    if "calibration" in result:
-        console.print(f"calibration: {result['calibration']}")
-    if "ablations" in result:
-        abl = Table(title="Ablations (same questions, same run)")
-        abl.add_column("system")
-        metrics = list(next(iter(result["ablations"].values())).keys())
-        for m in metrics:
-            abl.add_column(m, justify="right")
-        for name, values in result["ablations"].items():
-            abl.add_row(name, *("n/a" if values[m] is None else f"{values[m]}" for m in metrics))
-        console.print(abl)

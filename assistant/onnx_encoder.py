@@ -27,9 +27,6 @@ import numpy as np
 
 from .batching import encode_by_length
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
 DIMENSION = 384
@@ -202,13 +199,15 @@ def _load(path: Path, model_dir: Path):
         return _sessions[key]
 
 
-def workers() -> int:
-    """Encoder worker threads: ``ASSISTANT_ENCODER_THREADS`` or one per CPU core."""
-    try:
-        n = int(os.environ.get("ASSISTANT_ENCODER_THREADS", "0"))
-    except ValueError:
-        n = 0
-    return n if n > 0 else (os.cpu_count() or 1)
+def workers(threads: int | None = None) -> int:
+    """Encoder worker threads: ``threads`` if positive, else one per CPU core. None:
+    ``Settings.encoder_threads`` (``ASSISTANT_ENCODER_THREADS``), read when the process-wide pool
+    is first made."""
+    if threads is None:
+        from .settings import Settings
+
+        threads = Settings().encoder_threads
+    return threads if threads > 0 else (os.cpu_count() or 1)
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -17,18 +17,19 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from .chunking import decode_spans
+from .settings import Settings
 from .store import Index
 from .types import Passage
 
 Mode = Literal["hybrid", "dense", "bm25"]
 
 
+# A number of two or more digits ("ETS No. 185", "resolution 2396"): where embeddings are weakest
+# and exact word matches strongest, so the lexical ranking counts more (Settings.identifier_lexical_boost).
 IDENTIFIER_RE = re.compile(r"\b\d{2,}\b")
-DENSE_FLOOR = 0.3
-UNHEADED = 0.5  # the fused score of an unheaded chunk of a text without front matter is halved
 
 
-def rrf(rankings: list[list[str]], k: int = 60, weights: list[float] | None = None) -> dict[str, float]:
+def rrf(rankings: list[list[str]], k: int, weights: list[float] | None = None) -> dict[str, float]:
     """Reciprocal rank fusion: score(d) = sum over rankings of w / (k + rank), rank from 1."""
     scores: dict[str, float] = {}
     for i, ranking in enumerate(rankings):
@@ -51,6 +52,27 @@ class Retrieval:
     openings: set[str] = field(default_factory=set)  # chunk ids that open their provision (found so)
 
 
+Hit = tuple[str, float, str, dict]  # a dense hit: (chunk id, similarity, text, metadata)
+
+
+@dataclass
+class Rankings:
+    """What the index finds for one query, before fusion: :func:`gather` runs the searches,
+    :func:`select` fuses and cuts them. ``scripts/tune_fusion.py`` gathers once per question and
+    selects under each setting it compares, with the same code as :func:`search`."""
+
+    query: str
+    query_vector: np.ndarray
+    filters: dict[str, str]
+    mode: Mode
+    dense: list[Hit]  # before the similarity floor
+    lexical: list[str]
+    structural: list[str]
+    headed: frozenset[str]  # documents with headings (assistant/lexical.py headed_docs)
+    # per document the question names: its dense hits (before the floor), BM25 and heading rankings
+    focus: list[tuple[list[Hit], list[str], list[str]]] = field(default_factory=list)
+
+
 def passage_from(cid: str, text: str, meta: dict, score: float, similarity: float) -> Passage:
     page = meta.get("page", -1)
     return Passage(
@@ -70,58 +92,65 @@ def passage_from(cid: str, text: str, meta: dict, score: float, similarity: floa
     )
 
 
-def search(
-    index: Index,
-    query: str,
-    k: int,
-    filters: dict[str, str],
-    candidates: int = 30,
-    rrf_k: int = 60,
-    max_per_doc: int = 3,
-    mode: Mode = "hybrid",
-    lexical_weight: float = 0.5,
-    structural_weight: float = 0.5,
-    focus: list[str] | None = None,
-    focus_weight: float = 1.0,
-) -> Retrieval:
-    """Retrieve the ``k`` best passages for ``query`` (filters already validated).
+def search(index: Index, query: str, k: int, filters: dict[str, str], settings: Settings,
+           mode: Mode = "hybrid", focus: list[str] | None = None) -> Retrieval:
+    """Retrieve the ``k`` best passages for ``query`` (filters already validated), with the
+    retrieval tunables of ``settings`` (candidates, fusion weights, floors, per-document cap).
 
     ``focus``: documents the question names (query planning); each adds the dense, BM25 and
-    heading rankings run within that document, weighted ``focus_weight``, so that "art 5 of the
-    NATO treaty" finds the treaty's Article 5 before any other document's.
+    heading rankings run within that document, weighted ``settings.focus_weight``, so that "art 5
+    of the NATO treaty" finds the treaty's Article 5 before any other document's.
     """
+    return select(index, gather(index, query, filters, settings.candidates, mode, focus), settings, k)
+
+
+def gather(index: Index, query: str, filters: dict[str, str], candidates: int, mode: Mode = "hybrid",
+           focus: list[str] | None = None) -> Rankings:
+    """Run the searches of ``query``: dense, BM25 and (hybrid) "Article N" heading rankings of
+    ``candidates`` each, and (hybrid) the same within each focus document (half as many)."""
     qvec = np.asarray(index.embeddings.encode([query])[0], dtype=np.float32)
     dense = index.dense(qvec.tolist(), candidates, filters) if mode != "bm25" else []
-    if mode == "hybrid":
-        # Below this similarity a dense hit carries no signal (all-MiniLM-L6-v2 gives ~0.25 to
-        # unrelated text); letting it vote in the fusion only pushes exact matches down.
-        dense = [d for d in dense if d[1] >= DENSE_FLOOR]
     lex_index = index.lexical()
     lexical = lex_index.search(query, candidates, filters) if mode != "dense" else []
     # Exact references ("Article 5", "Chapter VII") are a third ranking in hybrid mode.
     structural = lex_index.structural(query, candidates, filters) if mode == "hybrid" else []
-    found = {cid: (text, meta, sim) for cid, sim, text, meta in dense}
-    # Numbers ("ETS No. 185", "resolution 2396") are where embeddings are weakest and exact
-    # word matches strongest: the lexical ranking then counts double.
-    if IDENTIFIER_RE.search(query):
-        lexical_weight *= 2
-    weights = [1.0, lexical_weight, structural_weight]
-    rankings = [[d[0] for d in dense], [cid for cid, _ in lexical], structural]
+    headed = lex_index.headed_docs() if hasattr(lex_index, "headed_docs") else frozenset()
+    rankings = Rankings(query, qvec, filters, mode, list(dense), [cid for cid, _ in lexical], structural, headed)
     for doc in (focus or []) if mode == "hybrid" else []:
         if filters.get("doc_id", doc) != doc:
             continue
         within = {**filters, "doc_id": doc}
         try:
-            doc_dense = [d for d in index.dense(qvec.tolist(), candidates // 2, within) if d[1] >= DENSE_FLOOR]
+            doc_dense = list(index.dense(qvec.tolist(), candidates // 2, within))
         except Exception:  # noqa: BLE001 - a filtered query during another process's write can fail
             doc_dense = []  # ("Error finding id"): the unfiltered rankings still stand
+        rankings.focus.append((doc_dense, [cid for cid, _ in lex_index.search(query, candidates // 2, within)],
+                               lex_index.structural(query, candidates // 2, within)))
+    return rankings
+
+
+def select(index: Index, rankings: Rankings, settings: Settings, k: int) -> Retrieval:
+    """Fuse ``rankings`` (reciprocal rank fusion with the weights of ``settings``) and keep the
+    ``k`` best passages: identical texts once, at most ``settings.max_chunks_per_doc`` per document,
+    an unheaded chunk of a headed text without front matter demoted."""
+    s, r = settings, rankings
+    # Below this similarity a dense hit carries no signal (all-MiniLM-L6-v2 gives ~0.25 to
+    # unrelated text); letting it vote in the fusion only pushes exact matches down.
+    dense = [d for d in r.dense if d[1] >= s.dense_floor] if r.mode == "hybrid" else r.dense
+    found = {cid: (text, meta, sim) for cid, sim, text, meta in dense}
+    lexical_weight = s.lexical_weight * (s.identifier_lexical_boost if IDENTIFIER_RE.search(r.query) else 1.0)
+    weights = [1.0, lexical_weight, s.structural_weight]
+    ranked_lists = [[d[0] for d in dense], r.lexical, r.structural]
+    for doc_dense, doc_lexical, doc_structural in r.focus:
+        doc_dense = [d for d in doc_dense if d[1] >= s.dense_floor]
         for cid, sim, text, meta in doc_dense:
             found.setdefault(cid, (text, meta, sim))
-        rankings += [[d[0] for d in doc_dense], [cid for cid, _ in lex_index.search(query, candidates // 2, within)],
-                     lex_index.structural(query, candidates // 2, within)]
-        weights += [focus_weight, focus_weight * lexical_weight, focus_weight * structural_weight]
-    fused = rrf(rankings, rrf_k, weights)
+        ranked_lists += [[d[0] for d in doc_dense], doc_lexical, doc_structural]
+        weights += [s.focus_weight, s.focus_weight * lexical_weight, s.focus_weight * s.structural_weight]
+    fused = rrf(ranked_lists, s.rrf_k, weights)
     ranked = sorted(fused, key=lambda cid: -fused[cid])
+    max_per_doc = s.max_chunks_per_doc
+    qvec = r.query_vector
 
     missing = [cid for cid in ranked[: k * 3 + max_per_doc] if cid not in found]
     for cid, (text, meta, vec) in index.get(missing, embeddings=True).items():
@@ -131,11 +160,10 @@ def search(
     # heading is its title page, front matter or preamble: recitals, not provisions. (A brief's
     # unheaded opening is its summary, and a text with no heading at all is all body: both stay.)
     ranked = [cid for cid in ranked if cid in found]
-    headed = lex_index.headed_docs() if hasattr(lex_index, "headed_docs") else frozenset()
     for cid in ranked:
         meta = found[cid][1]
-        if not meta.get("section") and not meta.get("issuer") and meta.get("doc_id") in headed:
-            fused[cid] *= UNHEADED
+        if not meta.get("section") and not meta.get("issuer") and meta.get("doc_id") in r.headed:
+            fused[cid] *= s.unheaded_weight
     ranked.sort(key=lambda cid: -fused[cid])
     passages: list[Passage] = []
     spans: dict[str, list[tuple[int, int]]] = {}
@@ -251,7 +279,7 @@ class PolicyRetriever(BaseRetriever):
     """
 
     assistant: Any
-    k: int = 6
+    k: int | None = None  # None: the assistant's Settings.top_k
     filters: dict[str, str] | None = None
     mode: Mode = "hybrid"
 

@@ -28,8 +28,6 @@ from .errors import BadInput, IndexNotFound, StoreUnavailable
 from .lexical import LexicalIndex
 from .settings import Settings
 
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 FILTER_KEYS = ("doc_id", "issuer", "type", "topic")
 _VALUE_RE = re.compile(r"^[\w .,:&()/'’-]{1,200}$", re.UNICODE)
 _clients: dict[str, Any] = {}

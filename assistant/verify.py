@@ -15,19 +15,12 @@ import numpy as np
 
 from .chunking import sentence_spans
 from .lexical import tokenize
+from .settings import default
 from .types import Citation, Passage
 
 MARKER_RE = re.compile(r"\[(\d{1,3})\]")
 LEADING_MARKERS_RE = re.compile(r"^((?:\s*\[\d{1,3}\])+)\s*")
 NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
-# Chosen by measurement (bench/verify_thresholds.py on eval/questions/dev.jsonl): see
-# docs/evaluation.md. A sentence is supported when cos >= COS_ALONE, or when
-# cos >= COS_WITH_WORDS and at least WORDS share of its content words occur in the passage.
-# Measured 2026-11-27 on 99 dev questions (174 human-written supported sentences, 175 hard
-# unsupported ones): 56% of supported sentences kept, 97.1% of unsupported removed.
-COS_ALONE = 0.70
-COS_WITH_WORDS = 0.55
-WORDS = 0.4
 
 
 @dataclass
@@ -51,6 +44,10 @@ class VerifiedWriter:
     kept: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     dropped_markers: int = 0
+    # The support rule's thresholds (Settings.verify_*; see :func:`supports`).
+    cos_alone: float = default("verify_cos_alone")
+    cos_with_words: float = default("verify_cos_with_words")
+    words: float = default("verify_words")
     _marker_of: dict[int, int] = field(default_factory=dict)
     _sentence_vectors: dict[int, tuple[list[str], np.ndarray]] = field(default_factory=dict)
 
@@ -96,7 +93,7 @@ class VerifiedWriter:
         numbers = set(NUMBER_RE.findall(sentence))
         numbers_ok = all(num in passage.text or num in passage.title or num in passage.section for num in numbers)
         cos = float(cosines[best])
-        ok = numbers_ok and (cos >= COS_ALONE or (cos >= COS_WITH_WORDS and overlap >= WORDS))
+        ok = supports(cos, overlap, numbers_ok, self.cos_alone, self.cos_with_words, self.words)
         return Support(ok, cos, overlap, sentences[best], numbers_ok)
 
     def _check(self, segment: str) -> str | None:
@@ -130,6 +127,15 @@ class VerifiedWriter:
         piece = f"{plain} {' '.join(markers)}"
         self.kept.append(piece)
         return piece
+
+
+def supports(cosine: float, overlap: float, numbers_ok: bool, cos_alone: float, cos_with_words: float,
+             words: float) -> bool:
+    """The support rule: every number of the sentence is in the passage, and the sentence is close
+    in meaning to one of the passage's sentences (``cosine >= cos_alone``), or close enough with
+    enough of its words in the passage (``cosine >= cos_with_words`` and ``overlap >= words``).
+    The thresholds are Settings.verify_*, chosen with scripts/measure_verification.py."""
+    return numbers_ok and (cosine >= cos_alone or (cosine >= cos_with_words and overlap >= words))
 
 
 def _segments(text: str) -> list[str]:

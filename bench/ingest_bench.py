@@ -41,7 +41,7 @@ def main() -> None:
     os.environ["ASSISTANT_ENCODER"] = args.backend
 
     from assistant import Assistant
-    from assistant.chunking import _block_sentences
+    from assistant.chunking import clear_sentence_cache
     from assistant.embeddings import MiniLMEmbeddings
 
     files = sorted(p for p in CORPUS.glob("*.md") if p.name != "SOURCES.md")
@@ -69,7 +69,7 @@ def main() -> None:
             return t, dict(zip(texts, vectors))
 
         def ingest_pass(name: str, lookup: dict | None = None) -> tuple[Timer, Assistant, dict, float, float]:
-            _block_sentences.cache_clear()  # each ingest splits its sentences afresh, as a new process would
+            clear_sentence_cache()  # each ingest splits its sentences afresh, as a new process would
             bot = Assistant(index_dir=Path(tmp) / name)
             if lookup is not None:  # everything but the encoder: vectors come from the raw pass
                 bot.embeddings.encode = lambda batch, progress=None: np.stack([lookup[x] for x in batch])

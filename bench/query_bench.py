@@ -137,7 +137,7 @@ def serve(index_dir: Path, backend: str, n_queries: int, server: bool = False) -
         os.environ["ASSISTANT_CHROMA_URL"] = chroma.url
         _publish_manifest(index_dir, chroma.url)
     try:
-        result = _serve(index_dir, backend, n_queries)
+        result = measure_queries(index_dir, backend, n_queries)
         result["store"] = "chroma-server" if server else "embedded"
         if chroma:
             result["server_start_s"] = chroma.start_s
@@ -161,7 +161,7 @@ def _publish_manifest(index_dir: Path, url: str) -> None:
     shared.save(manifest, client.get_max_batch_size())
 
 
-def _serve(index_dir: Path, backend: str, n_queries: int) -> dict:
+def measure_queries(index_dir: Path, backend: str, n_queries: int) -> dict:
     from assistant import Assistant
     from assistant.answer import ExtractiveAnswerer
     from assistant.embeddings import MiniLMEmbeddings
@@ -189,9 +189,8 @@ def _serve(index_dir: Path, backend: str, n_queries: int) -> dict:
         t0 = time.perf_counter()
         bot.retrieve(q, k=bot.settings.top_k)
         retrieve_ms.append((time.perf_counter() - t0) * 1000)
-    # ask() on a fresh answerer so its sentence cache starts cold, like a new question would.
-    bot._answerer = None
-    bot._chain = None
+    # ask() with the answerer's sentence cache emptied, so that it starts cold, like a new question would.
+    bot.answerer.clear_cache()
     stages.reset()
     embedded_before = bot.embeddings.calls
     ask_ms = []

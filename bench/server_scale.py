@@ -59,9 +59,9 @@ def _sentences() -> list[str]:
     paragraph here and would make building 100k chunks take most of an hour; the changed file
     is parsed by the real chunker either way)."""
     try:
-        from assistant.chunking import _fast_sentences
+        from assistant.chunking import fast_sentences
     except ImportError:  # another chunker: take every sentence
-        _fast_sentences = lambda s: ()  # noqa: E731
+        fast_sentences = lambda s: ()  # noqa: E731
     out: list[str] = []
     for path in sorted(CORPUS.glob("*.md")):
         text = path.read_text(encoding="utf-8")
@@ -71,7 +71,7 @@ def _sentences() -> list[str]:
                 out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", line) if len(s.split()) >= 6]
     out = [s for s in out if s[0].isupper() and s.endswith(".") and s.count(".") == 1
            and not s.split()[-1].rstrip(".").isdigit()]
-    return [s for s in out if _fast_sentences(s + " " + s) is not None]
+    return [s for s in out if fast_sentences(s + " " + s) is not None]
 
 
 def _write_folder(folder: Path, n_files: int, seed: int = 0) -> None:
@@ -309,7 +309,7 @@ def query(size: int, n_queries: int, base: Path | None, work: Path) -> dict:
 
 def serve(index_dir: Path, n_queries: int) -> dict:
     """In a fresh process: open the shared index from an empty folder, then time the questions."""
-    from query_bench import _serve
+    from query_bench import measure_queries
 
     from assistant import Assistant
 
@@ -320,9 +320,9 @@ def serve(index_dir: Path, n_queries: int) -> dict:
         lex = bot.index().lexical()
     derived = {"derive_lexical_s": round(t_open.wall, 2), "lexical_chunks": len(lex),
                "peak_rss_mb_after_derive": peak_rss_mb()}
-    del bot, lex  # _serve opens its own client, which loads the cache this one saved
+    del bot, lex  # measure_queries opens its own client, which loads the cache this one saved
     gc.collect()
-    result = _serve(index_dir, "onnx", n_queries)
+    result = measure_queries(index_dir, "onnx", n_queries)
     result.update(derived)
     result["rss_mb_after_questions"] = _rss_now_mb()
     return result

@@ -143,7 +143,7 @@ def main() -> None:
     shapes = args.shapes.split(",") + (["repeated"] if args.repeated else [])
 
     from assistant import Assistant
-    from assistant.chunking import _block_sentences, chunk_document
+    from assistant.chunking import chunk_document, clear_sentence_cache
     from assistant.loaders import Budget, load
     from assistant.settings import Settings
 
@@ -162,10 +162,10 @@ def main() -> None:
                 folder = work / f"{shape}-{size}"
                 path = make(shape, int(size * MB), folder)
                 file_mb = path.stat().st_size / MB
-                bot = Assistant(settings=settings.model_copy(update={"index_dir": work / f"idx-{shape}-{size}"}))
-                bot._embeddings = emb  # the loaded model, shared
+                bot = Assistant(settings=settings.model_copy(update={"index_dir": work / f"idx-{shape}-{size}"}),
+                                embeddings=emb)  # the loaded model, shared
                 encoded0 = emb.encoded
-                _block_sentences.cache_clear()
+                clear_sentence_cache()
                 t0 = time.strftime("%H:%M:%S")
                 with Timer() as t:
                     report = bot.ingest([folder])

@@ -34,7 +34,7 @@ def main() -> None:
     from assistant.answer import standalone_query
     from assistant.chunking import sentence_spans
     from assistant.evaluation import load_questions
-    from assistant.verify import VerifiedWriter
+    from assistant.verify import VerifiedWriter, supports
 
     bot = Assistant(index_dir=args.index)
     questions, _ = load_questions(ROOT / "eval" / "questions" / "dev.jsonl")
@@ -44,7 +44,7 @@ def main() -> None:
     rng = random.Random(7)
     cases = []  # (question, retrieval, passage number, reference sentences)
     for q in questions:
-        retrieval = bot._retrieve(standalone_query(q.question, q.history), 6, None)
+        retrieval = bot.search(standalone_query(q.question, q.history))
         target = next((n for n, p in enumerate(retrieval.passages, 1) if p.doc_id in q.must_cite), None)
         if target is None:
             continue
@@ -53,7 +53,7 @@ def main() -> None:
 
     pos, neg = [], []
     for i, (q, retrieval, target, sentences) in enumerate(cases):
-        writer = VerifiedWriter(retrieval.passages, bot.embeddings, retrieval.spans)
+        writer = VerifiedWriter(retrieval.passages, bot.embeddings, retrieval.spans)  # its measurements only (rates() applies the rule)
         # Hard negatives: what another question says about the SAME document, set against this
         # passage (true of the instrument, but not what this passage says); else any other.
         target_id = retrieval.passages[target - 1].chunk_id
@@ -70,9 +70,10 @@ def main() -> None:
     print(f"reference sentences with a number absent from the cited passage: {sum(not n for _, _, n in pos)}")
 
     def rates(alone: float, with_words: float, words: float) -> tuple[float, float]:
-        ok = lambda c, o, n: n and (c >= alone or (c >= with_words and o >= words))  # noqa: E731
-        kept = sum(ok(*x) for x in pos) / len(pos)
-        removed = sum(not ok(*x) for x in neg) / len(neg)
+        """Shares of supported sentences kept and unsupported removed by the rule that runs
+        (assistant.verify.supports) at these thresholds."""
+        kept = sum(supports(c, o, n, alone, with_words, words) for c, o, n in pos) / len(pos)
+        removed = sum(not supports(c, o, n, alone, with_words, words) for c, o, n in neg) / len(neg)
         return kept, removed
 
     grid = []
@@ -86,11 +87,10 @@ def main() -> None:
     # require >= 97% of unsupported sentences removed, then keep as many supported ones as possible.
     safe = [g for g in grid if g["unsupported_removed"] >= 0.97] or grid
     best = max(safe, key=lambda g: (g["supported_kept"], g["unsupported_removed"]))
-    from assistant import verify
-
-    current = rates(verify.COS_ALONE, verify.COS_WITH_WORDS, verify.WORDS)
-    print(json.dumps({"chosen": best, "current": {"cos_alone": verify.COS_ALONE, "cos_with_words": verify.COS_WITH_WORDS,
-                                                  "words": verify.WORDS, "supported_kept": round(current[0], 4),
+    s = bot.settings
+    current = rates(s.verify_cos_alone, s.verify_cos_with_words, s.verify_words)
+    print(json.dumps({"chosen": best, "current": {"cos_alone": s.verify_cos_alone, "cos_with_words": s.verify_cos_with_words,
+                                                  "words": s.verify_words, "supported_kept": round(current[0], 4),
                                                   "unsupported_removed": round(current[1], 4)}}, indent=2))
 
     if args.no_replay:

@@ -1,57 +1,60 @@
-"""Measure fusion settings (RRF k, lexical and structural weights) on eval/questions/dev.jsonl.
+"""Measure fusion settings (RRF k, lexical and structural weights, dense floor) on eval/questions/dev.jsonl.
 
-Each question's dense, BM25 and structural rankings are computed once; every setting then fuses
-the same rankings, so the comparison is exact. Prints recall@5 and MRR@10 (document level).
-Usage: python scripts/tune_fusion.py
+Each question is planned and its rankings gathered once, with the code ``Assistant.search`` runs
+(``assistant.retrieval.gather``: dense, BM25, headings, and within the documents the question
+names); every setting then fuses and cuts the same rankings with ``assistant.retrieval.select``,
+so the comparison is exact and what is measured is what runs. Prints recall@5 and MRR@10 at
+document level over the answerable questions, as ``assistant eval`` computes them (its
+``retrieval_metrics`` on the documents of the first ``PASSAGES`` passages); the current settings
+reproduce the eval's retrieval figures.
+
+Usage: python scripts/tune_fusion.py [--index DIR] [--questions FILE]
 """
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 from pathlib import Path
 
 from assistant import Assistant
-from assistant.answer import standalone_query
-from assistant.evaluation import load_questions
-from assistant.retrieval import DENSE_FLOOR, IDENTIFIER_RE, rrf
+from assistant.evaluation import PASSAGES, load_questions, ranked_docs, retrieval_metrics
+from assistant.retrieval import gather, select
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    bot = Assistant()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", default=None)
+    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions" / "dev.jsonl")
+    args = parser.parse_args()
+
+    bot = Assistant(index_dir=args.index)
     index = bot.index()
-    lex = index.lexical()
-    qs, _ = load_questions(ROOT / "eval" / "questions" / "dev.jsonl")
+    current = bot.settings
+    qs, _ = load_questions(args.questions)
     data = []
     for q in qs:
-        if not q.answerable:
+        if not (q.answerable and q.must_cite):
             continue
-        query = standalone_query(q.question, q.history)
-        vec = bot.embeddings.encode([query])[0].tolist()
-        dense = [(cid, sim, meta["doc_id"]) for cid, sim, _, meta in index.dense(vec, 30, {})]
-        bm25 = [cid for cid, _ in lex.search(query, 30)]
-        structural = lex.structural(query, 30)
-        data.append((q, query, dense, bm25, structural))
-    doc_of = {cid: meta["doc_id"] for cid, meta in zip(lex.ids, lex.metas)}
+        plan = bot.plan(q.question, q.history or None)
+        data.append((q, gather(index, plan.search_query, {}, current.candidates, "hybrid", plan.focus_docs)))
 
-    results = []
-    for k, w_lex, w_struct, floor in itertools.product([10, 30, 60], [0.5, 0.75, 1.0], [0.5, 1.0], [0.0, DENSE_FLOOR]):
-        hits, rr = 0, 0.0
-        for q, query, dense, bm25, structural in data:
-            d = [cid for cid, sim, _ in dense if sim >= floor]
-            wl = 2 * w_lex if IDENTIFIER_RE.search(query) else w_lex
-            fused = rrf([d, bm25, structural], k, [1.0, wl, w_struct])
-            docs = list(dict.fromkeys(doc_of[c] for c in sorted(fused, key=lambda c: -fused[c])))
-            rank = next((i for i, doc in enumerate(docs[:10]) if doc in q.must_cite), None)
-            hits += rank is not None and rank < 5
-            rr += 1 / (rank + 1) if rank is not None else 0
-        results.append({"rrf_k": k, "lexical_weight": w_lex, "structural_weight": w_struct, "dense_floor": floor,
-                        "recall@5": round(hits / len(data), 4), "mrr@10": round(rr / len(data), 4)})
-    dense_only = sum(any(doc in q.must_cite for doc in list(dict.fromkeys(x[2] for x in dense))[:5])
-                     for q, _, dense, _, _ in data) / len(data)
+    def measure(**fusion) -> dict:
+        settings = current.model_copy(update=fusion)
+        rows = [{"id": q.id, "answerable": True, "must_cite": q.must_cite,
+                 "retrieved_docs": ranked_docs([p.doc_id for p in select(index, rankings, settings, PASSAGES).passages])}
+                for q, rankings in data]
+        metrics = retrieval_metrics(rows, 5)
+        return {**fusion, "recall@5": metrics["recall@5"], "mrr@10": metrics["mrr@10"]}
+
+    fields = ("rrf_k", "lexical_weight", "structural_weight", "dense_floor")
+    results = [measure(**dict(zip(fields, values)))
+               for values in itertools.product([10, 30, 60], [0.5, 0.75, 1.0], [0.5, 1.0], [0.0, 0.3])]
     results.sort(key=lambda r: (-r["mrr@10"], -r["recall@5"]))
-    print(json.dumps({"questions": len(data), "dense_only_recall@5": round(dense_only, 4), "best": results[:8]}, indent=1))
+    print(json.dumps({"questions": len(data), "current": measure(**{f: getattr(current, f) for f in fields}),
+                      "best": results[:8]}, indent=1))
 
 
 if __name__ == "__main__":

@@ -58,14 +58,14 @@ def test_fast_path_matches_pysbd_on_real_texts():
     """On the corpus and real treaty texts the fast path takes most blocks, and where it does it
     agrees with pysbd except where pysbd splits a paragraph number, "Article 3(c)" or
     "paragraph 1b)(iii)" apart."""
-    from assistant.chunking import _blocks, _fast_sentences
+    from assistant.chunking import _blocks, fast_sentences
     from assistant.loaders import load
 
     files = sorted(p for p in CORPUS.glob("*.md") if p.name != "SOURCES.md")
     if REALDOCS.is_dir():
         files += sorted(p for p in REALDOCS.glob("*.md") if p.name != "README.md")
     blocks = {b for f in files for sec in load(f).sections for _, b in _blocks(sec.text)}
-    fast = {b: _fast_sentences(b) for b in blocks}
+    fast = {b: fast_sentences(b) for b in blocks}
     taken = [b for b, spans in fast.items() if spans is not None]
     assert len(taken) >= 0.85 * len(blocks), (len(taken), len(blocks))
     differ = []
