@@ -1,0 +1,81 @@
+"""Unit tests of assistant/loaders.py: front matter, Markdown sections, metadata, text decoding."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from assistant import loaders
+from assistant.errors import BadDocument
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+BRIEFS = sorted(p for p in CORPUS.glob("*.md") if p.name not in {"SOURCES.md", "README.md"})
+
+
+def _header_fields(text: str) -> dict[str, str]:
+    """The ``key: value`` lines between a brief's two ``---`` lines, read line by line (the
+    expectation, computed without YAML or the loader): a double-quoted value loses its quotes."""
+    lines = text.split("\n")
+    assert lines[0] == "---"
+    fields: dict[str, str] = {}
+    for line in lines[1:lines.index("---", 1)]:
+        key, sep, value = line.partition(":")
+        if sep and re.fullmatch(r"[a-z]+", key):
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            fields[key] = value
+    return fields
+
+
+def test_every_brief_front_matter_parses_to_its_header_lines():
+    """Every brief of corpus/ reads (through python-frontmatter) to the title, issuer, id, type,
+    url and dates its header lines say: the same values the hand-written parser gave."""
+    assert len(BRIEFS) >= 100
+    for path in BRIEFS:
+        text = path.read_text(encoding="utf-8")
+        expected = _header_fields(text)
+        meta = loaders.load(path).meta
+        for key in ("id", "title", "issuer", "type", "url", "adopted", "reviewed"):
+            assert meta[key] == expected[key], (path.name, key)
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", meta["adopted"]), path.name
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", meta["reviewed"]), path.name
+        assert meta["topics"] and all(t == loaders.slugify(t) for t in meta["topics"]), path.name
+
+
+def test_every_brief_body_starts_after_the_front_matter():
+    for path in BRIEFS:
+        text = path.read_text(encoding="utf-8")
+        meta, body = loaders.split_front_matter(text)
+        assert meta["id"] == path.stem
+        closing = text.index("\n---\n", 3) + len("\n---\n")
+        assert body.strip() == text[closing:].strip(), path.name
+        assert "\nid:" not in body[:200]
+
+
+@pytest.mark.parametrize("text, meta, body", [
+    ("---\nid: nato\ntitle: NATO\n---\n# NATO\n\nText.\n", {"id": "nato", "title": "NATO"}, "# NATO\n\nText.\n"),
+    ("---  \nid: a\n---\t\nbody\n", {"id": "a"}, "body\n"),  # spaces after the delimiters
+    ("# Title\n\nno front matter\n", {}, "# Title\n\nno front matter\n"),
+    ("---\nid: a\nno closing line\n", {}, "---\nid: a\nno closing line\n"),  # not front matter
+    ("---\n\n---\nbody\n", {}, "body\n"),  # empty front matter
+    ("Intro\n\n---\n\nA rule, not front matter\n\n---\n", {}, "Intro\n\n---\n\nA rule, not front matter\n\n---\n"),
+    ("{\"id\": \"json\"}\nbody\n", {}, "{\"id\": \"json\"}\nbody\n"),  # only YAML front matter is read
+])
+def test_split_front_matter(text, meta, body):
+    assert loaders.split_front_matter(text) == (meta, body)
+
+
+def test_split_front_matter_keeps_yaml_types():
+    meta, _ = loaders.split_front_matter("---\nadopted: 2001-11-23\ntopics: [a, b]\n---\nx\n")
+    assert str(meta["adopted"]) == "2001-11-23" and meta["topics"] == ["a", "b"]
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("---\nid: [unclosed\n---\nbody\n", "malformed front matter: "),
+    ("---\n- a\n- b\n---\nbody\n", "malformed front matter: not a key/value mapping"),
+])
+def test_malformed_front_matter_is_a_bad_document(text, reason):
+    with pytest.raises(BadDocument, match=re.escape(reason)):
+        loaders.split_front_matter(text)
