@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fnmatch
 import hashlib
 import os
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pathspec
 from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document, embed_text
@@ -143,21 +143,14 @@ def _sha1(path: Path, max_bytes: int | None = None) -> str:
     return h.hexdigest()
 
 
-def _ignore_patterns(root: Path) -> list[str]:
-    """The patterns of the folder's ``.assistantignore`` (read once per scan, not per file)."""
+def ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
+    """The folder's ``.assistantignore``, in gitignore syntax (``drafts/``, ``*.pdf``,
+    ``!keep.pdf``, ``/top-level-only.md``, ``# comments``), matched against paths relative to the
+    folder; read and compiled once per scan. None when the folder has none."""
     patterns_file = root / IGNORE_FILE
-    if not patterns_file.exists():
-        return []
-    lines = [ln.strip() for ln in patterns_file.read_text(encoding="utf-8").splitlines()]
-    return [p for p in lines if p and not p.startswith("#")]
-
-
-def _ignored(root: Path, path: Path, patterns: list[str] | None = None) -> bool:
-    patterns = _ignore_patterns(root) if patterns is None else patterns
-    if not patterns:
-        return False
-    rel = path.relative_to(root).as_posix()
-    return any(fnmatch.fnmatch(rel, p) for p in patterns)
+    if not patterns_file.is_file():
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(patterns_file.read_text(encoding="utf-8").splitlines())
 
 
 def _walk(root: Path, unreadable: list[tuple[Path, OSError]]) -> list[str]:
@@ -203,7 +196,7 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
         seen = len(unreadable)
         entries = _walk(given, unreadable)
         refused += [(str(Path(p).resolve()), f"cannot read folder: {e.strerror or e}") for p, e in unreadable[seen:]]
-        patterns = _ignore_patterns(given)
+        ignored = ignore_spec(given)
         prefix = os.path.join(os.fspath(given), "")
         for entry in entries:
             rel_s = entry[len(prefix):] if entry.startswith(prefix) else os.path.relpath(entry, given)
@@ -230,7 +223,7 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
                 if kind:  # a link to a FIFO, socket or device: said, never opened
                     refused.append((str(path), f"not a regular file ({kind})"))
                 continue  # a broken symlink
-            if _ignored(given, path, patterns):
+            if ignored is not None and ignored.match_file(rel_s.replace(os.sep, "/")):
                 continue
             # os.walk does not enter symlinked folders, so below the resolved root only a
             # symlink itself needs resolving (resolving every file cost ~0.1 ms each).

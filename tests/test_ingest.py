@@ -318,3 +318,60 @@ def test_a_moved_folder_keeps_its_vectors(tmp_path, docs_dir, monkeypatch):
     assert sorted(got["ids"]) == ids and first.chunks_added == len(ids)
     assert all(m["source"].startswith(str(moved)) for m in got["metadatas"])  # the new place is recorded
     assert stored_vectors_match_fresh_encoding(bot)
+
+
+def _scanned(folder: Path) -> set[str]:
+    from assistant.ingest import scan
+
+    files, _, refused = scan([folder])
+    return {p.relative_to(folder.resolve()).as_posix() for p in files} | {Path(p).name + " (refused)" for p, _ in refused}
+
+
+def test_ignore_file_has_gitignore_semantics(tmp_path):
+    """``.assistantignore`` is read with gitignore rules (pathspec): folder patterns, patterns
+    that match at any depth, anchored patterns, ``**`` and negation."""
+    root = tmp_path / "docs"
+    for rel in ["keep.md", "top.md", "sub/top.md", "drafts/a.md", "sub/drafts/b.md", "x.pdf", "sub/y.pdf",
+                "keep.pdf", "notes/a.md", "notes/final.md", "notes/deeper/c.md", "archive/2020/old-1.md",
+                "archive/new.md", "stray.xyz"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("# T\n\ntext\n", encoding="utf-8")
+    (root / ".assistantignore").write_text(
+        "# comments and blank lines are skipped\n\n"
+        "drafts/\n"          # a folder, at any depth
+        "*.pdf\n"            # any depth
+        "!keep.pdf\n"        # negation re-includes
+        "/top.md\n"          # anchored: only at the top
+        "notes/*.md\n"       # one level, not deeper
+        "!notes/final.md\n"
+        "archive/**/old-*\n"
+        "*.xyz\n",           # ignored before the type check: not refused
+        encoding="utf-8")
+    assert _scanned(root) == {"keep.md", "sub/top.md", "keep.pdf", "notes/final.md", "notes/deeper/c.md",
+                              "archive/new.md"}
+
+
+def test_ignore_file_negation_last_matching_pattern_wins(tmp_path):
+    root = tmp_path / "docs"
+    (root / "drafts").mkdir(parents=True)
+    for rel in ["drafts/keep.md", "drafts/other.md", "a.md"]:
+        (root / rel).write_text("# K\n\ntext\n", encoding="utf-8")
+    (root / ".assistantignore").write_text("drafts/*\n!drafts/keep.md\n", encoding="utf-8")
+    assert _scanned(root) == {"a.md", "drafts/keep.md"}
+    (root / ".assistantignore").write_text("!drafts/keep.md\ndrafts/*\n", encoding="utf-8")  # negation first: no effect
+    assert _scanned(root) == {"a.md"}
+
+
+def test_ignore_file_is_compiled_once_per_scan(tmp_path, monkeypatch):
+    from assistant import ingest
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    for i in range(20):
+        (root / f"d{i}.md").write_text("# D\n\ntext\n", encoding="utf-8")
+    (root / ".assistantignore").write_text("d1*.md\n", encoding="utf-8")
+    calls = []
+    real = ingest.ignore_spec
+    monkeypatch.setattr(ingest, "ignore_spec", lambda folder: calls.append(folder) or real(folder))
+    assert _scanned(root) == {f"d{i}.md" for i in range(20) if not str(i).startswith("1")}
+    assert len(calls) == 1
