@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import re
+import threading
+import urllib.parse
 import tempfile
 import time
 from pathlib import Path
@@ -128,6 +129,40 @@ def _client_key(settings: Settings) -> str:
     return settings.chroma_url or str((Path(settings.index_dir) / "chroma").resolve())
 
 
+def parse_chroma_url(url: str) -> tuple[str, int, bool]:
+    """(host, port, ssl) of a Chroma server URL ``http(s)://host[:port][/]`` (port 8000 when not
+    given); :class:`BadInput` in one line saying what is wrong with any other.
+
+    Example:
+        >>> parse_chroma_url("https://chroma.example.org:8443/")
+        ('chroma.example.org', 8443, True)
+    """
+    problem = None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when not a number from 0 to 65535
+    except ValueError as exc:
+        parts, port, problem = None, None, str(exc).lower()
+    if parts is None:
+        pass
+    elif "://" not in url:
+        problem = "no http:// or https:// in front"
+    elif parts.scheme not in {"http", "https"}:
+        problem = f"the scheme {parts.scheme}:// is not http:// or https://"
+    elif not parts.hostname:
+        problem = "no host"
+    elif port == 0:
+        problem = "port 0"
+    elif parts.path not in ("", "/") or parts.query or parts.fragment:
+        problem = "a path, query or fragment after the port"
+    elif parts.username is not None or parts.password is not None:
+        problem, url = "credentials in the URL (not shown)", f"{parts.scheme}://...@{parts.hostname}"
+    if problem:
+        raise BadInput(f"ASSISTANT_CHROMA_URL must look like http://host:port, got {url!r}: {problem}")
+    host = parts.hostname
+    return (f"[{host}]" if ":" in host else host), port or 8000, parts.scheme == "https"
+
+
 def make_client(settings: Settings, create: bool = True):
     """One Chroma client per location per process: embedded by default, HTTP when configured."""
     import chromadb
@@ -137,14 +172,9 @@ def make_client(settings: Settings, create: bool = True):
     key = _client_key(settings)
     if settings.chroma_url:
         if key not in _clients:
-            m = re.match(r"^(https?)://([^:/]+)(?::(\d+))?/?$", settings.chroma_url)
-            if not m:
-                raise BadInput(f"ASSISTANT_CHROMA_URL must look like http://host:port, got {settings.chroma_url!r}")
+            host, port, ssl = parse_chroma_url(settings.chroma_url)
             _probe_server(settings)
-            client = chromadb.HttpClient(
-                host=m.group(2), port=int(m.group(3) or 8000), ssl=m.group(1) == "https",
-                settings=chroma_settings,
-            )
+            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
             try:  # chromadb's HTTP session waits for ever (timeout=None): bound every request
                 import httpx
 
