@@ -136,11 +136,8 @@ def _embed(index: Index, texts: list[str], stored: dict[str, np.ndarray],
 def _sha1(path: Path, max_bytes: int | None = None) -> str:
     """The file's SHA-1, read as a stream from a regular file of at most ``max_bytes`` bytes
     (:func:`open_regular`: a FIFO or a file above the limit raises :class:`BadDocument`)."""
-    h = hashlib.sha1()
     with open_regular(path, max_bytes) as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha1").hexdigest()
 
 
 def ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:

@@ -375,3 +375,22 @@ def test_ignore_file_is_compiled_once_per_scan(tmp_path, monkeypatch):
     monkeypatch.setattr(ingest, "ignore_spec", lambda folder: calls.append(folder) or real(folder))
     assert _scanned(root) == {f"d{i}.md" for i in range(20) if not str(i).startswith("1")}
     assert len(calls) == 1
+
+
+def test_file_hash_is_the_sha1_of_the_bytes_and_refuses_what_open_regular_refuses(tmp_path):
+    import hashlib
+    import os
+
+    from assistant.errors import BadDocument
+    from assistant.ingest import _sha1
+
+    data = os.urandom(3 * 2**20 + 17)  # several read blocks
+    (tmp_path / "big.pdf").write_bytes(data)
+    (tmp_path / "empty.md").write_bytes(b"")
+    assert _sha1(tmp_path / "big.pdf") == hashlib.sha1(data).hexdigest()
+    assert _sha1(tmp_path / "empty.md") == "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    with pytest.raises(BadDocument, match="file too large"):
+        _sha1(tmp_path / "big.pdf", max_bytes=2**20)
+    os.mkfifo(tmp_path / "pipe.md")
+    with pytest.raises(BadDocument, match="not a regular file"):
+        _sha1(tmp_path / "pipe.md")
