@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 
 from .chunking import sentence_spans
 from .lexical import references, tokenize
@@ -21,7 +22,7 @@ from .planning import QueryPlan, holds_answer, leans_on_history, question_parts,
 from .retrieval import Retrieval
 from .types import Answer, AnswerPart, Citation, Passage
 
-CACHE_SENTENCES = 20000  # sentence vectors kept between questions
+CACHE_SENTENCES = 20000  # sentence vectors an answerer keeps between questions (~30 MB), least recently used out
 PART_EXTRA_WORDS = 40  # a question that asks two things may get one sentence more, this much longer
 ABSTAIN_TEXT = "The sources I have do not cover this question, so I cannot answer it from them."
 HEDGE_NOTICE = "The sources may answer this only in part: check the quotes."
@@ -64,7 +65,7 @@ class ExtractiveAnswerer:
         self.passages_used = passages_used
         self.keep_ratio = keep_ratio  # a further sentence must score at least this share of the best
         self.max_words = max_words
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=CACHE_SENTENCES)
         self._cache_lock = threading.Lock()
 
     def abstention(self, question: str, passages: list[Passage], reason: str) -> Answer:
@@ -98,19 +99,17 @@ class ExtractiveAnswerer:
         """Sentence vectors, cached (least recently used out first) and shared by every thread."""
         keys = [f"{c.passage.chunk_id}:{c.start}" for c in cands]
         found: dict[str, np.ndarray] = {}
-        with self._cache_lock:
+        with self._cache_lock:  # cachetools' caches are not thread-safe
             for key in keys:
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    found[key] = self._cache[key]
+                vec = self._cache.get(key)  # a hit becomes the most recently used
+                if vec is not None:
+                    found[key] = vec
         todo = [i for i, key in enumerate(keys) if key not in found]
         if todo:
             vecs = self.embeddings.encode([cands[i].text for i in todo])
             with self._cache_lock:
                 for i, vec in zip(todo, vecs):
                     found[keys[i]] = self._cache[keys[i]] = vec
-                    while len(self._cache) > CACHE_SENTENCES:
-                        self._cache.popitem(last=False)
         for cand, key in zip(cands, keys):
             cand.vector = found[key]
 

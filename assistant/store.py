@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache, TTLCache
 
 from .chunking import embed_text
 from .errors import BadInput, IndexNotFound, StoreUnavailable
@@ -33,15 +34,31 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 FILTER_KEYS = ("doc_id", "issuer", "type", "topic")
 _VALUE_RE = re.compile(r"^[\w .,:&()/'’-]{1,200}$", re.UNICODE)
+# Process-wide state, and why it is bounded:
+# - One Chroma client per location (a server URL or an embedded store's folder), for the life of
+#   the process: chromadb itself keeps one System per folder per process, so a second client of
+#   a folder would share the first one's loaded vectors, and the views below assume one client
+#   per folder. Bounded by the number of locations the process opens (a chat: one).
 _clients: dict[str, Any] = {}
-_present: dict[tuple[str, str], tuple[float, bool]] = {}  # (server, collection) -> (when asked, has a manifest)
-_read_only: set[str] = set()  # embedded stores opened from a copy because they are read-only
+_read_only: set[str] = set()  # embedded stores opened from a copy because they are read-only (one per client)
+# (server, collection) -> whether it has a manifest, asked again after PRESENT_TTL_S seconds.
+PRESENT_TTL_S = 1.0
+MAX_PRESENT = 1024
+_present: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=MAX_PRESENT, ttl=PRESENT_TTL_S)
 GET_PAGE = 5000  # ids per Chroma get()
 # An embedded Chroma client keeps the vectors it loaded: chunks another process re-wrote later
 # come back with their new text and metadata but the old vector. So, per manifest, the state it
 # had when this process's view of the store was last known to be current; see view_is_current().
-_views: dict[str, Any] = {}
+# One per index opened (the corpus, the shared uploads, one per chat owner): past MAX_VIEWS the
+# least recently used is forgotten, which is safe: an index with no known view counts as not
+# current, so its stored vectors are not trusted (re-embedded) until it is opened afresh.
+MAX_VIEWS = 1024
+_views: LRUCache[str, Any] = LRUCache(maxsize=MAX_VIEWS)
 _UNKNOWN = ("unknown",)
+_state_lock = threading.Lock()  # cachetools' caches are not thread-safe
+# Vectors an Index re-embeds because embedded Chroma cannot return them (see Index.get): the
+# most recently used are kept per Index (~1.5 KB each), so a long-running chat stays bounded.
+REEMBED_CACHE = 4096
 
 
 def _manifest_stamp(path: Path) -> tuple[int, int] | None:
@@ -470,12 +487,13 @@ class Index:
                 raise IndexNotFound(f"{settings.chroma_url} (collection {self.collection_name})")
             self.shared = SharedManifest(self.client, self.collection_name)
         self._view_key = str(self.manifest_path.resolve())
-        if new_client or self._view_key not in _views:
-            # A client opened now sees the store as the manifest describes it; one opened earlier
-            # in this process (for the index beside this one) may not, unless no manifest exists
-            # yet (no chunk of this index is listed, so none can be reused).
-            stamp = _manifest_stamp(self.manifest_path)
-            _views[self._view_key] = stamp if new_client or stamp is None else _UNKNOWN
+        with _state_lock:
+            if new_client or self._view_key not in _views:
+                # A client opened now sees the store as the manifest describes it; one opened earlier
+                # in this process (for the index beside this one) may not, unless no manifest exists
+                # yet (no chunk of this index is listed, so none can be reused).
+                stamp = _manifest_stamp(self.manifest_path)
+                _views[self._view_key] = stamp if new_client or stamp is None else _UNKNOWN
         self.collection = self.client.get_or_create_collection(
             self.collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
@@ -485,7 +503,8 @@ class Index:
         self._lexical_checked = 0.0
         self._polled = 0.0  # when the shared records were last asked for changes (server)
         self._sync = threading.Lock()
-        self._reembedded: dict[str, Any] = {}  # embedded text -> vector, see get()
+        self._reembedded: LRUCache[str, Any] = LRUCache(maxsize=REEMBED_CACHE)  # embedded text -> vector, see get()
+        self._reembed_lock = threading.Lock()
 
     @property
     def vectorstore(self):
@@ -526,13 +545,15 @@ class Index:
             folder = Path(settings.index_dir) / name if name else Path(settings.index_dir)
             return (folder / "manifest.json").exists()
         key = (settings.chroma_url, collection)
-        known = _present.get(key)
-        if known is not None and time.monotonic() - known[0] < 1.0:  # asked before each question
-            return known[1]
+        with _state_lock:
+            known = _present.get(key)  # asked before each question: the server is asked once a second
+        if known is not None:
+            return known
         client = make_client(settings)
         state = f"{collection}-state"
         found = _server_has(client, state) and client.get_collection(state).count() > 0
-        _present[key] = (time.monotonic(), found)
+        with _state_lock:
+            _present[key] = found
         return found
 
     def has_manifest(self) -> bool:
@@ -595,7 +616,8 @@ class Index:
         manifest["updated"] = time.time()
         atomic_write_json(self.manifest_path, manifest)
         if current:  # our own write: the view stays current (a stale one stays stale)
-            _views[self._view_key] = _manifest_stamp(self.manifest_path)
+            with _state_lock:
+                _views[self._view_key] = _manifest_stamp(self.manifest_path)
 
     def view_is_current(self) -> bool:
         """Whether every vector this process reads from the store is the one on disk: false once
@@ -603,7 +625,9 @@ class Index:
         then returns the vectors it had loaded). Always true with a Chroma server."""
         if self.settings.chroma_url:
             return True
-        return _views.get(self._view_key, _UNKNOWN) == _manifest_stamp(self.manifest_path)
+        with _state_lock:
+            view = _views.get(self._view_key, _UNKNOWN)
+        return view == _manifest_stamp(self.manifest_path)
 
     # --- writing --------------------------------------------------------------------------
     def all_ids(self) -> set[str]:
@@ -844,11 +868,19 @@ class Index:
         # Keyed by the embedded text, not the chunk id: an id stays the same when only the
         # title or heading above the chunk changes, and the vector must follow the text.
         keys = [embed_text(t, m) for t, m in zip(texts, metas)]
-        todo = list(dict.fromkeys(k for k in keys if k not in self._reembedded))
+        found: dict[str, Any] = {}
+        with self._reembed_lock:
+            for key in keys:
+                vec = self._reembedded.get(key)
+                if vec is not None:
+                    found[key] = vec
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
         if todo:
-            for key, vec in zip(todo, self.embeddings.encode(todo)):
-                self._reembedded[key] = vec
-        return [self._reembedded[key] for key in keys]
+            vecs = self.embeddings.encode(todo)
+            with self._reembed_lock:
+                for key, vec in zip(todo, vecs):
+                    found[key] = self._reembedded[key] = vec
+        return [found[key] for key in keys]
 
     def facet_values(self) -> dict[str, list[str]]:
         """Distinct issuers, types, topics and doc ids in the index (for UI filters)."""
