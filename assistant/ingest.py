@@ -39,7 +39,7 @@ UPLOAD_LABELS = 1  # version of the upload metadata rules (loaders.as_upload) an
 MAX_FILE_BYTES = DEFAULT_MAX_FILE_BYTES  # the default of Settings.max_file_bytes
 Progress = Callable[[str, int, int], None]
 FIRST_GROUP = 64  # chunks embedded and written together: small first, so the writer starts early,
-MAX_GROUP = 128  # then up to this: few Chroma calls (~17 ms fixed each), a short last write
+MAX_GROUP = 128  # then up to this: few Chroma calls (each has a fixed cost), a short last write
 
 
 @dataclass
@@ -162,7 +162,7 @@ def _walk(root: Path, unreadable: list[tuple[Path, OSError]]) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         out += [os.path.join(dirpath, name) for name in dirnames + filenames]
-    return sorted(out)  # strings, not Paths: pathlib cost ~0.1 ms an entry at 10k files
+    return sorted(out)  # strings, not Paths: a Path per entry costs more than the walk (docs/measurements.md)
 
 
 def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = None
@@ -223,7 +223,7 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
             if ignored is not None and ignored.match_file(rel_s.replace(os.sep, "/")):
                 continue
             # os.walk does not enter symlinked folders, so below the resolved root only a
-            # symlink itself needs resolving (resolving every file cost ~0.1 ms each).
+            # symlink itself needs resolving (resolving every file is a system call each).
             real = path.resolve() if linked else root / rel_s
             if path.suffix.lower() not in SUPPORTED:
                 refused.append((str(real), f"unsupported file type {path.suffix or '(none)'}"))
@@ -432,7 +432,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
             report.chunks_removed += len(entry["chunks"])
 
     # 6. The lexical index follows, file by file: only what changed is re-indexed.
-    # (Each group and the removals saved the manifest already: at 100k chunks a write costs ~0.2 s.)
+    # (Each group and the removals saved the manifest already; a write costs in proportion to the index.)
     if repaired or relabel or not (wrote or report.removed) and not index.has_manifest():
         index.save_manifest(manifest)
     progress("lexical", 0, 1)

@@ -32,8 +32,8 @@ CONTAINER_TAGS = BLOCK_TAGS | {"div", "section", "article", "main", "body", "ul"
                                "tbody", "tfoot", "tr", "th", "caption", "figure", "figcaption", "address",
                                "details", "summary", "fieldset", "center", "hr"}
 # Markup nested deeper than this is refused before parsing: the HTML parser's time grows faster
-# than linearly with depth (~1.5 s at 20,000 nested blocks, ~50 s at 100,000 on this machine),
-# so one hostile page could stall an ingest; real pages nest a few dozen levels.
+# than linearly with depth (docs/measurements.md), so one hostile page could stall an ingest;
+# real pages nest a few dozen levels.
 MAX_HTML_DEPTH = 25_000
 _TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
 # Elements that never hold content, or whose end tag may be left out (an unclosed <p> or <li>
