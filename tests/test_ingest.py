@@ -40,6 +40,7 @@ def make_docx(path: Path) -> None:
     d.save(str(path))
 
 
+@pytest.mark.integration
 def test_formats_ingest_with_metadata(tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -71,6 +72,7 @@ def test_formats_ingest_with_metadata(tmp_path):
     assert txt_hit.url == "https://example.org/zeta" and txt_hit.type == "document"
 
 
+@pytest.mark.integration
 def test_front_matter_metadata_and_chunk_ids(tmp_path, docs_dir):
     bot = Assistant(index_dir=tmp_path / "idx")
     bot.ingest([docs_dir])
@@ -87,6 +89,7 @@ def test_front_matter_metadata_and_chunk_ids(tmp_path, docs_dir):
     assert sorted(other.index().collection.get(include=[])["ids"]) == sorted(got["ids"])
 
 
+@pytest.mark.integration
 def test_incremental_reingest(tmp_path, docs_dir):
     bot = Assistant(index_dir=tmp_path / "idx")
     first = bot.ingest([docs_dir])
@@ -114,6 +117,7 @@ def test_incremental_reingest(tmp_path, docs_dir):
     assert bot.stats()["documents"] == 1
 
 
+@pytest.mark.integration
 def test_interrupted_ingest_is_repaired(tmp_path, docs_dir):
     bot = Assistant(index_dir=tmp_path / "idx")
     bot.ingest([docs_dir])
@@ -133,6 +137,7 @@ def test_interrupted_ingest_is_repaired(tmp_path, docs_dir):
     assert report.removed == [ghost] and report.chunks_removed == 1  # the orphan, counted
 
 
+@pytest.mark.integration
 def test_bad_files_are_reported_and_the_rest_ingests(tmp_path, docs_dir):
     (docs_dir / "empty.md").write_text("", encoding="utf-8")
     (docs_dir / "junk.txt").write_bytes(b"\x00\x01\x02binary\x00junk")
@@ -160,6 +165,7 @@ def test_bad_files_are_reported_and_the_rest_ingests(tmp_path, docs_dir):
     assert "policière" in bot.retrieve("Coopération policière", k=1)[0].text
 
 
+@pytest.mark.integration
 def test_chunks_fit_the_model_on_real_documents(tmp_path):
     folder = copy_realdocs(tmp_path / "real")
     bot = Assistant(index_dir=tmp_path / "idx")
@@ -195,6 +201,7 @@ def test_loader_rejects_unsupported(tmp_path):
         load(p)
 
 
+@pytest.mark.integration
 def test_ingest_report_json(tmp_path, docs_dir):
     report = Assistant(index_dir=tmp_path / "idx").ingest([docs_dir])
     data = json.loads(json.dumps(report.to_dict()))
@@ -202,6 +209,7 @@ def test_ingest_report_json(tmp_path, docs_dir):
     assert "added 2" in report.summary()
 
 
+@pytest.mark.integration
 def test_user_uploads_live_in_a_separate_collection(tmp_path, docs_dir):
     import shutil
 
@@ -231,6 +239,7 @@ def test_user_uploads_live_in_a_separate_collection(tmp_path, docs_dir):
     assert sorted(bot.index().collection.get(include=[])["ids"]) == main_ids
 
 
+@pytest.mark.integration
 def test_moved_corpus_reingests_without_duplicate_id_errors(tmp_path, docs_dir):
     bot = Assistant(index_dir=tmp_path / "idx")
     bot.ingest([docs_dir])
@@ -268,6 +277,7 @@ def test_html_keeps_text_outside_the_innermost_blocks(tmp_path):
         "Body", "Europol"]
 
 
+@pytest.mark.integration
 def test_an_edit_reembeds_only_the_chunks_it_changed(tmp_path):
     from conftest import CORPUS
 
@@ -302,6 +312,7 @@ def test_an_edit_reembeds_only_the_chunks_it_changed(tmp_path):
     assert stored_vectors_match_fresh_encoding(bot)
 
 
+@pytest.mark.integration
 def test_a_moved_folder_keeps_its_vectors(tmp_path, docs_dir, monkeypatch):
     import assistant.store
 

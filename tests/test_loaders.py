@@ -79,3 +79,67 @@ def test_split_front_matter_keeps_yaml_types():
 def test_malformed_front_matter_is_a_bad_document(text, reason):
     with pytest.raises(BadDocument, match=re.escape(reason)):
         loaders.split_front_matter(text)
+
+
+def test_markdown_sections_follow_the_heading_chain_below_the_title():
+    title, sections = loaders.markdown_sections(
+        "# The Pact\n\nPreamble.\n\n## Part I\n\n### Article 1\n\nText one.\n\n```\n# not a heading\n```\n\n"
+        "### Article 2\n\nText two.\n\n## Part II\n\nText three.\n")
+    assert title == "The Pact"
+    assert [(s.path, s.text) for s in sections] == [
+        ([], "Preamble."),
+        (["Part I", "Article 1"], "Text one.\n\n```\n# not a heading\n```"),
+        (["Part I", "Article 2"], "Text two."),
+        (["Part II"], "Text three."),
+    ]
+
+
+def test_read_text_decodes_utf8_utf16_and_latin1(tmp_path):
+    text = "Prüm décision – Article 1\n"
+    (tmp_path / "u8.txt").write_bytes(text.encode("utf-8-sig"))
+    (tmp_path / "u16.txt").write_bytes(text.encode("utf-16"))
+    (tmp_path / "l1.txt").write_bytes("Prüm décision\r\n".encode("latin-1"))
+    assert loaders.read_text(tmp_path / "u8.txt") == text
+    assert loaders.read_text(tmp_path / "u16.txt") == text
+    assert loaders.read_text(tmp_path / "l1.txt") == "Prüm décision\n"
+    (tmp_path / "bin.txt").write_bytes(b"abc\x00def")
+    with pytest.raises(BadDocument, match="binary content"):
+        loaders.read_text(tmp_path / "bin.txt")
+
+
+def test_a_markdown_file_without_front_matter_gets_metadata_from_the_file(tmp_path):
+    path = tmp_path / "My Notes (draft).md"
+    path.write_text("# Border notes\n\nsource: https://example.org/notes\n\nSome text.\n", encoding="utf-8")
+    doc = loaders.load(path)
+    assert doc.meta["id"] == "my-notes-draft" and doc.meta["title"] == "Border notes"
+    assert doc.meta["type"] == "document" and doc.meta["issuer"] == "" and doc.meta["url"] == "https://example.org/notes"
+
+
+def test_front_matter_is_normalised(tmp_path):
+    path = tmp_path / "x.md"
+    path.write_text("---\nid: x-pact\ntitle: X\ntopics: Border Security, EU\naliases: XP, the X pact\n"
+                    "adopted: 2001-02-03\n---\n# X\n\nText.\n", encoding="utf-8")
+    meta = loaders.load(path).meta
+    assert meta["topics"] == ["border-security", "eu"] and meta["aliases"] == ["XP", "the X pact"]
+    assert meta["adopted"] == "2001-02-03" and meta["reviewed"] == ""
+    path.write_text("---\nid: Not A Slug\n---\nText.\n", encoding="utf-8")
+    with pytest.raises(BadDocument, match="not lowercase-hyphenated"):
+        loaders.load(path)
+
+
+def test_an_upload_cannot_claim_an_official_source(tmp_path):
+    meta = loaders.as_upload({"id": "nato-treaty", "title": "T", "issuer": "NATO", "type": "treaty",
+                              "url": "https://nato.int", "adopted": "1949-04-04", "reviewed": "2026-01-01",
+                              "aliases": ["NAT"], "topics": ["nato"], "summary": "s"}, tmp_path / "My File.md")
+    assert meta["id"] == "upload-my-file" and meta["issuer"] == meta["type"] == "upload"
+    assert meta["url"] == "upload:My File.md" and meta["adopted"] == meta["reviewed"] == "" and meta["aliases"] == []
+    assert meta["title"] == "T" and meta["topics"] == ["nato"]
+
+
+def test_unsupported_and_empty_files_are_bad_documents(tmp_path):
+    (tmp_path / "a.xyz").write_text("x", encoding="utf-8")
+    (tmp_path / "empty.md").write_text("", encoding="utf-8")
+    with pytest.raises(BadDocument, match="unsupported file type .xyz"):
+        loaders.load(tmp_path / "a.xyz")
+    with pytest.raises(BadDocument, match="no text found"):
+        loaders.load(tmp_path / "empty.md")
