@@ -15,10 +15,10 @@ import hashlib
 import json
 import os
 import re
-import threading
-import urllib.parse
 import tempfile
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ GET_PAGE = 5000  # ids per Chroma get()
 # had when this process's view of the store was last known to be current; see view_is_current().
 # One per index opened (the corpus, the shared uploads, one per chat owner): past MAX_VIEWS the
 # least recently used is forgotten, which is safe: an index with no known view counts as not
-# current, so its stored vectors are not trusted (re-embedded) until it is opened afresh.
+# current, so its stored vectors are not trusted (an ingest re-embeds instead of reusing them).
 MAX_VIEWS = 1024
 _views: LRUCache[str, Any] = LRUCache(maxsize=MAX_VIEWS)
 _UNKNOWN = ("unknown",)
