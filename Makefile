@@ -1,4 +1,4 @@
-# Two commands do all set-up: `make run` and `make test`.
+# Two commands do all set-up: `make run` and `make test` (`make test-fast`: the unit tests only).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup run test ingest bench clean
+.PHONY: setup run test test-fast ingest bench clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,11 @@ run: setup ingest
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit layer only (no real model, no subprocess, no browser or server): under 30 s.
+# tests/conftest.py says which test is in which layer.
+test-fast: setup
+	ASSISTANT_TEST_LAYER=unit $(BIN)/python -m pytest -m "not slow and not integration" $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python bench/run.py --quick

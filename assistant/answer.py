@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 
 from .chunking import sentence_spans
 from .lexical import references, tokenize
@@ -23,7 +24,7 @@ from .retrieval import Retrieval
 from .settings import default
 from .types import Answer, AnswerPart, Citation, Passage
 
-CACHE_SENTENCES = 20000  # sentence vectors kept between questions
+CACHE_SENTENCES = 20000  # sentence vectors an answerer keeps between questions (~30 MB), least recently used out
 PART_EXTRA_WORDS = 40  # a question that asks two things may get one sentence more, this much longer
 ABSTAIN_TEXT = "The sources I have do not cover this question, so I cannot answer it from them."
 HEDGE_NOTICE = "The sources may answer this only in part: check the quotes."
@@ -40,8 +41,7 @@ TYPE_BONUS = 0.08
 # it defines the term a definition question asks about (“proceeds” means …): it is the answer
 DEFINES_BONUS = 0.3  # it holds the kind of answer asked for (a period for "how long", a body for "who")
 # it is from a document the question names, not from one that cites it ("Hague 1970" quoted by
-# ETS 90); grid 0 / 0.05 / 0.1 / 0.2, key facts: realdocs-dev 0.604 / 0.608 / 0.621 / 0.621,
-# fresh 0.642 -> 0.662 and dev 0.689 -> 0.692 at 0.2 only, heldout unchanged
+# ETS 90); the best of a grid on the development sets, no loss on heldout (docs/measurements.md)
 DOC_BONUS = 0.2
 ANAPHORA_PENALTY = 0.04  # it opens with "This"/"Such"/"Following these" and its subject is elsewhere
 ANAPHORA_RE = re.compile(r"^\W*(?:this|these|those|such|it|they|following (?:this|these|that)|the same|thereafter|"
@@ -76,7 +76,7 @@ class ExtractiveAnswerer:
         self.passages_used = passages_used
         self.keep_ratio = keep_ratio  # a further sentence must score at least this share of the best
         self.max_words = max_words
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=CACHE_SENTENCES)
         self._cache_lock = threading.Lock()
 
     def clear_cache(self) -> None:
@@ -125,19 +125,17 @@ class ExtractiveAnswerer:
         """Sentence vectors, cached (least recently used out first) and shared by every thread."""
         keys = [f"{c.passage.chunk_id}:{c.start}" for c in cands]
         found: dict[str, np.ndarray] = {}
-        with self._cache_lock:
+        with self._cache_lock:  # cachetools' caches are not thread-safe
             for key in keys:
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    found[key] = self._cache[key]
+                vec = self._cache.get(key)  # a hit becomes the most recently used
+                if vec is not None:
+                    found[key] = vec
         todo = [i for i, key in enumerate(keys) if key not in found]
         if todo:
             vecs = self.embeddings.encode([cands[i].text for i in todo])
             with self._cache_lock:
                 for i, vec in zip(todo, vecs):
                     found[keys[i]] = self._cache[keys[i]] = vec
-                    while len(self._cache) > CACHE_SENTENCES:
-                        self._cache.popitem(last=False)
         for cand, key in zip(cands, keys):
             cand.vector = found[key]
 

@@ -62,17 +62,17 @@ _WORD_BEFORE = re.compile(r"([^\W\d_]+|\d+|\))$")
 def fast_sentences(block: str, mixed: bool = False) -> list[tuple[int, int]] | None:
     """Sentence spans of a block whose every full stop is unambiguous, else ``None``.
 
-    pysbd costs about 2 ms a paragraph, most of it in its abbreviation rules. Most paragraphs
-    of policy prose have no abbreviation at all: each full stop ends the text, sits inside a
-    number ("2.5"), or follows a plain word and precedes a capital. Those are split here; any
-    block with an abbreviation, an initial, a "?"/"!", or another doubtful stop goes to pysbd.
-    On the corpus and the 18 real treaty texts this takes 91% of the blocks, and where it differs
-    from pysbd it is pysbd that errs ("Article 3" | "(c) of ...", a lone "3." after "1.  ").
+    pysbd's cost is mostly its abbreviation rules. Most paragraphs of policy prose have no
+    abbreviation at all: each full stop ends the text, sits inside a number ("2.5"), or follows a
+    plain word and precedes a capital. Those are split here; any block with an abbreviation, an
+    initial, a "?"/"!", or another doubtful stop goes to pysbd. Where it differs from pysbd it is
+    pysbd that errs ("Article 3" | "(c) of ...", a lone "3." after "1.  "); the share of blocks
+    it takes and the costs are in docs/measurements.md.
 
     ``mixed`` (for the windows of a line too long to be one block): a doubtful stop does not
     send the whole window to pysbd, only the run of text between the two sure sentence ends
     around it, so a huge paragraph with an "e.g." every few sentences still costs what prose
-    does, not pysbd's ~10 us a character.
+    does, not what pysbd costs per character.
 
     Linear in the block: each full stop looks at a bounded neighbourhood (the word before it,
     at most :data:`_WORD_LOOKBACK` characters, and the characters after it), never at a copy
@@ -131,9 +131,8 @@ def fast_sentences(block: str, mixed: bool = False) -> list[tuple[int, int]] | N
 
 
 # A block (one line of text) longer than this is cut into windows before any sentence splitter
-# sees it: pysbd's time grows faster than linearly with the block (about 6 us a character at
-# 4,000 characters, 12 at 10,000, 52 at 40,000), and a 1 MB paragraph never finished. The
-# longest block of the corpus and of the 18 real treaty texts has 5,829 characters.
+# sees it: pysbd's time grows faster than linearly with the block (docs/measurements.md), and a
+# 1 MB paragraph never finished. Above the longest block of the corpus and the real treaty texts.
 MAX_BLOCK_CHARS = 6000
 _WORD_LOOKBACK = 64  # characters before a full stop in which its word is looked for
 # Where a window may end, best first: after a sentence-like stop, else at whitespace.

@@ -6,11 +6,11 @@ the package (or running ``assistant --help``) never loads torch.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
+from cachetools import LRUCache
 from langchain_core.embeddings import Embeddings
 
 from .batching import encode_by_length
@@ -18,7 +18,7 @@ from .batching import encode_by_length
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_TOKENS = 256
-MEMO_SIZE = 4096  # texts whose vectors an ingest remembers (see MiniLMEmbeddings.remembering)
+MEMO_SIZE = 4096  # texts whose vectors an ingest remembers, least recently used out (MiniLMEmbeddings.remembering)
 _lock = threading.Lock()
 _model = None
 
@@ -51,7 +51,7 @@ class MiniLMEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.calls = 0  # texts embedded so far (tests use it to prove nothing was re-embedded)
         self.encoded = 0  # texts actually run through the model: identical texts count once
-        self._memo: OrderedDict[str, np.ndarray] | None = None  # text -> vector, while remembering
+        self._memo: LRUCache[str, np.ndarray] | None = None  # text -> vector, while remembering
         self._memo_users = 0
         self._memo_lock = threading.Lock()
         # "torch" or "onnx"; None reads ASSISTANT_ENCODER (Settings.encoder, default "onnx").
@@ -101,20 +101,17 @@ class MiniLMEmbeddings(Embeddings):
             if memo is not None:
                 todo = []
                 for j, text in enumerate(unique):
-                    hit = memo.get(text)
+                    hit = memo.get(text)  # a hit becomes the most recently used
                     if hit is None:
                         todo.append(j)
                     else:
                         vectors[j] = hit
-                        memo.move_to_end(text)
         if todo:
             vectors[todo] = self._encode_model([unique[j] for j in todo], progress)
             if memo is not None:
                 with self._memo_lock:
                     for j in todo:
-                        memo[unique[j]] = vectors[j]
-                    while len(memo) > MEMO_SIZE:
-                        memo.popitem(last=False)
+                        memo[unique[j]] = vectors[j]  # past MEMO_SIZE the least recently used goes
         if progress and len(texts) > len(todo):
             progress(len(texts) - len(todo))  # the copies count as done
         self.calls += len(texts)
@@ -140,7 +137,7 @@ class MiniLMEmbeddings(Embeddings):
         with self._memo_lock:
             self._memo_users += 1
             if self._memo is None:
-                self._memo = OrderedDict()
+                self._memo = LRUCache(maxsize=MEMO_SIZE)
         try:
             yield
         finally:

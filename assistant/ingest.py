@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fnmatch
 import hashlib
 import os
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pathspec
 from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document, embed_text
@@ -39,7 +39,7 @@ UPLOAD_LABELS = 1  # version of the upload metadata rules (loaders.as_upload) an
 MAX_FILE_BYTES = DEFAULT_MAX_FILE_BYTES  # the default of Settings.max_file_bytes
 Progress = Callable[[str, int, int], None]
 FIRST_GROUP = 64  # chunks embedded and written together: small first, so the writer starts early,
-MAX_GROUP = 128  # then up to this: few Chroma calls (~17 ms fixed each), a short last write
+MAX_GROUP = 128  # then up to this: few Chroma calls (each has a fixed cost), a short last write
 
 
 @dataclass
@@ -136,28 +136,18 @@ def _embed(index: Index, texts: list[str], stored: dict[str, np.ndarray],
 def _sha1(path: Path, max_bytes: int | None = None) -> str:
     """The file's SHA-1, read as a stream from a regular file of at most ``max_bytes`` bytes
     (:func:`open_regular`: a FIFO or a file above the limit raises :class:`BadDocument`)."""
-    h = hashlib.sha1()
     with open_regular(path, max_bytes) as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha1").hexdigest()
 
 
-def _ignore_patterns(root: Path) -> list[str]:
-    """The patterns of the folder's ``.assistantignore`` (read once per scan, not per file)."""
+def ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
+    """The folder's ``.assistantignore``, in gitignore syntax (``drafts/``, ``*.pdf``,
+    ``!keep.pdf``, ``/top-level-only.md``, ``# comments``), matched against paths relative to the
+    folder; read and compiled once per scan. None when the folder has none."""
     patterns_file = root / IGNORE_FILE
-    if not patterns_file.exists():
-        return []
-    lines = [ln.strip() for ln in patterns_file.read_text(encoding="utf-8").splitlines()]
-    return [p for p in lines if p and not p.startswith("#")]
-
-
-def _ignored(root: Path, path: Path, patterns: list[str] | None = None) -> bool:
-    patterns = _ignore_patterns(root) if patterns is None else patterns
-    if not patterns:
-        return False
-    rel = path.relative_to(root).as_posix()
-    return any(fnmatch.fnmatch(rel, p) for p in patterns)
+    if not patterns_file.is_file():
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(patterns_file.read_text(encoding="utf-8").splitlines())
 
 
 def _walk(root: Path, unreadable: list[tuple[Path, OSError]]) -> list[str]:
@@ -172,7 +162,7 @@ def _walk(root: Path, unreadable: list[tuple[Path, OSError]]) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         out += [os.path.join(dirpath, name) for name in dirnames + filenames]
-    return sorted(out)  # strings, not Paths: pathlib cost ~0.1 ms an entry at 10k files
+    return sorted(out)  # strings, not Paths: a Path per entry costs more than the walk (docs/measurements.md)
 
 
 def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = None
@@ -203,7 +193,7 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
         seen = len(unreadable)
         entries = _walk(given, unreadable)
         refused += [(str(Path(p).resolve()), f"cannot read folder: {e.strerror or e}") for p, e in unreadable[seen:]]
-        patterns = _ignore_patterns(given)
+        ignored = ignore_spec(given)
         prefix = os.path.join(os.fspath(given), "")
         for entry in entries:
             rel_s = entry[len(prefix):] if entry.startswith(prefix) else os.path.relpath(entry, given)
@@ -230,10 +220,10 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
                 if kind:  # a link to a FIFO, socket or device: said, never opened
                     refused.append((str(path), f"not a regular file ({kind})"))
                 continue  # a broken symlink
-            if _ignored(given, path, patterns):
+            if ignored is not None and ignored.match_file(rel_s.replace(os.sep, "/")):
                 continue
             # os.walk does not enter symlinked folders, so below the resolved root only a
-            # symlink itself needs resolving (resolving every file cost ~0.1 ms each).
+            # symlink itself needs resolving (resolving every file is a system call each).
             real = path.resolve() if linked else root / rel_s
             if path.suffix.lower() not in SUPPORTED:
                 refused.append((str(real), f"unsupported file type {path.suffix or '(none)'}"))
@@ -442,7 +432,7 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
             report.chunks_removed += len(entry["chunks"])
 
     # 6. The lexical index follows, file by file: only what changed is re-indexed.
-    # (Each group and the removals saved the manifest already: at 100k chunks a write costs ~0.2 s.)
+    # (Each group and the removals saved the manifest already; a write costs in proportion to the index.)
     if repaired or relabel or not (wrote or report.removed) and not index.has_manifest():
         index.save_manifest(manifest)
     progress("lexical", 0, 1)

@@ -212,7 +212,7 @@ class Segment:
     def build_from(cls, items: Iterable[tuple[str, str, dict, str]]) -> "Segment":
         """A segment of (id, embedded text, metadata, owner) items, consumed one by one: the
         texts are not kept, and postings go into compact arrays every few thousand chunks (as
-        Python lists they took ~50 bytes a posting: 4 GB at a million chunks)."""
+        Python lists cost tens of bytes a posting: gigabytes at a million chunks)."""
         vocab: dict[str, int] = {}
         ids: list[str] = []
         metas: list[dict] = []
@@ -339,7 +339,7 @@ def _meta_key(m: dict) -> tuple:
 
 
 def _joined(strings: list[str]) -> str | list[str]:
-    """Strings as one NUL-separated string (JSON decodes one string ~10x faster than 100k), or
+    """Strings as one NUL-separated string (JSON decodes one long string much faster than many), or
     the list itself when one of them holds a NUL."""
     if any("\x00" in x for x in strings):
         return strings
@@ -603,7 +603,7 @@ class LexicalIndex:
     def _token_scores(self, token: str) -> list[tuple[np.ndarray, np.ndarray]]:
         """(slots, float32 BM25 part) of one token per segment; computed once per token for this
         (immutable) index and kept for the next questions, up to ``SCORE_CACHE_BYTES`` in all
-        (unbounded, the common words of 30 questions held ~1 GB at a million chunks)."""
+        (unbounded, the common words of a few dozen questions held gigabytes at a million chunks)."""
         cached = self._column_scores.get(token)
         if cached is not None:
             return cached  # type: ignore[return-value]
@@ -686,7 +686,7 @@ class LexicalIndex:
 
     def _reference_table(self) -> dict[tuple[str, str], list[int]]:
         """Which live slots each heading reference points at; built once, on the first query that
-        names one (a scan of every heading per question cost 23 ms at 100k chunks)."""
+        names one (a scan of every heading per question costs in proportion to the index)."""
         if self._refs is None:
             per_section: dict[str, list[tuple[str, str]]] = {}
             table: dict[tuple[str, str], list[int]] = {}

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from frontmatter import YAMLHandler
+
 from .errors import BadDocument
 
 SUPPORTED = {".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx"}
@@ -30,8 +32,8 @@ CONTAINER_TAGS = BLOCK_TAGS | {"div", "section", "article", "main", "body", "ul"
                                "tbody", "tfoot", "tr", "th", "caption", "figure", "figcaption", "address",
                                "details", "summary", "fieldset", "center", "hr"}
 # Markup nested deeper than this is refused before parsing: the HTML parser's time grows faster
-# than linearly with depth (~1.5 s at 20,000 nested blocks, ~50 s at 100,000 on this machine),
-# so one hostile page could stall an ingest; real pages nest a few dozen levels.
+# than linearly with depth (docs/measurements.md), so one hostile page could stall an ingest;
+# real pages nest a few dozen levels.
 MAX_HTML_DEPTH = 25_000
 _TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
 # Elements that never hold content, or whose end tag may be left out (an unclosed <p> or <li>
@@ -41,6 +43,7 @@ _FLAT_TAGS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "inpu
                         "thead", "tbody", "tfoot", "colgroup", "rt", "rp", "html", "head", "body"})
 
 
+_FRONT_MATTER = YAMLHandler()
 _FOREIGN_TAGS = frozenset({"svg", "math"})  # inside these, "<x/>" really is self-closing
 
 
@@ -329,23 +332,35 @@ def as_upload(meta: dict, path: Path) -> dict:
     return out
 
 
-def _split_front_matter(text: str) -> tuple[dict, str]:
+def split_front_matter(text: str) -> tuple[dict, str]:
+    """The YAML front matter of a Markdown text and the body after it, split by python-frontmatter's
+    YAML handler (``---`` lines around YAML, read with PyYAML's safe loader, libyaml's C one when
+    PyYAML has it): ``({}, text)`` when the text has none. Raise :class:`BadDocument` when the
+    front matter is not valid YAML or not a key/value mapping.
+
+    Example:
+        >>> split_front_matter("---\\nid: nato\\n---\\n# NATO\\n")
+        ({'id': 'nato'}, '# NATO\\n')
+    """
     import yaml
 
-    m = re.match(r"^---[ \t]*\n(.*?)\n---[ \t]*\n?(.*)$", text, re.S)
-    if not m:
+    if not _FRONT_MATTER.detect(text):
         return {}, text
     try:
-        # libyaml's C parser when PyYAML has it: same safe loader, ~10x faster than pure Python
-        meta = yaml.load(m.group(1), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+        fm, body = _FRONT_MATTER.split(text)
+    except ValueError:  # an opening "---" line and no closing one: no front matter
+        return {}, text
+    body = body.removeprefix("\n")
+    try:
+        meta = _FRONT_MATTER.load(fm)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
         raise BadDocument(f"malformed front matter: {first}") from exc
     if meta is None:
-        return {}, m.group(2)
+        return {}, body
     if not isinstance(meta, dict):
         raise BadDocument("malformed front matter: not a key/value mapping")
-    return meta, m.group(2)
+    return meta, body
 
 
 def markdown_sections(body: str) -> tuple[str | None, list[Section]]:
@@ -387,7 +402,7 @@ def markdown_sections(body: str) -> tuple[str | None, list[Section]]:
 def _load_markdown(path: Path, budget: Budget) -> LoadedDoc:
     text = read_text(path, budget)
     budget.text(len(text))
-    meta, body = _split_front_matter(text)
+    meta, body = split_front_matter(text)
     title, sections = markdown_sections(body)
     if not meta:
         first_line = next((ln.strip() for ln in body.split("\n") if ln.strip()), None)

@@ -199,7 +199,7 @@ class Glossary:
         """Parse the glossary YAML (the packaged one by default)."""
         if text is None:
             text = resources.files("assistant").joinpath("data/glossary.yaml").read_text(encoding="utf-8")
-        # libyaml's C loader where installed (several times faster on 2,400 lines), else pure Python
+        # libyaml's C loader where installed (several times faster than pure Python), else pure Python
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         rows = data.get("entries", []) if isinstance(data, dict) else data
         entries = []

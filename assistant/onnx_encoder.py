@@ -188,9 +188,9 @@ def _load(path: Path, model_dir: Path):
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.log_severity_level = 3
             # One intra-op thread per run, no spin-waiting; parallelism comes from running
-            # several texts at once on worker threads (``encode``). On this 2-core machine that
-            # encodes the corpus 16% faster for 17% less CPU than one run on two intra-op threads
-            # (docs/performance.md), and leaves no spinning thread to steal CPU from ingest work.
+            # several texts at once on worker threads (``encode``). On a 2-core machine that is
+            # faster and cheaper than one run on two intra-op threads (docs/measurements.md), and
+            # leaves no spinning thread to steal CPU from ingest work.
             opts.intra_op_num_threads = 1
             opts.inter_op_num_threads = 1
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -14,14 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import re
 import tempfile
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache, TTLCache
 
 from .chunking import embed_text
 from .errors import BadInput, IndexNotFound, StoreUnavailable
@@ -30,15 +32,31 @@ from .settings import Settings
 
 FILTER_KEYS = ("doc_id", "issuer", "type", "topic")
 _VALUE_RE = re.compile(r"^[\w .,:&()/'’-]{1,200}$", re.UNICODE)
+# Process-wide state, and why it is bounded:
+# - One Chroma client per location (a server URL or an embedded store's folder), for the life of
+#   the process: chromadb itself keeps one System per folder per process, so a second client of
+#   a folder would share the first one's loaded vectors, and the views below assume one client
+#   per folder. Bounded by the number of locations the process opens (a chat: one).
 _clients: dict[str, Any] = {}
-_present: dict[tuple[str, str], tuple[float, bool]] = {}  # (server, collection) -> (when asked, has a manifest)
-_read_only: set[str] = set()  # embedded stores opened from a copy because they are read-only
+_read_only: set[str] = set()  # embedded stores opened from a copy because they are read-only (one per client)
+# (server, collection) -> whether it has a manifest, asked again after PRESENT_TTL_S seconds.
+PRESENT_TTL_S = 1.0
+MAX_PRESENT = 1024
+_present: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=MAX_PRESENT, ttl=PRESENT_TTL_S)
 GET_PAGE = 5000  # ids per Chroma get()
 # An embedded Chroma client keeps the vectors it loaded: chunks another process re-wrote later
 # come back with their new text and metadata but the old vector. So, per manifest, the state it
 # had when this process's view of the store was last known to be current; see view_is_current().
-_views: dict[str, Any] = {}
+# One per index opened (the corpus, the shared uploads, one per chat owner): past MAX_VIEWS the
+# least recently used is forgotten, which is safe: an index with no known view counts as not
+# current, so its stored vectors are not trusted (an ingest re-embeds instead of reusing them).
+MAX_VIEWS = 1024
+_views: LRUCache[str, Any] = LRUCache(maxsize=MAX_VIEWS)
 _UNKNOWN = ("unknown",)
+_state_lock = threading.Lock()  # cachetools' caches are not thread-safe
+# Vectors an Index re-embeds because embedded Chroma cannot return them (see Index.get): the
+# most recently used are kept per Index (~1.5 KB each), so a long-running chat stays bounded.
+REEMBED_CACHE = 4096
 
 
 def _manifest_stamp(path: Path) -> tuple[int, int] | None:
@@ -126,6 +144,40 @@ def _client_key(settings: Settings) -> str:
     return settings.chroma_url or str((Path(settings.index_dir) / "chroma").resolve())
 
 
+def parse_chroma_url(url: str) -> tuple[str, int, bool]:
+    """(host, port, ssl) of a Chroma server URL ``http(s)://host[:port][/]`` (port 8000 when not
+    given); :class:`BadInput` in one line saying what is wrong with any other.
+
+    Example:
+        >>> parse_chroma_url("https://chroma.example.org:8443/")
+        ('chroma.example.org', 8443, True)
+    """
+    problem = None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # ValueError when not a number from 0 to 65535
+    except ValueError as exc:
+        parts, port, problem = None, None, str(exc).lower()
+    if parts is None:
+        pass
+    elif "://" not in url:
+        problem = "no http:// or https:// in front"
+    elif parts.scheme not in {"http", "https"}:
+        problem = f"the scheme {parts.scheme}:// is not http:// or https://"
+    elif not parts.hostname:
+        problem = "no host"
+    elif port == 0:
+        problem = "port 0"
+    elif parts.path not in ("", "/") or parts.query or parts.fragment:
+        problem = "a path, query or fragment after the port"
+    elif parts.username is not None or parts.password is not None:
+        problem, url = "credentials in the URL (not shown)", f"{parts.scheme}://...@{parts.hostname}"
+    if problem:
+        raise BadInput(f"ASSISTANT_CHROMA_URL must look like http://host:port, got {url!r}: {problem}")
+    host = parts.hostname
+    return (f"[{host}]" if ":" in host else host), port or 8000, parts.scheme == "https"
+
+
 def make_client(settings: Settings, create: bool = True):
     """One Chroma client per location per process: embedded by default, HTTP when configured."""
     import chromadb
@@ -135,14 +187,9 @@ def make_client(settings: Settings, create: bool = True):
     key = _client_key(settings)
     if settings.chroma_url:
         if key not in _clients:
-            m = re.match(r"^(https?)://([^:/]+)(?::(\d+))?/?$", settings.chroma_url)
-            if not m:
-                raise BadInput(f"ASSISTANT_CHROMA_URL must look like http://host:port, got {settings.chroma_url!r}")
+            host, port, ssl = parse_chroma_url(settings.chroma_url)
             _probe_server(settings)
-            client = chromadb.HttpClient(
-                host=m.group(2), port=int(m.group(3) or 8000), ssl=m.group(1) == "https",
-                settings=chroma_settings,
-            )
+            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings)
             try:  # chromadb's HTTP session waits for ever (timeout=None): bound every request
                 import httpx
 
@@ -245,7 +292,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data))  # the C encoder: json.dump streams through Python (~5x slower)
+            fh.write(json.dumps(data))  # the C encoder: json.dump streams through Python, several times slower
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -438,12 +485,13 @@ class Index:
                 raise IndexNotFound(f"{settings.chroma_url} (collection {self.collection_name})")
             self.shared = SharedManifest(self.client, self.collection_name)
         self._view_key = str(self.manifest_path.resolve())
-        if new_client or self._view_key not in _views:
-            # A client opened now sees the store as the manifest describes it; one opened earlier
-            # in this process (for the index beside this one) may not, unless no manifest exists
-            # yet (no chunk of this index is listed, so none can be reused).
-            stamp = _manifest_stamp(self.manifest_path)
-            _views[self._view_key] = stamp if new_client or stamp is None else _UNKNOWN
+        with _state_lock:
+            if new_client or self._view_key not in _views:
+                # A client opened now sees the store as the manifest describes it; one opened earlier
+                # in this process (for the index beside this one) may not, unless no manifest exists
+                # yet (no chunk of this index is listed, so none can be reused).
+                stamp = _manifest_stamp(self.manifest_path)
+                _views[self._view_key] = stamp if new_client or stamp is None else _UNKNOWN
         self.collection = self.client.get_or_create_collection(
             self.collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
@@ -453,7 +501,8 @@ class Index:
         self._lexical_checked = 0.0
         self._polled = 0.0  # when the shared records were last asked for changes (server)
         self._sync = threading.Lock()
-        self._reembedded: dict[str, Any] = {}  # embedded text -> vector, see get()
+        self._reembedded: LRUCache[str, Any] = LRUCache(maxsize=REEMBED_CACHE)  # embedded text -> vector, see get()
+        self._reembed_lock = threading.Lock()
 
     @property
     def vectorstore(self):
@@ -494,13 +543,15 @@ class Index:
             folder = Path(settings.index_dir) / name if name else Path(settings.index_dir)
             return (folder / "manifest.json").exists()
         key = (settings.chroma_url, collection)
-        known = _present.get(key)
-        if known is not None and time.monotonic() - known[0] < 1.0:  # asked before each question
-            return known[1]
+        with _state_lock:
+            known = _present.get(key)  # asked before each question: the server is asked once a second
+        if known is not None:
+            return known
         client = make_client(settings)
         state = f"{collection}-state"
         found = _server_has(client, state) and client.get_collection(state).count() > 0
-        _present[key] = (time.monotonic(), found)
+        with _state_lock:
+            _present[key] = found
         return found
 
     def has_manifest(self) -> bool:
@@ -563,7 +614,8 @@ class Index:
         manifest["updated"] = time.time()
         atomic_write_json(self.manifest_path, manifest)
         if current:  # our own write: the view stays current (a stale one stays stale)
-            _views[self._view_key] = _manifest_stamp(self.manifest_path)
+            with _state_lock:
+                _views[self._view_key] = _manifest_stamp(self.manifest_path)
 
     def view_is_current(self) -> bool:
         """Whether every vector this process reads from the store is the one on disk: false once
@@ -571,12 +623,14 @@ class Index:
         then returns the vectors it had loaded). Always true with a Chroma server."""
         if self.settings.chroma_url:
             return True
-        return _views.get(self._view_key, _UNKNOWN) == _manifest_stamp(self.manifest_path)
+        with _state_lock:
+            view = _views.get(self._view_key, _UNKNOWN)
+        return view == _manifest_stamp(self.manifest_path)
 
     # --- writing --------------------------------------------------------------------------
     def all_ids(self) -> set[str]:
         """Every chunk id in Chroma, in one request: paging by offset costs more with every page
-        (at 100k chunks 2.6 s in pages of 5,000 against 0.23 s at once)."""
+        (docs/measurements.md)."""
         return set(self.collection.get(include=[])["ids"])
 
     def metadatas(self, ids: list[str]) -> dict[str, dict]:
@@ -826,11 +880,19 @@ class Index:
         # Keyed by the embedded text, not the chunk id: an id stays the same when only the
         # title or heading above the chunk changes, and the vector must follow the text.
         keys = [embed_text(t, m) for t, m in zip(texts, metas)]
-        todo = list(dict.fromkeys(k for k in keys if k not in self._reembedded))
+        found: dict[str, Any] = {}
+        with self._reembed_lock:
+            for key in keys:
+                vec = self._reembedded.get(key)
+                if vec is not None:
+                    found[key] = vec
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
         if todo:
-            for key, vec in zip(todo, self.embeddings.encode(todo)):
-                self._reembedded[key] = vec
-        return [self._reembedded[key] for key in keys]
+            vecs = self.embeddings.encode(todo)
+            with self._reembed_lock:
+                for key, vec in zip(todo, vecs):
+                    found[key] = self._reembedded[key] = vec
+        return [found[key] for key in keys]
 
     def facet_values(self) -> dict[str, list[str]]:
         """Distinct issuers, types, topics and doc ids in the index (for UI filters)."""

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
+from assistant import loaders
 
 TYPES = {"treaty", "resolution", "strategy", "regulation", "directive", "convention",
          "declaration", "brief", "agreement"}
@@ -64,10 +64,11 @@ def sentences(body: str):
 
 
 def split_front_matter(text: str) -> tuple[dict, str]:
-    m = re.match(r"^---\n(.*?)\n---\n(.*)$", text, re.S)
-    if not m:
+    """A brief's front matter and body, read as ingest reads them; a brief without one is a problem."""
+    meta, body = loaders.split_front_matter(text)
+    if not meta:
         raise ValueError("no front matter")
-    return yaml.safe_load(m.group(1)) or {}, m.group(2)
+    return meta, body
 
 
 def check_corpus(root: Path) -> tuple[list[str], dict[str, str]]:

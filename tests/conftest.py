@@ -1,4 +1,19 @@
-"""Shared fixtures: every test works in temp dirs; the real model is loaded once per session."""
+"""Shared fixtures: every test works in temp dirs; the real model is loaded once per session.
+
+Tests come in three layers (markers declared in pyproject.toml):
+
+- unit (no marker): one module's behaviour, no real model, no `assistant` subprocess;
+  `make test-fast` runs only these (`-m "not slow and not integration"`). There the real model
+  is switched off (``ASSISTANT_TEST_LAYER=unit``): a unit test that reaches it fails, saying to
+  mark it ``integration``. A small deterministic embedder (``support.HashEmbeddings``) serves
+  tests that need vectors only incidentally.
+- ``integration``: the real model, real indexes (Chroma and BM25) and the command line as a
+  subprocess.
+- ``slow``: end to end — a real browser, SIGKILL crashes, load from several threads, a Chroma
+  server process, the Streamlit app. Tests marked ``browser`` or ``server`` are ``slow`` too.
+
+`make test` runs all three.
+"""
 from __future__ import annotations
 
 import os
@@ -24,6 +39,34 @@ CORPUS = ROOT / "corpus"
 REALDOCS = next((p.resolve() for p in (ROOT / ".." / "shared" / "realdocs", Path("/work/shared/realdocs"))
                  if p.is_dir()), (ROOT / ".." / "shared" / "realdocs").resolve())
 QUESTIONS = ROOT / "eval" / "questions"
+UNIT_LAYER = os.environ.get("ASSISTANT_TEST_LAYER") == "unit"  # read before any test clears ASSISTANT_*
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("browser") or item.get_closest_marker("server"):
+            item.add_marker(pytest.mark.slow)
+
+
+def _no_real_model(*args, **kwargs):
+    raise RuntimeError("this test uses the real embedding model: mark it @pytest.mark.integration "
+                       "(or give it support.HashEmbeddings when the model is not its point)")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _unit_layer_has_no_model():
+    """With ASSISTANT_TEST_LAYER=unit (make test-fast) the real model cannot be loaded, not even
+    by a session fixture (this one runs before them)."""
+    if not UNIT_LAYER:
+        yield
+        return
+    from assistant import embeddings
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(embeddings, "load_model", _no_real_model)
+        patched.setattr(embeddings.MiniLMEmbeddings, "_encode_model", _no_real_model)
+        patched.setattr(embeddings.MiniLMEmbeddings, "warm", _no_real_model)
+        yield
 
 
 @pytest.fixture(autouse=True)

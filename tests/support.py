@@ -84,3 +84,41 @@ class ChromaServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class HashEmbeddings:
+    """A small deterministic embedder for unit tests that need vectors only incidentally (cache
+    mechanics, storage round trips): each word is hashed to a few of 384 dimensions and the sum
+    is normalized, so equal texts get equal vectors and texts sharing words are similar. Never for
+    a test whose point is retrieval or answer quality: that is the real model's job."""
+
+    dimension = 384
+
+    def __init__(self) -> None:
+        self.calls = 0  # texts embedded so far
+        self.encoded = 0
+
+    def encode(self, texts, progress=None):
+        import hashlib
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+                for j in range(0, 8, 2):
+                    out[i, int.from_bytes(digest[j:j + 2], "little") % self.dimension] += 1.0
+            norm = float(np.linalg.norm(out[i]))
+            out[i] = out[i] / norm if norm else out[i]
+        self.calls += len(texts)
+        self.encoded += len(texts)
+        if progress:
+            progress(len(texts))
+        return out
+
+    def embed_documents(self, texts):
+        return self.encode(list(texts)).tolist()
+
+    def embed_query(self, text):
+        return self.encode([text])[0].tolist()

@@ -15,6 +15,7 @@ def test_rrf_fuses_rankings():
     assert scores["a"] == pytest.approx(1 / 61 + 1 / 62)
 
 
+@pytest.mark.integration
 def test_article_5_answer_is_cited_verbatim(corpus_bot):
     answer = corpus_bot.ask("What does Article 5 of the North Atlantic Treaty commit the parties to?")
     assert not answer.abstained
@@ -38,12 +39,14 @@ def test_article_5_answer_is_cited_verbatim(corpus_bot):
     "Who won the football World Cup in 1998?",
     "What does the 2019 Geneva Convention on Drone Policing require?",
 ])
+@pytest.mark.integration
 def test_abstains_off_topic_and_invented(corpus_bot, question):
     answer = corpus_bot.ask(question)
     assert answer.abstained and not answer.citations
     assert "do not cover" in answer.text
 
 
+@pytest.mark.integration
 def test_identifier_queries_find_the_instrument(corpus_bot):
     cases = {
         "UNSCR 1373": "unscr-1373",
@@ -57,6 +60,7 @@ def test_identifier_queries_find_the_instrument(corpus_bot):
         assert doc in top, (query, top)
 
 
+@pytest.mark.integration
 def test_hybrid_beats_dense_alone_on_identifiers(corpus_bot):
     queries = {
         "What did resolution 2178 require on foreign terrorist fighters?": "unscr-2178",
@@ -75,6 +79,7 @@ def test_hybrid_beats_dense_alone_on_identifiers(corpus_bot):
     assert sum(hybrid) <= sum(dense)
 
 
+@pytest.mark.integration
 def test_filters_apply_to_both_retrievers(corpus_bot):
     for mode in ("hybrid", "dense", "bm25"):
         hits = corpus_bot.retrieve("cooperation against terrorism", k=8, filters={"topic": "cybercrime"}, mode=mode)
@@ -88,6 +93,7 @@ def test_filters_apply_to_both_retrievers(corpus_bot):
     assert corpus_bot.retrieve("anything", k=5, filters={"doc_id": "no-such-doc"}) == []
 
 
+@pytest.mark.integration
 def test_no_duplicate_passages_and_per_document_cap(corpus_bot):
     hits = corpus_bot.retrieve("NATO Article 5 collective defence", k=10)
     assert len({h.chunk_id for h in hits}) == len(hits)
@@ -97,6 +103,7 @@ def test_no_duplicate_passages_and_per_document_cap(corpus_bot):
     assert max(counts.values()) <= corpus_bot.settings.max_chunks_per_doc
 
 
+@pytest.mark.integration
 def test_bad_input_is_a_clear_error(corpus_bot):
     with pytest.raises(ValueError, match="empty"):
         corpus_bot.ask("   ")
@@ -108,11 +115,13 @@ def test_bad_input_is_a_clear_error(corpus_bot):
         corpus_bot.ask("Article 5", history=[{"role": "system", "content": "x"}])
 
 
+@pytest.mark.integration
 def test_long_question_is_truncated_with_notice(corpus_bot):
     answer = corpus_bot.ask("What is PESCO? " + "x " * 3000)
     assert "truncated" in answer.notice
 
 
+@pytest.mark.integration
 def test_follow_up_uses_history(corpus_bot):
     history = [
         {"role": "user", "content": "What is the Budapest Convention on Cybercrime?"},
@@ -124,6 +133,7 @@ def test_follow_up_uses_history(corpus_bot):
     assert "Budapest" in answer.query
 
 
+@pytest.mark.integration
 def test_follow_up_answers_the_new_question_not_the_earlier_one(corpus_bot):
     # With the earlier question first in the rewritten query, its vector leaned towards that
     # question, and the answer restated when the protocol was opened for signature.
@@ -173,6 +183,7 @@ def test_question_parts():
     assert len(question_parts("What do Europol and Eurojust do?")) == 1
 
 
+@pytest.mark.integration
 def test_a_question_asking_two_things_gets_both_answered(corpus_bot):
     # Both were missed when the sentences were chosen for the whole question only: the best ones
     # were all about what the Strategy was, or where the centre is.
@@ -183,6 +194,7 @@ def test_a_question_asking_two_things_gets_both_answered(corpus_bot):
     assert len(answer.text.split()) <= 120 + 40 + 4 * len(answer.citations)  # markers are words too
 
 
+@pytest.mark.integration
 def test_stream_yields_text_then_answer(corpus_bot):
     pieces = list(corpus_bot.stream("What is the European Arrest Warrant?"))
     final = pieces[-1]
@@ -190,6 +202,7 @@ def test_stream_yields_text_then_answer(corpus_bot):
     assert "".join(p for p in pieces[:-1]).strip() == final.text.strip()
 
 
+@pytest.mark.integration
 def test_langchain_retriever_and_chain(corpus_bot):
     docs = corpus_bot.retriever(k=3).invoke("Interpol Red Notice")
     assert len(docs) == 3 and docs[0].metadata["doc_id"] == "interpol-notices"
@@ -204,6 +217,7 @@ def test_missing_index_message(tmp_path):
         Assistant(index_dir=tmp_path / "nothing").ask("What is NATO?")
 
 
+@pytest.mark.integration
 def test_stats(corpus_bot):
     stats = corpus_bot.stats()
     assert stats["documents"] >= 50 and stats["chunks"] > stats["documents"]
@@ -217,6 +231,7 @@ def _passage(text: str, title: str = "EU cyber sanctions") -> "Passage":
                    text=text, score=1.0, similarity=0.8)
 
 
+@pytest.mark.integration
 def test_false_premise_with_a_name_the_passages_never_mention_is_refused(corpus_bot):
     answer = corpus_bot.ask("Why did the EU sanction Iran over the WannaCry ransomware attack?")
     assert answer.abstained and "Iran" in answer.abstain_reason and not answer.citations
@@ -236,6 +251,7 @@ def test_places_and_their_demonyms_are_one_word(a, b, same):
     assert same_word(tokenize(a)[0], tokenize(b)[0]) is same
 
 
+@pytest.mark.integration
 def test_made_up_names_and_false_premises_are_refused_by_the_model(corpus_bot):
     # A made-up title, joined by "and" or not, whose words occur together nowhere in the index.
     for question in ("What does the Geneva Convention on Drone Policing and Robotics require?",
@@ -251,6 +267,7 @@ def test_made_up_names_and_false_premises_are_refused_by_the_model(corpus_bot):
         assert answer.confidence is not None and set(answer.signals) >= {"similarity", "unknown", "unsupported"}
 
 
+@pytest.mark.integration
 def test_sentences_of_the_document_the_question_names_are_preferred(corpus_bot):
     """INTERPOL (named only in titles) stands for its documents, and sentences from a document the
     question names outrank those of documents that only discuss it."""

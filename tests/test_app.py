@@ -25,6 +25,7 @@ def load_app_module():
 
 
 app = load_app_module()
+pytestmark = pytest.mark.slow  # the Streamlit app runs, end to end
 
 
 def unescape(md: str) -> str:

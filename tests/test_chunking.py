@@ -118,6 +118,7 @@ def test_windows_cut_at_sentence_ends_then_spaces_then_anywhere():
     assert windows("y" * 95, 40) == [(0, 40), (40, 80), (80, 95)]
 
 
+@pytest.mark.integration
 def test_chunking_of_real_documents_is_unchanged_by_the_guard(corpus_bot):
     """The corpus's own chunks: none is longer than the character bound and no block reaches the
     window size, so the guard changes nothing for ordinary documents (chunk ids stay stable)."""
@@ -129,6 +130,7 @@ def test_chunking_of_real_documents_is_unchanged_by_the_guard(corpus_bot):
     assert longest_line < MAX_BLOCK_CHARS
 
 
+@pytest.mark.integration
 def test_identical_texts_are_encoded_once_by_the_real_encoder():
     emb = MiniLMEmbeddings()
     texts = ["Article 5 of the North Atlantic Treaty", "Mutual legal assistance", "Article 5 of the North Atlantic Treaty"] * 40
@@ -148,6 +150,7 @@ def test_identical_texts_are_encoded_once_by_the_real_encoder():
     assert emb.encoded == 5
 
 
+@pytest.mark.integration
 def test_one_megabyte_of_one_repeated_sentence_ingests_encoding_each_text_once(tmp_path):
     """1.16 MB of one repeated sentence did not finish in 5 minutes (quadratic splitting) and
     embedded the same chunk text thousands of times: now it is ~850 bounded chunks, each distinct
@@ -164,6 +167,7 @@ def test_one_megabyte_of_one_repeated_sentence_ingests_encoding_each_text_once(t
     assert bot.retrieve("border security information exchange", k=1)[0].doc_id == "repeated"
 
 
+@pytest.mark.integration
 def test_a_paragraph_without_line_breaks_ingests_like_the_same_text_with_them(tmp_path):
     """The same 150 KB of prose as one line and one sentence a line: both ingest with the real
     model into about the same chunks (a 1 MB paragraph took more than 6 minutes; with its line
@@ -184,6 +188,7 @@ def test_a_paragraph_without_line_breaks_ingests_like_the_same_text_with_them(tm
     assert abs(chunks_p - chunks_l) <= 0.05 * chunks_l and abs(encoded_p - encoded_l) <= 0.05 * encoded_l
 
 
+@pytest.mark.integration
 def test_a_five_megabyte_word_file_ingests_as_bounded_passages(tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()

@@ -5,10 +5,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.integration  # the command line as a subprocess, over real indexes
 
 BIN = Path(sys.executable).parent / "assistant"
 
@@ -18,11 +19,11 @@ def run(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.C
     return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
-def test_help_is_fast_and_does_not_load_torch():
-    start = time.perf_counter()
+def test_help_does_not_load_torch():
+    """Start-up stays light: --help and the CLI module never import torch (its time:
+    bench/hostile_inputs.py)."""
     out = run("--help")
     assert out.returncode == 0 and "ingest" in out.stdout and "eval" in out.stdout
-    assert time.perf_counter() - start < 5
     probe = subprocess.run([sys.executable, "-c", "import sys, assistant.cli; print('torch' in sys.modules)"],
                            capture_output=True, text=True)
     assert probe.stdout.strip() == "False"

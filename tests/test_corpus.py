@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import CORPUS, QUESTIONS, ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -53,10 +55,12 @@ def test_sources_table_in_sync():
     assert (CORPUS / "SOURCES.md").read_text(encoding="utf-8") == make_sources.render(CORPUS)
 
 
+@pytest.mark.integration
 def test_sources_md_is_not_ingested(corpus_bot):
     assert "sources" not in corpus_bot.facets()["doc_id"]
 
 
+@pytest.mark.integration
 def test_no_corpus_chunk_exceeds_the_model_length(corpus_bot):
     from assistant.chunking import embed_text
     from assistant.embeddings import MAX_TOKENS, load_model
@@ -138,6 +142,7 @@ def _reviewed_of(doc_id: str) -> str:
     return meta["reviewed"].isoformat()
 
 
+@pytest.mark.integration
 def test_citations_carry_the_briefs_reviewed_date(corpus_bot):
     answer = corpus_bot.ask("How many states are parties to the Chemical Weapons Convention?")
     assert not answer.abstained and answer.citations
@@ -146,6 +151,7 @@ def test_citations_carry_the_briefs_reviewed_date(corpus_bot):
     assert "chemical-weapons-convention" in {c.doc_id for c in answer.citations}
 
 
+@pytest.mark.integration
 def test_cli_shows_the_reviewed_date_beside_each_citation(corpus_index_dir):
     import os
     import subprocess
@@ -167,6 +173,7 @@ def test_cli_shows_the_reviewed_date_beside_each_citation(corpus_index_dir):
         assert f"(reviewed {c['reviewed']})" in line, line
 
 
+@pytest.mark.integration
 def test_a_question_about_now_is_answered_with_the_dated_fact(corpus_bot):
     """Counts of members or parties are quoted with their 'as of' date, so an answer about 'now'
     says when the figure was true."""

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from assistant import Assistant
 from assistant.lexical import STATE, LexicalIndex, tokenize
@@ -28,6 +29,7 @@ from conftest import CORPUS
 
 BIN = Path(sys.executable).parent / "assistant"
 N_FILES = 20
+pytestmark = pytest.mark.slow  # ingest processes killed with SIGKILL, end to end
 
 
 def _start(index_dir: Path, folder: Path, max_segments: int | None = None) -> subprocess.Popen:

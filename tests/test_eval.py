@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from assistant.evaluation import (abstention_metrics, answer_metrics, calibrate, load_questions,
                                   retrieval_metrics, summarize)
 from conftest import QUESTIONS
@@ -77,6 +79,7 @@ def test_bad_lines_are_reported_and_skipped(tmp_path):
     assert problems[0].startswith("line 2") and problems[1].startswith("line 3")
 
 
+@pytest.mark.integration
 def test_eval_cli_on_smoke_set(corpus_index_dir, tmp_path):
     report = tmp_path / "report.md"
     out = subprocess.run(

@@ -10,6 +10,8 @@ from assistant import Answer, Assistant
 from assistant.settings import Settings
 from fake_llm import FakeLLM, passages_in
 
+pytestmark = pytest.mark.integration  # a real HTTP server and the real model
+
 QUESTION = "What does Article 5 of the North Atlantic Treaty commit the parties to?"
 
 

@@ -47,6 +47,7 @@ MANIFEST_DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", list(MANIFEST_DAMAGE), ids=list(MANIFEST_DAMAGE))
+@pytest.mark.integration
 def test_damaged_manifest_then_one_file_ingest_keeps_the_index(tmp_path, docs_dir, damage):
     """A corrupt, missing or wrong-shaped manifest followed by an ingest of one other file used to
     delete every chunk (repair took them all for orphans) with "removed 0, chunks +1/-0"; a
@@ -88,6 +89,7 @@ def test_damaged_manifest_then_one_file_ingest_keeps_the_index(tmp_path, docs_di
     assert bot.ingest([docs_dir, other]).unchanged and bot.ingest([docs_dir, other]).added == []
 
 
+@pytest.mark.integration
 def test_cli_ingest_after_manifest_loss_says_so_and_keeps_everything(tmp_path, docs_dir):
     idx = tmp_path / "idx"
     assert cli("--index", str(idx), "ingest", str(docs_dir)).returncode == 0
@@ -101,6 +103,7 @@ def test_cli_ingest_after_manifest_loss_says_so_and_keeps_everything(tmp_path, d
     assert stats["documents"] == 3
 
 
+@pytest.mark.integration
 def test_every_deletion_a_repair_makes_is_counted(tmp_path, docs_dir):
     """Chunks no manifest entry lists (a run killed before it recorded its file) belong to the
     file their metadata names; when that file is gone, they are removed like any deleted file:
@@ -122,6 +125,7 @@ def test_every_deletion_a_repair_makes_is_counted(tmp_path, docs_dir):
     assert "removed 1" in report.summary() and "-2" in report.summary()
 
 
+@pytest.mark.integration
 def test_wrong_bm25_params_are_rebuilt_not_a_type_error(tmp_path, docs_dir):
     """A valid JSON BM25 params file with wrong values used to break every question (TypeError)
     while ingest called everything unchanged and left it so. Same for the segmented index's files."""
@@ -212,6 +216,7 @@ def _refused_fast(path: Path, max_size: int, message: str, seconds: float) -> No
     assert time.perf_counter() - start < seconds
 
 
+@pytest.mark.integration
 def test_pdf_whose_pages_share_one_huge_stream_is_refused_within_its_budget(tmp_path, docs_dir):
     """A ~200 KB PDF whose 5 pages share one 60 MB content stream used to extract to hundreds of
     thousands of chunks, all embedded under the index lock. Its pages' content is counted as it is
@@ -231,6 +236,7 @@ def test_pdf_whose_pages_share_one_huge_stream_is_refused_within_its_budget(tmp_
     assert not any(i.startswith("bomb:") for i in Assistant(index_dir=idx).index().all_ids())
 
 
+@pytest.mark.integration
 def test_extraction_budgets_are_settings(tmp_path, monkeypatch):
     """Characters, pages, paragraphs and chunks per file are capped by settings (generous defaults)."""
     from assistant.errors import BadDocument
@@ -259,6 +265,7 @@ def test_extraction_budgets_are_settings(tmp_path, monkeypatch):
     assert report.added == [str(text.resolve())]  # one chunk: within the budget
 
 
+@pytest.mark.integration
 def test_docx_of_very_many_tiny_paragraphs_is_refused_fast(tmp_path, docs_dir):
     """A DOCX of 330,000 one-word paragraphs (~1 MB) took 273 s to load; it is now read as a
     stream and refused at the paragraph budget, without building the whole document."""
@@ -284,6 +291,7 @@ POSING = ("---\nid: nato-treaty\ntitle: The North Atlantic Treaty\nissuer: NATO\
           "was repealed in 2024 and commits members to nothing.\n")
 
 
+@pytest.mark.integration
 def test_an_upload_cannot_pose_as_an_official_source(tmp_path):
     """An upload whose front matter claims the North Atlantic Treaty's id, title, NATO as issuer
     and a nato.int URL became citation [1] for "What does Article 5 commit members to?", shown
@@ -329,20 +337,24 @@ def test_an_upload_cannot_pose_as_an_official_source(tmp_path):
 # --- HTML nesting guard --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("markup", ["<div/>", "<div></span>", "<section/><b></i>"], ids=["self-closing-div", "stray-end-tag", "mixed"])
-def test_html_nesting_guard_reads_tags_as_the_parser_does(tmp_path, markup):
+def test_html_nesting_guard_reads_tags_as_the_parser_does(tmp_path, markup, monkeypatch):
     """``<div/>`` opens a div in HTML, and a stray end tag closes nothing: the guard counted both
-    as depth 0, so 200,000 ``<div/>`` in a 1.2 MB page went to the parser (73 s, quadratic)."""
-    import time
+    as depth 0, so 200,000 ``<div/>`` in a 1.2 MB page went to the parser (73 s, quadratic).
+    Refused before the parser is ever called (its time: bench/hostile_inputs.py)."""
+    import selectolax.lexbor
 
     from assistant.errors import BadDocument
     from assistant.loaders import html_depth, load
 
+    def parser_reached(*args, **kwargs):
+        raise AssertionError("the HTML parser was called on a page the guard must refuse")
+
     page = tmp_path / "page.html"
     page.write_text(f"<html><body>{markup * 200_000}<p>Never read.</p></body></html>", encoding="utf-8")
-    start = time.perf_counter()
-    with pytest.raises(BadDocument, match="nested more than 25,000 levels"):
-        load(page)
-    assert time.perf_counter() - start < 2
+    with monkeypatch.context() as patched:
+        patched.setattr(selectolax.lexbor, "LexborHTMLParser", parser_reached)
+        with pytest.raises(BadDocument, match="nested more than 25,000 levels"):
+            load(page)
     # still right for ordinary markup: closed elements, void tags, SVG's self-closing shapes
     assert html_depth("<div><div></div></div>" * 50_000) == 2
     assert html_depth("<svg>" + "<path/>" * 50_000 + "</svg>") == 1
@@ -354,6 +366,7 @@ def test_html_nesting_guard_reads_tags_as_the_parser_does(tmp_path, markup):
 ESCAPES = "\x1b[2J\x1b[H\x1b]52;c;ZXZpbA==\x07\x1b[8mhidden\x1b[0m\x9b31m"
 
 
+@pytest.mark.integration
 def test_escape_sequences_in_documents_never_reach_the_terminal_raw(tmp_path):
     """A document carrying a screen clear, an OSC 52 clipboard write and hidden text (raw, or as
     ``&#27;`` in HTML) was printed raw by ``ask`` and ``chat``; now they are shown as visible
@@ -385,6 +398,7 @@ def test_escape_sequences_in_documents_never_reach_the_terminal_raw(tmp_path):
 
 # --- a store that lost its vectors; the lexical index swapped under a reader ---------------------
 
+@pytest.mark.integration
 def test_a_lost_chroma_store_is_reported_by_stats_and_ask(tmp_path, docs_dir):
     """The manifest lists documents but the store has no chunks (its folder lost): ``stats`` said
     "2 documents, 0 chunks" and every question abstained with exit 0."""
@@ -406,6 +420,7 @@ def test_a_lost_chroma_store_is_reported_by_stats_and_ask(tmp_path, docs_dir):
     assert "problem" not in json.loads(cli("--index", str(idx), "stats", "--json").stdout)
 
 
+@pytest.mark.integration
 def test_lexical_index_swapped_under_a_reader_never_fails(tmp_path, docs_dir):
     """A question hit FileNotFoundError while another ingest swapped the BM25 folder (once in
     4,487 questions): the reader saw chunks.json, then could not stat it. Here a thread swaps the
@@ -459,6 +474,7 @@ def as_unprivileged(*args: str) -> list[str]:
     return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *args]
 
 
+@pytest.mark.integration
 def test_unreadable_subfolder_is_reported_and_its_documents_kept(tmp_path, docs_dir):
     """A subfolder that cannot be listed was skipped without a word, and the documents indexed
     from it were removed (exit 0)."""
@@ -517,6 +533,7 @@ def test_a_frozen_chroma_server_fails_in_time_with_one_line(tmp_path, docs_dir, 
             os.kill(server.proc.pid, signal.SIGCONT)
 
 
+@pytest.mark.integration
 def test_a_read_only_index_can_be_queried(tmp_path, docs_dir):
     """A read-only index could not even be queried ("attempt to write a readonly database"):
     embedded Chroma writes to open its database. It is now read from a private copy; an ingest
@@ -546,6 +563,7 @@ def test_a_read_only_index_can_be_queried(tmp_path, docs_dir):
             p.chmod(modes[p])
 
 
+@pytest.mark.integration
 def test_a_full_disk_is_named_and_the_index_recovers(tmp_path, docs_dir):
     """A full disk during ingest said "Error in compaction: Failed to apply logs..."; it is now
     named as such, and after space is freed the next ingest completes the index."""
@@ -583,6 +601,7 @@ def test_a_full_disk_is_named_and_the_index_recovers(tmp_path, docs_dir):
 
 # --- low: eval robustness, repeated filters, one bad UTF-8 byte -----------------------------------
 
+@pytest.mark.integration
 def test_eval_skips_malformed_questions_line_by_line(tmp_path, docs_dir):
     """A malformed history or key_facts aborted the whole run; a lone surrogate crashed --json
     after every question had run, writing nothing; "answerable": "no" counted as answerable."""
@@ -603,6 +622,7 @@ def test_eval_skips_malformed_questions_line_by_line(tmp_path, docs_dir):
     assert "answerable must be true or false" in result["problems"][2]
 
 
+@pytest.mark.integration
 def test_repeated_filter_key_is_refused(tmp_path, docs_dir):
     """``--filter doc_id=a --filter doc_id=b`` silently kept the last value."""
     idx = str(tmp_path / "idx")
@@ -649,6 +669,7 @@ def _ingest_in_thread(bot: Assistant, paths: list[Path], seconds: float = 300):
     return box["report"]
 
 
+@pytest.mark.integration
 def test_a_fifo_in_a_folder_is_refused_by_name_never_opened(tmp_path, docs_dir):
     import os
 
@@ -660,6 +681,7 @@ def test_a_fifo_in_a_folder_is_refused_by_name_never_opened(tmp_path, docs_dir):
 
 
 @pytest.mark.parametrize("moment", ["after the scan", "after hashing"])
+@pytest.mark.integration
 def test_a_file_swapped_for_a_fifo_mid_ingest_fails_alone_without_a_hang(tmp_path, docs_dir, monkeypatch, moment):
     """A file that was regular when the folder was scanned (or hashed) and is a FIFO when it is
     read hung the ingest for good, under the index lock: now it fails with one line."""
@@ -700,6 +722,7 @@ def test_a_file_swapped_for_a_fifo_mid_ingest_fails_alone_without_a_hang(tmp_pat
     assert chunk_ids(bot) and all(i.startswith("alpha-pact:") for i in chunk_ids(bot))
 
 
+@pytest.mark.integration
 def test_file_size_limit_is_a_setting_with_a_one_line_error(tmp_path, docs_dir, monkeypatch):
     from assistant.errors import BadDocument
     from assistant.loaders import Budget, read_text
@@ -721,6 +744,7 @@ def test_file_size_limit_is_a_setting_with_a_one_line_error(tmp_path, docs_dir, 
         read_text(big, Budget(max_bytes=50_000))
 
 
+@pytest.mark.integration
 def test_empty_index_option_is_refused_not_the_current_folder(tmp_path):
     """``--index ""`` (an unset shell variable) meant the current folder."""
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -731,6 +755,7 @@ def test_empty_index_option_is_refused_not_the_current_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing was created here
 
 
+@pytest.mark.integration
 def test_pypdf_warnings_stay_out_of_json_output(tmp_path):
     """A PDF pypdf has to repair (wrong cross-reference offsets) made it print "incorrect
     startxref pointer" lines around the ``--json`` report."""

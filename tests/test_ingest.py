@@ -40,6 +40,7 @@ def make_docx(path: Path) -> None:
     d.save(str(path))
 
 
+@pytest.mark.integration
 def test_formats_ingest_with_metadata(tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -71,6 +72,7 @@ def test_formats_ingest_with_metadata(tmp_path):
     assert txt_hit.url == "https://example.org/zeta" and txt_hit.type == "document"
 
 
+@pytest.mark.integration
 def test_front_matter_metadata_and_chunk_ids(tmp_path, docs_dir):
     bot = Assistant(index_dir=tmp_path / "idx")
     bot.ingest([docs_dir])
@@ -87,6 +89,7 @@ def test_front_matter_metadata_and_chunk_ids(tmp_path, docs_dir):
     assert sorted(other.index().collection.get(include=[])["ids"]) == sorted(got["ids"])
 
 
+@pytest.mark.integration
 def test_incremental_reingest(tmp_path, docs_dir):
     bot = Assistant(index_dir=tmp_path / "idx")
     first = bot.ingest([docs_dir])
@@ -114,6 +117,7 @@ def test_incremental_reingest(tmp_path, docs_dir):
     assert bot.stats()["documents"] == 1
 
 
+@pytest.mark.integration
 def test_interrupted_ingest_is_repaired(tmp_path, docs_dir):
     bot = Assistant(index_dir=tmp_path / "idx")
     bot.ingest([docs_dir])
@@ -133,6 +137,7 @@ def test_interrupted_ingest_is_repaired(tmp_path, docs_dir):
     assert report.removed == [ghost] and report.chunks_removed == 1  # the orphan, counted
 
 
+@pytest.mark.integration
 def test_bad_files_are_reported_and_the_rest_ingests(tmp_path, docs_dir):
     (docs_dir / "empty.md").write_text("", encoding="utf-8")
     (docs_dir / "junk.txt").write_bytes(b"\x00\x01\x02binary\x00junk")
@@ -160,6 +165,7 @@ def test_bad_files_are_reported_and_the_rest_ingests(tmp_path, docs_dir):
     assert "policière" in bot.retrieve("Coopération policière", k=1)[0].text
 
 
+@pytest.mark.integration
 def test_chunks_fit_the_model_on_real_documents(tmp_path):
     folder = copy_realdocs(tmp_path / "real")
     bot = Assistant(index_dir=tmp_path / "idx")
@@ -195,6 +201,7 @@ def test_loader_rejects_unsupported(tmp_path):
         load(p)
 
 
+@pytest.mark.integration
 def test_ingest_report_json(tmp_path, docs_dir):
     report = Assistant(index_dir=tmp_path / "idx").ingest([docs_dir])
     data = json.loads(json.dumps(report.to_dict()))
@@ -202,6 +209,7 @@ def test_ingest_report_json(tmp_path, docs_dir):
     assert "added 2" in report.summary()
 
 
+@pytest.mark.integration
 def test_user_uploads_live_in_a_separate_collection(tmp_path, docs_dir):
     import shutil
 
@@ -231,6 +239,7 @@ def test_user_uploads_live_in_a_separate_collection(tmp_path, docs_dir):
     assert sorted(bot.index().collection.get(include=[])["ids"]) == main_ids
 
 
+@pytest.mark.integration
 def test_moved_corpus_reingests_without_duplicate_id_errors(tmp_path, docs_dir):
     bot = Assistant(index_dir=tmp_path / "idx")
     bot.ingest([docs_dir])
@@ -268,6 +277,7 @@ def test_html_keeps_text_outside_the_innermost_blocks(tmp_path):
         "Body", "Europol"]
 
 
+@pytest.mark.integration
 def test_an_edit_reembeds_only_the_chunks_it_changed(tmp_path):
     from conftest import CORPUS
 
@@ -302,6 +312,7 @@ def test_an_edit_reembeds_only_the_chunks_it_changed(tmp_path):
     assert stored_vectors_match_fresh_encoding(bot)
 
 
+@pytest.mark.integration
 def test_a_moved_folder_keeps_its_vectors(tmp_path, docs_dir, monkeypatch):
     import assistant.store
 
@@ -318,3 +329,79 @@ def test_a_moved_folder_keeps_its_vectors(tmp_path, docs_dir, monkeypatch):
     assert sorted(got["ids"]) == ids and first.chunks_added == len(ids)
     assert all(m["source"].startswith(str(moved)) for m in got["metadatas"])  # the new place is recorded
     assert stored_vectors_match_fresh_encoding(bot)
+
+
+def _scanned(folder: Path) -> set[str]:
+    from assistant.ingest import scan
+
+    files, _, refused = scan([folder])
+    return {p.relative_to(folder.resolve()).as_posix() for p in files} | {Path(p).name + " (refused)" for p, _ in refused}
+
+
+def test_ignore_file_has_gitignore_semantics(tmp_path):
+    """``.assistantignore`` is read with gitignore rules (pathspec): folder patterns, patterns
+    that match at any depth, anchored patterns, ``**`` and negation."""
+    root = tmp_path / "docs"
+    for rel in ["keep.md", "top.md", "sub/top.md", "drafts/a.md", "sub/drafts/b.md", "x.pdf", "sub/y.pdf",
+                "keep.pdf", "notes/a.md", "notes/final.md", "notes/deeper/c.md", "archive/2020/old-1.md",
+                "archive/new.md", "stray.xyz"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("# T\n\ntext\n", encoding="utf-8")
+    (root / ".assistantignore").write_text(
+        "# comments and blank lines are skipped\n\n"
+        "drafts/\n"          # a folder, at any depth
+        "*.pdf\n"            # any depth
+        "!keep.pdf\n"        # negation re-includes
+        "/top.md\n"          # anchored: only at the top
+        "notes/*.md\n"       # one level, not deeper
+        "!notes/final.md\n"
+        "archive/**/old-*\n"
+        "*.xyz\n",           # ignored before the type check: not refused
+        encoding="utf-8")
+    assert _scanned(root) == {"keep.md", "sub/top.md", "keep.pdf", "notes/final.md", "notes/deeper/c.md",
+                              "archive/new.md"}
+
+
+def test_ignore_file_negation_last_matching_pattern_wins(tmp_path):
+    root = tmp_path / "docs"
+    (root / "drafts").mkdir(parents=True)
+    for rel in ["drafts/keep.md", "drafts/other.md", "a.md"]:
+        (root / rel).write_text("# K\n\ntext\n", encoding="utf-8")
+    (root / ".assistantignore").write_text("drafts/*\n!drafts/keep.md\n", encoding="utf-8")
+    assert _scanned(root) == {"a.md", "drafts/keep.md"}
+    (root / ".assistantignore").write_text("!drafts/keep.md\ndrafts/*\n", encoding="utf-8")  # negation first: no effect
+    assert _scanned(root) == {"a.md"}
+
+
+def test_ignore_file_is_compiled_once_per_scan(tmp_path, monkeypatch):
+    from assistant import ingest
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    for i in range(20):
+        (root / f"d{i}.md").write_text("# D\n\ntext\n", encoding="utf-8")
+    (root / ".assistantignore").write_text("d1*.md\n", encoding="utf-8")
+    calls = []
+    real = ingest.ignore_spec
+    monkeypatch.setattr(ingest, "ignore_spec", lambda folder: calls.append(folder) or real(folder))
+    assert _scanned(root) == {f"d{i}.md" for i in range(20) if not str(i).startswith("1")}
+    assert len(calls) == 1
+
+
+def test_file_hash_is_the_sha1_of_the_bytes_and_refuses_what_open_regular_refuses(tmp_path):
+    import hashlib
+    import os
+
+    from assistant.errors import BadDocument
+    from assistant.ingest import _sha1
+
+    data = os.urandom(3 * 2**20 + 17)  # several read blocks
+    (tmp_path / "big.pdf").write_bytes(data)
+    (tmp_path / "empty.md").write_bytes(b"")
+    assert _sha1(tmp_path / "big.pdf") == hashlib.sha1(data).hexdigest()
+    assert _sha1(tmp_path / "empty.md") == "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    with pytest.raises(BadDocument, match="file too large"):
+        _sha1(tmp_path / "big.pdf", max_bytes=2**20)
+    os.mkfifo(tmp_path / "pipe.md")
+    with pytest.raises(BadDocument, match="not a regular file"):
+        _sha1(tmp_path / "pipe.md")

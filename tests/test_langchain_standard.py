@@ -7,6 +7,8 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests, Retrie
 from assistant.embeddings import MiniLMEmbeddings
 from assistant.retrieval import PolicyRetriever
 
+pytestmark = pytest.mark.integration  # LangChain's standard suites over the real model and index
+
 
 class TestMiniLMEmbeddings(EmbeddingsIntegrationTests):
     @property

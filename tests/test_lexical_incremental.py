@@ -2,9 +2,13 @@
 chunks deleted; the big segment is not rewritten; scores stay those of an index built whole."""
 from __future__ import annotations
 
+import pytest
+
 from assistant import Assistant
 from assistant.chunking import embed_text
 from assistant.lexical import LexicalIndex, tokenize
+
+pytestmark = pytest.mark.integration  # real indexes built with the real model
 
 
 def _whole(index) -> LexicalIndex:

@@ -8,6 +8,7 @@ from conftest import CORPUS
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
+pytestmark = pytest.mark.integration  # the real encoder, exported and compared with torch
 
 
 @pytest.fixture(scope="module")

@@ -54,6 +54,7 @@ def test_sentence_spans_cases(text, expected):
     assert _sentences(text) == expected
 
 
+@pytest.mark.integration
 def test_fast_path_matches_pysbd_on_real_texts():
     """On the corpus and real treaty texts the fast path takes most blocks, and where it does it
     agrees with pysbd except where pysbd splits a paragraph number, "Article 3(c)" or
@@ -92,6 +93,7 @@ def test_fast_path_matches_pysbd_on_real_texts():
 
 
 # --- encoder workers ----------------------------------------------------------------------------
+@pytest.mark.integration
 def test_encoder_threads_do_not_change_vectors(monkeypatch):
     from assistant import onnx_encoder
     from assistant.embeddings import MiniLMEmbeddings
@@ -132,6 +134,7 @@ def _many_docs(folder: Path, n: int) -> Path:
     return folder
 
 
+@pytest.mark.integration
 def test_ingest_writes_in_groups_and_reports_from_the_calling_thread(tmp_path, monkeypatch):
     from assistant import Assistant
     from assistant.store import Index
@@ -166,6 +169,7 @@ def test_ingest_writes_in_groups_and_reports_from_the_calling_thread(tmp_path, m
     assert hits and hits[0].doc_id == "brief-17"
 
 
+@pytest.mark.integration
 def test_a_failing_write_stops_the_ingest_and_a_rerun_repairs(tmp_path, monkeypatch):
     from assistant import Assistant
     from assistant.store import Index
@@ -198,6 +202,7 @@ def test_a_failing_write_stops_the_ingest_and_a_rerun_repairs(tmp_path, monkeypa
     assert sorted(bot.index().all_ids()) == sorted(fresh.index().all_ids())
 
 
+@pytest.mark.integration
 def test_parse_failures_among_good_files(tmp_path):
     from assistant import Assistant
 

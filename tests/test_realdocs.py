@@ -96,6 +96,7 @@ def test_bodies_known_only_from_titles_stand_for_their_documents():
     assert all(not m.docs for m in names.mentions("What does UNTOC article 5 require?"))
 
 
+@pytest.mark.integration
 def test_a_comparison_is_decided_on_what_its_sides_find(corpus_bot):
     """Two things compared, one of them known only from titles: each side is searched within
     its documents, the decision sees both, and the answer has one cited part per side."""
@@ -162,6 +163,7 @@ def realdocs_bot(tmp_path_factory):
     return bot
 
 
+@pytest.mark.integration
 def test_comparison_gets_one_cited_part_per_side(realdocs_bot):
     answer = realdocs_bot.ask("nato art 4 vs art 5")
     assert not answer.abstained
@@ -175,6 +177,7 @@ def test_comparison_gets_one_cited_part_per_side(realdocs_bot):
     assert Answer.from_dict(json.loads(json.dumps(answer.to_dict()))) == answer
 
 
+@pytest.mark.integration
 def test_a_yes_no_question_leads_with_the_sentence_that_settles_it(realdocs_bot):
     answer = realdocs_bot.ask("can a state refuse to extradite its own nationals under ETS 24?")
     assert not answer.abstained
@@ -182,12 +185,14 @@ def test_a_yes_no_question_leads_with_the_sentence_that_settles_it(realdocs_bot)
     assert answer.citations[0].doc_id == "european-extradition-convention"
 
 
+@pytest.mark.integration
 def test_instruments_outside_the_folder_and_off_topic_questions_are_refused(realdocs_bot):
     for question in ("what is the best sourdough recipe?", "What does the 2019 Geneva Convention on Drone Policing require?"):
         answer = realdocs_bot.ask(question)
         assert answer.abstained and not answer.citations, question
 
 
+@pytest.mark.integration
 def test_realdocs_smoke_set_meets_its_floors(realdocs_bot):
     from assistant.evaluation import evaluate
 
@@ -198,6 +203,7 @@ def test_realdocs_smoke_set_meets_its_floors(realdocs_bot):
     assert result["abstention"]["false_abstention_rate"] <= 0.15
 
 
+@pytest.mark.integration
 def test_a_false_premise_is_corrected_with_the_sentence_that_contradicts_it(realdocs_bot):
     # a figure the text gives differently, and a power the text denies
     answer = realdocs_bot.ask("ETS 24 lets you hold someone on provisional arrest for up to 90 days - what happens after that?")
@@ -212,6 +218,7 @@ def test_a_false_premise_is_corrected_with_the_sentence_that_contradicts_it(real
     assert all(c.quote in stored[c.chunk_id][0] for c in answer.citations)
 
 
+@pytest.mark.integration
 def test_questions_that_assert_nothing_are_answered_not_corrected(realdocs_bot):
     # the same facts asked as yes/no or open questions: no premise to contradict
     for question in ("how long can provisional arrest last under ETS 24?", "ETS 24 - can provisional arrest last 90 days?",
@@ -220,6 +227,7 @@ def test_questions_that_assert_nothing_are_answered_not_corrected(realdocs_bot):
         assert not answer.abstained and "premise" not in answer.text, question
 
 
+@pytest.mark.integration
 def test_a_yes_no_question_the_text_denies_gets_a_no_first(realdocs_bot):
     answer = realdocs_bot.ask("can officers on cross-border observation under ETS 182 arrest the person they watch?")
     assert answer.text.startswith("No. ") and "nor arrest" in answer.citations[0].quote
@@ -231,6 +239,7 @@ def test_a_yes_no_question_the_text_denies_gets_a_no_first(realdocs_bot):
     assert not answer.text.startswith("No")
 
 
+@pytest.mark.integration
 def test_a_plain_texts_preamble_does_not_crowd_out_its_articles(realdocs_bot):
     # recitals ("Convinced that…") and title pages sit under no heading; provisions sit under articles
     for question in ("what does UNCAC say about giving stolen assets back?",
@@ -241,6 +250,7 @@ def test_a_plain_texts_preamble_does_not_crowd_out_its_articles(realdocs_bot):
     assert answer.citations[0].section.startswith("Article 51")
 
 
+@pytest.mark.integration
 def test_pronouns_and_other_function_words_are_never_unknown_content(corpus_bot):
     from assistant.decision import function_words
 
@@ -250,6 +260,7 @@ def test_pronouns_and_other_function_words_are_never_unknown_content(corpus_bot)
     assert not {"someone", "Someone"} & set(decision.terms.get("unknown", []))
 
 
+@pytest.mark.integration
 def test_everyday_words_for_treaty_steps_find_the_legal_terms(realdocs_bot):
     # "leave" is what analysts type; the treaty says "cease to be a Party … notice of denunciation"
     plan = realdocs_bot.plan("how soon can a country leave nato?")

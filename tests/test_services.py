@@ -62,6 +62,7 @@ def test_safe_filename(name, expected):
     assert got == expected or (expected is None and (got is None or got.startswith("upload.")))
 
 
+@pytest.mark.integration
 def test_private_upload_indexes_on_the_real_model(tmp_path, docs_dir):
     """Two owners on one index: each searches, lists and removes only its own uploads; a file
     that cannot be read is not kept; the other owner cannot remove it; the owner's citation is
@@ -233,6 +234,7 @@ def test_upload_citations_say_so():
     assert a.to_dict()["citations"][0]["source_kind"] == "upload"
 
 
+@pytest.mark.integration
 def test_owner_parameters_of_the_api(tmp_path, docs_dir):
     """The contract's ``ingest(paths, owner=...)`` and ``ask(..., owner=...)``: a private space."""
     from assistant import Assistant
@@ -272,6 +274,7 @@ def test_stands_alone_without_names(question, alone):
     assert stands_alone(question) is alone
 
 
+@pytest.mark.integration
 def test_stands_alone_with_the_corpus_names(corpus_bot):
     names = corpus_bot.names()
     assert stands_alone("Compare Europol and Eurojust", names)
@@ -303,6 +306,7 @@ def test_multi_value_filters_are_validated_and_translated():
             validate_filters(bad)
 
 
+@pytest.mark.integration
 def test_multi_value_filters_search_the_real_index(corpus_bot):
     """Treaties and conventions together: the Budapest Convention (a convention) and the North
     Atlantic Treaty (a treaty) both pass; a regulation does not — on both the dense and BM25 side."""
@@ -351,6 +355,7 @@ def test_kind_line_names_each_date_and_the_official_source():
     assert "adopted" not in app.kind_line({"kind": UPLOAD, "url": "upload:x.md", "adopted": "2020-01-01"})
 
 
+@pytest.mark.integration
 def test_an_official_text_is_labelled_as_such(tmp_path):
     """A real official text indexed as published (no front matter) is an "official text" in the
     library and on its cards, not a team brief."""

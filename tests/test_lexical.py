@@ -1,0 +1,111 @@
+"""Unit tests of assistant/lexical.py: tokens, references, BM25 scores (checked against bm25s,
+the library whose scores the index reproduces), filters, structural matches, updates and
+persistence. No model: the lexical index reads text only."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.lexical import LexicalIndex, references, tokenize
+
+CHUNKS = [
+    ("nato:0", "North Atlantic Treaty. Article 5 – Collective defence. An armed attack against one or more "
+               "of the Parties shall be considered an attack against them all.",
+     {"doc_id": "nato", "issuer": "NATO", "type": "treaty", "section": "Article 5 – Collective defence",
+      "topics": "collective-defence|nato", "source": "nato.md"}),
+    ("nato:1", "North Atlantic Treaty. Article 51 reference. Measures under the Charter's Article 51 on "
+               "self-defence are reported to the Security Council.",
+     {"doc_id": "nato", "issuer": "NATO", "type": "treaty", "section": "Article 51 reference",
+      "topics": "collective-defence|nato", "source": "nato.md"}),
+    ("budapest:0", "Budapest Convention. Article 16 – Expedited preservation. Each Party shall adopt measures "
+                   "to order the expedited preservation of stored computer data for up to ninety days.",
+     {"doc_id": "budapest", "issuer": "Council of Europe", "type": "convention",
+      "section": "Article 16 – Expedited preservation", "topics": "cybercrime", "source": "budapest.md"}),
+    ("budapest:1", "Budapest Convention. Article 35 – 24/7 Network. Each Party shall designate a point of "
+                   "contact available twenty-four hours a day, seven days a week.",
+     {"doc_id": "budapest", "issuer": "Council of Europe", "type": "convention", "section": "Article 35 – 24/7 Network",
+      "topics": "cybercrime|police-cooperation", "source": "budapest.md"}),
+]
+
+
+def _index() -> LexicalIndex:
+    return LexicalIndex.build([c[0] for c in CHUNKS], [c[1] for c in CHUNKS], [c[2] for c in CHUNKS])
+
+
+def test_tokenize_drops_stop_words_stems_and_keeps_numbers_whole():
+    assert tokenize("The Parties shall preserve the stored data for 90 days under resolution 1373") == \
+        ["parti", "shall", "preserv", "store", "data", "90", "day", "under", "resolut", "1373"]
+    assert tokenize("") == [] and tokenize("the of and") == []
+
+
+def test_references_name_articles_and_chapters():
+    assert references("What does Art. 5 say, and Chapter VII?") == [("article", "5"), ("chapter", "vii")]
+    assert references("no reference here") == []
+
+
+def test_bm25_scores_are_those_of_bm25s():
+    import bm25s
+
+    index = _index()
+    query = "expedited preservation of stored computer data"
+    corpus_tokens = [tokenize(c[1]) for c in CHUNKS]
+    reference = bm25s.BM25()  # lucene, k1=1.5, b=0.75: the defaults the index reproduces
+    reference.index(bm25s.tokenization.Tokenized(*_vocab_ids(corpus_tokens)), show_progress=False)
+    vocab = _vocab_ids(corpus_tokens)[1]
+    expected = reference.get_scores([vocab[t] for t in tokenize(query) if t in vocab])
+    ours = index.get_scores([t for t in tokenize(query) if index.document_frequency(t)])
+    assert np.allclose(ours, expected, rtol=1e-5)
+    hits = index.search(query, k=4)
+    assert hits[0][0] == "budapest:0" and all(score > 0 for _, score in hits)
+    assert [cid for cid, _ in hits] == [CHUNKS[i][0] for i in np.argsort(-expected) if expected[i] > 0]
+
+
+def _vocab_ids(corpus_tokens):
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in corpus_tokens]
+    return ids, vocab
+
+
+def test_search_applies_filters_and_returns_only_positive_scores():
+    index = _index()
+    assert {cid for cid, _ in index.search("Party shall", 10, {"doc_id": "budapest"})} == {"budapest:0", "budapest:1"}
+    assert index.search("Party shall", 10, {"topic": "police-cooperation"})[0][0] == "budapest:1"
+    assert {cid for cid, _ in index.search("Party shall", 10, {"issuer": ("NATO", "Council of Europe")})} \
+        >= {"budapest:0", "budapest:1"}
+    assert index.search("Party shall", 10, {"doc_id": "nowhere"}) == []
+    assert index.search("lasagne recipe", 10) == []
+
+
+def test_structural_matches_the_article_named_and_not_its_prefix():
+    index = _index()
+    assert index.structural("What does Article 5 say?", 5) == ["nato:0"]  # not "Article 51"
+    assert index.structural("art 51", 5) == ["nato:1"]
+    assert set(index.structural("Article 16 and Article 35", 5)) == {"budapest:0", "budapest:1"}
+    assert index.structural("Article 16 and Article 5", 5, {"doc_id": "nato"}) == ["nato:0"]
+    assert index.structural("no reference", 5) == []
+
+
+def test_an_update_removes_and_adds_without_changing_the_original(tmp_path):
+    index = _index()
+    removed = index.slots_of("budapest.md")
+    new = ("budapest:2", "Budapest Convention. Article 29 – Preservation on request. A Party may request another "
+                         "to order the expedited preservation of data.",
+           {"doc_id": "budapest", "issuer": "Council of Europe", "type": "convention",
+            "section": "Article 29 – Preservation on request", "topics": "cybercrime", "source": "budapest.md"})
+    updated = index.updated(removed, [(new[0], new[1], new[2], "budapest.md")], files={"budapest.md": "x"})
+    assert set(updated.ids) == {"nato:0", "nato:1", "budapest:2"}
+    assert set(index.ids) == {c[0] for c in CHUNKS}  # the original is unchanged
+    assert updated.search("expedited preservation", 3)[0][0] == "budapest:2"
+    updated.save(tmp_path / "lexical")
+    loaded = LexicalIndex.load(tmp_path / "lexical")
+    assert loaded is not None and set(loaded.ids) == set(updated.ids)
+    got, expected = loaded.search("expedited preservation", 3), updated.search("expedited preservation", 3)
+    assert [cid for cid, _ in got] == [cid for cid, _ in expected]
+    assert [score for _, score in got] == pytest.approx([score for _, score in expected])
+
+
+def test_load_of_a_missing_or_broken_folder_is_none(tmp_path):
+    assert LexicalIndex.load(tmp_path / "none") is None
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "state.json").write_text("{not json", encoding="utf-8")
+    assert LexicalIndex.load(tmp_path / "broken") is None
