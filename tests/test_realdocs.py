@@ -272,6 +272,7 @@ def test_everyday_words_for_treaty_steps_find_the_legal_terms(realdocs_bot):
     assert realdocs_bot.plan("why would a state join a convention?").focus_docs == []
 
 
+@pytest.mark.integration
 def test_a_named_article_is_answered_from_its_opening_paragraph(realdocs_bot):
     # Article 9 of CETS 198 runs over several chunks; the question matches its later paragraphs
     # best, but the acts that count as laundering are the list of its first paragraph
@@ -287,6 +288,7 @@ def test_a_named_article_is_answered_from_its_opening_paragraph(realdocs_bot):
     assert all(c.quote in stored[c.chunk_id][0] for c in answer.citations)
 
 
+@pytest.mark.integration
 def test_the_chunks_around_a_passage_are_its_provision_in_order(realdocs_bot):
     from assistant.retrieval import chunk_position, expand_provisions
 
@@ -304,6 +306,7 @@ def test_the_chunks_around_a_passage_are_its_provision_in_order(realdocs_bot):
         assert all(p.chunk_id in retrieval.spans for p in group)
 
 
+@pytest.mark.integration
 def test_a_word_of_a_documents_name_is_known_and_comparison_words_are_form(realdocs_bot):
     # "hijacking" is in no chunk of the Hague convention ("unlawful seizure of aircraft"), but it
     # is in its names; "difference" makes the question a comparison, it is not what it asks about
@@ -317,6 +320,7 @@ def test_a_word_of_a_documents_name_is_known_and_comparison_words_are_form(reald
     assert "zeppelin" in decision.terms.get("unknown", [])
 
 
+@pytest.mark.integration
 def test_an_instrument_named_but_not_held_is_reported_and_a_held_one_is_not(corpus_bot):
     answer = corpus_bot.ask("What does the GDPR say about consent?")
     assert answer.not_held == ["GDPR (General Data Protection Regulation)"]
@@ -327,6 +331,7 @@ def test_an_instrument_named_but_not_held_is_reported_and_a_held_one_is_not(corp
     assert Answer.from_dict(json.loads(json.dumps(answer.to_dict()))).not_held == answer.not_held
 
 
+@pytest.mark.integration
 def test_a_definition_question_is_answered_by_the_sentence_that_defines_the_term(realdocs_bot):
     from assistant.planning import defined_term, defines
 

@@ -99,6 +99,7 @@ def _with(bot: Assistant, **update) -> Assistant:
     return Assistant(settings=bot.settings.model_copy(update=update))
 
 
+@pytest.mark.integration
 def test_top_k_is_the_default_k_of_every_entry_point(corpus_bot):
     k = corpus_bot.settings.top_k
     assert len(corpus_bot.retrieve(QUESTION)) == k
@@ -110,6 +111,7 @@ def test_top_k_is_the_default_k_of_every_entry_point(corpus_bot):
     assert len(four.retrieve(QUESTION, k=7)) == 7  # an explicit k still wins
 
 
+@pytest.mark.integration
 def test_search_fuses_with_the_settings_rrf_k_and_weights(corpus_bot):
     from assistant.retrieval import gather
 
@@ -131,6 +133,7 @@ def test_search_fuses_with_the_settings_rrf_k_and_weights(corpus_bot):
                 assert p.score == pytest.approx(by_hand(p.chunk_id, rrf_k, lexical_weight), abs=2e-6), (rrf_k, p)
 
 
+@pytest.mark.integration
 def test_tuning_selects_exactly_what_search_returns(corpus_bot):
     """scripts/tune_fusion.py gathers once and selects per setting: the same code as search()."""
     from assistant.retrieval import gather, select
@@ -148,6 +151,7 @@ def test_tuning_selects_exactly_what_search_returns(corpus_bot):
     assert len({p.doc_id for p in got.passages}) < len(got.passages)  # two articles of the treaty, at least
 
 
+@pytest.mark.integration
 def test_answer_shape_settings_change_the_answer(corpus_bot):
     full = corpus_bot.ask(QUESTION)
     one = _with(corpus_bot, answer_max_sentences=1).ask(QUESTION)
@@ -156,6 +160,7 @@ def test_answer_shape_settings_change_the_answer(corpus_bot):
     assert markers(one) == 1 < markers(full)
 
 
+@pytest.mark.integration
 def test_a_reshaped_answerer_shares_the_sentence_vectors(corpus_bot):
     plan = corpus_bot.plan(QUESTION)
     retrieval = corpus_bot.search(plan.search_query, focus=plan.focus_docs)
@@ -171,6 +176,7 @@ def test_a_reshaped_answerer_shares_the_sentence_vectors(corpus_bot):
         corpus_bot.answerer.reshaped(threshold=0.5)
 
 
+@pytest.mark.integration
 def test_verification_thresholds_come_from_settings(corpus_index_dir):
     from fake_llm import FakeLLM, passages_in
 
@@ -189,6 +195,7 @@ def test_verification_thresholds_come_from_settings(corpus_index_dir):
     assert "extractive answer" in strict.notice
 
 
+@pytest.mark.integration
 def test_history_turns_bounds_what_a_follow_up_sees(corpus_bot):
     history = [{"role": "user", "content": "What is the Budapest Convention on Cybercrime?"},
                {"role": "assistant", "content": "It is a treaty of the Council of Europe."}]
