@@ -387,10 +387,29 @@ class Assistant:
                 side_filters["doc_id"] = subject.docs[0]
             # a provision's side searches for that provision alone: the other sides' numbers
             # would pull their own articles in through the heading ranking
-            query = plan.search_query if not subject.refs else f"{subject.label} {REF_RE.sub(' ', plan.search_query)}"
+            query = self._side_query(plan, subject)
+            query = query if not subject.refs else f"{subject.label} {REF_RE.sub(' ', query)}"
             sides.append((subject.label, side_plan,
                           self.search(query, self.settings.comparison_side_k, side_filters, focus=list(subject.docs))))
         return sides
+
+    def _side_query(self, plan, subject) -> str:
+        """A comparison side's search: the question without the names of the other sides'
+        instruments (each side is searched within its own; the other names only pull its
+        ranking toward sentences that cite them), short names expanded."""
+        from .planning import expand
+
+        if not subject.docs:
+            return plan.search_query
+        others = [m for m in plan.mentions if m.docs and not set(m.docs) & set(subject.docs)]
+        if not others:
+            return plan.search_query
+        query = plan.query
+        for m in sorted(others, key=lambda m: -m.start):
+            query = query[: m.start] + query[m.end :]
+        query = " ".join(query.split())
+        names = self.names()
+        return expand(query, names.mentions(query), names)
 
     def decide(self, question: str, history: list[dict] | None = None, filters: dict | None = None):
         """The answerability decision for a question, without building the answer
