@@ -91,6 +91,8 @@ PLACE_RE = re.compile(r"\(([^()]+)\)\s*$")  # "ICAO diplomatic conference (The H
 # "the 2nd protocol to", "second additional protocol of the": a numbered protocol named by its parent
 PROTOCOL_OF_RE = re.compile(r"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th)\s+(?:additional\s+)?"
                             r"protocol\s+(?:to|of)\s+(?:the\s+)?$", re.I)
+ITS_PROTOCOL_RE = re.compile(r"\bits\s+(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th)\s+(?:additional\s+)?protocol\b",
+                             re.I)
 ORDINALS = {"1st": "first", "2nd": "second", "3rd": "third", "4th": "fourth", "5th": "fifth"}
 KIND_RE = re.compile(r"conventions?|protocols?|treaty|treaties|statute|charter|agreement|directive|regulation", re.I)
 YEAR_TOKEN_RE = re.compile(r"1[89]\d\d|20\d\d")
@@ -354,6 +356,13 @@ class NameIndex:
             docs = self.described(year, described, tok.group(0))
             if docs:
                 out.append(self._protocol_of(text, Mention(start, end, text[start:end], (), tuple(docs))))
+        # "the 1959 MLA convention vs its second protocol": the protocol of the instrument named before
+        for its in ITS_PROTOCOL_RE.finditer(text):
+            before = [m for m in out if m.end <= its.start() and len(m.docs) == 1]
+            if before and not any(m.start < its.end() and its.start() < m.end for m in out):
+                doc = self._protocol_doc(before[-1].docs[0], its.group(1))
+                if doc:
+                    out.append(Mention(its.start(), its.end(), its.group(0), (), (doc,)))
         # a name within a longer one ("second additional protocol" in "the second additional
         # protocol to the extradition convention") is part of it
         out = [m for m in out if not any(o is not m and o.start <= m.start and m.end <= o.end
@@ -367,18 +376,23 @@ class NameIndex:
         before = PROTOCOL_OF_RE.search(text[: m.start])
         if not before or len(m.docs) != 1:
             return m
-        ordinal = before.group(1).lower()
-        ordinal = ORDINALS.get(ordinal, ordinal)
-        parent = title_key(self.docs[m.docs[0]])
+        doc = self._protocol_doc(m.docs[0], before.group(1))
+        if not doc:
+            return m
+        return Mention(before.start(), m.end, text[before.start() : m.end], (), (doc,))
+
+    def _protocol_doc(self, parent_doc: str, ordinal: str) -> str:
+        """The one document whose title holds ``ordinal`` ("second"/"2nd"), "protocol" and the
+        title of ``parent_doc``; "" when there is not exactly one."""
+        ordinal = ORDINALS.get(ordinal.lower(), ordinal.lower())
+        parent = title_key(self.docs[parent_doc])
         hits = []
         for doc, title in self.docs.items():
             have = words(title)
-            if doc != m.docs[0] and ordinal in have and "protocol" in have and any(
+            if doc != parent_doc and ordinal in have and "protocol" in have and any(
                     have[i : i + len(parent)] == parent for i in range(len(have) - len(parent) + 1)):
                 hits.append(doc)
-        if len(hits) != 1:
-            return m
-        return Mention(before.start(), m.end, text[before.start() : m.end], (), (hits[0],))
+        return hits[0] if len(hits) == 1 else ""
 
     def instrument_phrases(self, text: str) -> list[str]:
         """Phrases that name an instrument by its kind and subject ("Convention on Drone Policing",

@@ -134,6 +134,9 @@ def test_planning_answer_types_refs_and_comparisons():
     assert [s.docs for s in p.subjects] == [("hague-hijacking-convention",), ("beijing-aviation-convention",)]
     p = plan("nato art 4 vs art 5", None, names)
     assert [s.refs for s in p.subjects] == [(("article", "4"),), (("article", "5"),)]
+    # "its second protocol": the protocol of the instrument named before it
+    p = plan("1959 MLA convention vs its second protocol on hearing witnesses who are abroad", None, names)
+    assert [s.docs for s in p.subjects] == [("european-mla-convention",), ("second-protocol-mla",)]
 
 
 def test_a_provision_belongs_to_the_instrument_named_beside_it():
