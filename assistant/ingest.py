@@ -315,6 +315,8 @@ def _repair(index: Index, manifest: dict, problem: str | None, report: IngestRep
 
 
 def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: bool = False) -> IngestReport:
+    """One ingest run, under the index lock: repair, find what changed, parse-embed-write it,
+    remove what is gone, bring the lexical index up to date."""
     report = IngestReport()
     manifest, problem = index.read_manifest()
     repaired = _repair(index, manifest, problem, report)
@@ -328,7 +330,25 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
     if upload:
         manifest["upload_labels"] = UPLOAD_LABELS
 
-    # 1. Which files are new or changed?
+    todo = _changed(index, manifest, files, report, relabel)  # 1.
+    written = _Pipeline(index, manifest, report, progress, upload).run(todo)  # 2-4.
+    wrote = bool(report.added or report.updated)
+    _remove_gone(index, manifest, report, files, roots, kept)  # 5.
+
+    # 6. The lexical index follows, file by file: only what changed is re-indexed.
+    # (Each group and the removals saved the manifest already; a write costs in proportion to the index.)
+    if repaired or relabel or not (wrote or report.removed) and not index.has_manifest():
+        index.save_manifest(manifest)
+    progress("lexical", 0, 1)
+    index.sync_lexical(manifest, written)
+    progress("lexical", 1, 1)
+    return report
+
+
+def _changed(index: Index, manifest: dict, files: list[Path], report: IngestReport,
+             relabel: bool) -> list[tuple[Path, str]]:
+    """1. The files that are new or changed, with their digests (the others are reported unchanged,
+    unreadable and oversized ones failed)."""
     todo: list[tuple[Path, str]] = []
     for path in files:
         key = str(path)
@@ -345,80 +365,98 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
             report.unchanged.append(key)
         else:
             todo.append((path, digest))
+    return todo
 
-    # 2-4. A pipeline: a parser thread reads and chunks the files in order; this thread embeds
-    #      them in groups; a writer thread stores each group while the next one is embedded.
-    #      Embedding is the physical limit, so everything else hides behind it (docs/performance.md).
-    written: dict[str, tuple[str, dict]] = {}  # chunk id -> (text, metadata) stored by this run
-    # Stored vectors are reused only when this process reads the store as it is on disk.
-    reuse = index.view_is_current()
-    taken = {e["doc_id"]: p for p, e in manifest["files"].items()}
-    parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse")
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
-    try:
-        settings = index.settings
-        parsed = [parser.submit(_parse, path, settings, upload) for path, _ in todo]
-        group: list[_Pending] = []
-        size, target = 0, FIRST_GROUP
-        known = done = consumed = 0
-        writing: Future | None = None
 
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            # The total so far: files taken, plus those the parser has finished ahead of us.
-            ahead = sum(len(f.result()[3]) for f in parsed[consumed:] if f.done() and not f.cancelled()
-                        and f.exception() is None and not isinstance(f.result(), str))
-            progress("embed", done, max(known + ahead, done))
+class _Pipeline:
+    """2-4. A parser thread reads and chunks the files in order; the calling thread embeds them in
+    groups; a writer thread stores each group while the next one is embedded. Embedding is the
+    physical limit, so everything else hides behind it (docs/performance.md)."""
 
-        def flush() -> None:
-            nonlocal writing, group, size, target
-            texts = [c.embed_text for p in group for c in p.chunks]
-            stored = _stored_vectors(index, manifest, group) if reuse else {}
-            vectors, encoded = _embed(index, texts, stored, tick)
-            report.chunks_embedded += encoded
-            if writing is not None:
-                writing.result()  # the previous group is stored (its error, if any, is raised here)
-            writing = writer.submit(_write_group, index, manifest, report, group, vectors, written)
-            group, size, target = [], 0, min(target * 2, MAX_GROUP)
+    def __init__(self, index: Index, manifest: dict, report: IngestReport, progress: Progress, upload: bool) -> None:
+        self.index, self.manifest, self.report, self.progress, self.upload = index, manifest, report, progress, upload
+        self.written: dict[str, tuple[str, dict]] = {}  # chunk id -> (text, metadata) stored by this run
+        # Stored vectors are reused only when this process reads the store as it is on disk.
+        self.reuse = index.view_is_current()
+        self.group: list[_Pending] = []
+        self.size, self.target = 0, FIRST_GROUP
+        self.known = self.done = self.consumed = 0  # chunks seen, chunks embedded, files taken
+        self.parsed: list[Future] = []
+        self.writing: Future | None = None
+        self.writer: ThreadPoolExecutor | None = None
 
-        for n, ((path, digest), future) in enumerate(zip(todo, parsed), 1):
-            key = str(path)
-            outcome = future.result()
-            consumed = n
-            progress("parse", n, len(todo))
-            if isinstance(outcome, str):
-                report.failed.append((key, outcome))
-                continue
-            doc_id, title, aliases, chunks = outcome
-            owner = taken.get(doc_id)
-            replaces = None
-            if owner is not None and owner != key:
-                if Path(owner).exists() or owner not in manifest["files"]:
-                    report.failed.append((key, f"duplicate document id {doc_id!r} (already used by {owner})"))
+    def run(self, todo: list[tuple[Path, str]]) -> dict[str, tuple[str, dict]]:
+        """Parse, embed and write ``todo``; return what was written (chunk id -> text, metadata)."""
+        manifest, report = self.manifest, self.report
+        taken = {e["doc_id"]: p for p, e in manifest["files"].items()}
+        parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse")
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
+        try:
+            self.parsed = [parser.submit(_parse, path, self.index.settings, self.upload) for path, _ in todo]
+            for n, ((path, digest), future) in enumerate(zip(todo, self.parsed), 1):
+                key = str(path)
+                outcome = future.result()
+                self.consumed = n
+                self.progress("parse", n, len(todo))
+                if isinstance(outcome, str):
+                    report.failed.append((key, outcome))
                     continue
-                replaces = owner  # the document moved: its old file is gone, this one takes over
-            taken[doc_id] = key
-            is_new = key not in manifest["files"] or bool(manifest["files"][key].get("repaired"))
-            group.append(_Pending(key, digest, chunks, doc_id, title, is_new, replaces, aliases))
-            size += len(chunks)
-            known += len(chunks)
-            if size >= target:
-                flush()
-        if group:
-            flush()
-        if writing is not None:
-            writing.result()
-    finally:
-        parser.shutdown(wait=True, cancel_futures=True)
-        writer.shutdown(wait=True)
-    wrote = bool(report.added or report.updated)
+                doc_id, title, aliases, chunks = outcome
+                owner = taken.get(doc_id)
+                replaces = None
+                if owner is not None and owner != key:
+                    if Path(owner).exists() or owner not in manifest["files"]:
+                        report.failed.append((key, f"duplicate document id {doc_id!r} (already used by {owner})"))
+                        continue
+                    replaces = owner  # the document moved: its old file is gone, this one takes over
+                taken[doc_id] = key
+                is_new = key not in manifest["files"] or bool(manifest["files"][key].get("repaired"))
+                self.group.append(_Pending(key, digest, chunks, doc_id, title, is_new, replaces, aliases))
+                self.size += len(chunks)
+                self.known += len(chunks)
+                if self.size >= self.target:
+                    self._flush()
+            if self.group:
+                self._flush()
+            if self.writing is not None:
+                self.writing.result()
+        finally:
+            parser.shutdown(wait=True, cancel_futures=True)
+            self.writer.shutdown(wait=True)
+        return self.written
 
-    # 5. Files under a scanned root that are gone (deleted, ignored, hidden) lose their chunks.
-    #    A file that is still there but failed to parse keeps its last good version.
-    #    All of them at once: one batched delete, then one manifest write (issue 18: a delete and
-    #    a manifest write per file made removing thousands of files take minutes). Killed in
-    #    between, the next run's repair finds those entries' chunks gone and drops them.
+    def _tick(self, n: int) -> None:
+        """``n`` more chunks embedded: report progress against the total known so far (the files
+        taken, plus those the parser has finished ahead of them)."""
+        self.done += n
+        ahead = sum(len(f.result()[3]) for f in self.parsed[self.consumed:] if f.done() and not f.cancelled()
+                    and f.exception() is None and not isinstance(f.result(), str))
+        self.progress("embed", self.done, max(self.known + ahead, self.done))
+
+    def _flush(self) -> None:
+        """Embed the current group, then hand it to the writer once the previous group is stored
+        (that group's error, if any, is raised here)."""
+        group = self.group
+        texts = [c.embed_text for p in group for c in p.chunks]
+        stored = _stored_vectors(self.index, self.manifest, group) if self.reuse else {}
+        vectors, encoded = _embed(self.index, texts, stored, self._tick)
+        self.report.chunks_embedded += encoded
+        if self.writing is not None:
+            self.writing.result()
+        assert self.writer is not None
+        self.writing = self.writer.submit(_write_group, self.index, self.manifest, self.report, group, vectors,
+                                          self.written)
+        self.group, self.size, self.target = [], 0, min(self.target * 2, MAX_GROUP)
+
+
+def _remove_gone(index: Index, manifest: dict, report: IngestReport, files: list[Path], roots: list[Path],
+                 kept: list[Path]) -> None:
+    """5. Files under a scanned root that are gone (deleted, ignored, hidden) lose their chunks.
+    A file that is still there but failed to parse keeps its last good version.
+
+    All of them at once: one batched delete, then one manifest write (issue 18: a delete and a
+    manifest write per file made removing thousands of files take minutes). Killed in between, the
+    next run's repair finds those entries' chunks gone and drops them."""
     present = set(map(str, files))
     gone = [key for key in manifest["files"]
             if key not in present and any(Path(key).is_relative_to(r) for r in roots)
@@ -430,13 +468,4 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
         for key, entry in zip(gone, entries):
             report.removed.append(key)
             report.chunks_removed += len(entry["chunks"])
-
-    # 6. The lexical index follows, file by file: only what changed is re-indexed.
-    # (Each group and the removals saved the manifest already; a write costs in proportion to the index.)
-    if repaired or relabel or not (wrote or report.removed) and not index.has_manifest():
-        index.save_manifest(manifest)
-    progress("lexical", 0, 1)
-    index.sync_lexical(manifest, written)
-    progress("lexical", 1, 1)
-    return report
 
