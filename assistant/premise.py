@@ -10,9 +10,11 @@ Three kinds of contradiction are recognised, all from the structure of the sente
 list about any topic:
 
 - **negation**: a sentence of the passages found negates one of the question's content words
-  ("… shall *not* be entitled to *arrest* …", "This Convention does *not* apply to … a *warship*")
-  and shares at least ``MIN_SHARED`` of the question's content words, while the question itself
-  negates nothing.
+  ("… shall *not* be entitled to *arrest* …"), or a negated lead-in denies one of its list items
+  ("This Convention does *not* apply to: (a) a *warship*; …", a lead-in and its items read as
+  one sentence), and it shares at least ``MIN_SHARED`` of the question's content words, while the
+  question itself negates nothing. A question about what a text says ("what does the convention
+  say about bank secrecy?") assumes nothing.
 - **quantity**: the question states a quantity ("up to 90 days", "at 16") that no passage found
   holds, and a sentence gives a different one for the same thing (the same word next to the
   number: "shall not … exceed 40 *days*", "under the *age* of 18").
@@ -95,8 +97,17 @@ class Conflict:
         return self.passage.text[self.start:self.end]
 
 
+# "what does the convention say about bank secrecy?": a question about what a text says assumes
+# nothing about the matter (verbs of saying)
+REPORTING_RE = re.compile(r"^\W*(?:so\s+)?what\s+(?:does|do|did)\b[^?]*?\b(?:say|says|state|provide|mention|specify|"
+                          r"stipulate|cover|address)\b", re.I)
+
+
 def presupposes(question: str) -> bool:
-    """True when the question takes its content for granted (not a plain yes/no question)."""
+    """True when the question takes its content for granted (not a plain yes/no question, not a
+    question about what a text says)."""
+    if REPORTING_RE.match(_last_clause(question)) and not TAG_RE.search(question):
+        return False
     return bool(TAG_RE.search(question)) or not POLAR_RE.match(_last_clause(question))
 
 
@@ -226,6 +237,29 @@ def _context(content: list[tuple[int, str]], at: int, words: list[str]) -> set[s
     return set(before) | set(after)
 
 
+LEAD_IN_END = re.compile(r"(?::|\bfollowing|\bincluding|\bnamely|\bas follows)\W*$", re.I)
+LIST_ITEM = re.compile(r"^\W{0,2}(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.|\d{1,2}\.)\s*\S", re.I)
+
+
+def _units(text: str) -> list[tuple[int, int, int]]:
+    """The text's sentences (start, end, end of the lead-in), a lead-in joined to its list items:
+    "This Convention does not apply to: (a) a warship; (b) …" is one statement, whatever the
+    sentence splitter made of it. The lead-in ends at ``end`` when there are no items."""
+    spans = sentence_spans(text)
+    out: list[tuple[int, int, int]] = []
+    i = 0
+    while i < len(spans):
+        s, e = spans[i]
+        lead = e
+        if LEAD_IN_END.search(text[s:e]):
+            while i + 1 < len(spans) and LIST_ITEM.match(text[spans[i + 1][0]:spans[i + 1][1]]):
+                i += 1
+                e = spans[i][1]
+        out.append((s, e, lead))
+        i += 1
+    return out
+
+
 def check(question: str, passages: list[Passage], mention_words: set[str] | None = None,
           comparison: bool = False, whether: bool = False) -> Conflict | None:
     """The sentence of ``passages`` (best first) that most plainly contradicts the question's premise.
@@ -260,15 +294,15 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                for at, year in _years(_words(re.sub(r"\b\d{4}/\d+\b", " ", asked)))]  # not "(EU) 2016/679"
     all_years: set[str] = set()
     all_values: set[int] = set()
-    sentences: list[tuple[Passage, int, int, list[str]]] = []
+    sentences: list[tuple[Passage, int, int, list[str], int]] = []
     for p in passages:
-        for s, e in sentence_spans(p.text):
+        for s, e, lead in _units(p.text):
             words = [t.lower() for t in TOKEN_RE.findall(p.text[s:e])]
-            sentences.append((p, s, e, words))
+            sentences.append((p, s, e, words, len(TOKEN_RE.findall(p.text[s:lead]))))
             all_values |= {v for _, v in _quantities(words)}
             all_years |= {y for _, y in _years(words)}
     found: list[tuple[int, Conflict]] = []
-    for p, s, e, words in sentences:
+    for p, s, e, words, items_from in sentences:
         content = _content(words, set())
         shared = q_stems & {st for _, st in content}
         stem_at = dict(content)
@@ -277,8 +311,15 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                 if w not in NEGATION and not w.endswith("n't"):
                     continue
                 denied = _governed(words, i)
-                if not denied or stem_at.get(denied[0]) not in targets:
+                if not denied:
                     continue
+                if stem_at.get(denied[0]) not in targets:
+                    # a negated lead-in denies its list items ("does not apply to: (a) a warship"):
+                    # an item the question assumes is what is denied
+                    items = [k for k in denied[1] if k >= items_from > i and stem_at.get(k) in targets]
+                    if not items:
+                        continue
+                    denied = (items[0], [])
                 # "does not create a new general definition": the question must be about that object
                 if denied[1] and not any(_stem(words[k]) in q_all for k in denied[1]):
                     continue

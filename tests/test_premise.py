@@ -96,3 +96,27 @@ def test_a_name_the_question_assumes_and_no_passage_mentions(provisional_arrest)
         assert premise.unsupported_names(question, passages, named) == [], question
     # a name the passages do mention (or its demonym) is supported
     assert premise.unsupported_names("Why does the Interpol channel carry the request?", passages) == []
+
+
+def test_a_denial_stated_as_a_lead_in_and_its_list_items_counts_as_one_sentence():
+    if not REALDOCS.is_dir():
+        pytest.skip("the real official texts are not on this machine")
+    scope = _article("sua_convention.md", "2")  # "This Convention does not apply to: (a) a warship; …"
+    conflict = premise.check("which article of SUA brings warships used for terrorist attacks within the convention?",
+                             [scope], {"sua"})
+    assert conflict is not None and conflict.kind == "negation" and conflict.claim == "warships"
+    assert "does not apply to" in scope.text[conflict.start:conflict.end]
+    assert "warship" in scope.text[conflict.start:conflict.end]
+    # asked without the premise, nothing is contradicted
+    assert premise.check("which ships does SUA not apply to?", [scope], {"sua"}) is None
+
+
+
+def test_a_question_about_what_a_text_says_assumes_nothing():
+    secrecy = Passage(chunk_id="w:28", doc_id="w", title="w", section="Article 28", url="", score=1.0,
+                      text="A Party shall not invoke bank secrecy as a ground to refuse any co-operation under this chapter.")
+    assert not premise.presupposes("what does the convention say about bank secrecy?")
+    assert not premise.presupposes("what do ETS 24 and ETS 90 say about political offences?")
+    assert premise.check("what does the convention say about invoking bank secrecy?", [secrecy], set()) is None
+    assert premise.presupposes("what does the convention say about bank secrecy, right?")  # a tag asserts
+    assert premise.presupposes("which article lets a state invoke bank secrecy?")
