@@ -47,6 +47,10 @@ ANAPHORA_PENALTY = 0.04  # it opens with "This"/"Such"/"Following these" and its
 ANAPHORA_RE = re.compile(r"^\W*(?:this|these|those|such|it|they|following (?:this|these|that)|the same|thereafter|"
                          r"in that case|in such (?:a )?cases?)\b", re.I)
 LIST_ITEM_RE = re.compile(r"^\W{0,2}(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.|\d{1,2}\.)\s*\S", re.I)
+# "… what measures are to be employed. These may include complete or partial interruption of …":
+# a sentence that lists what the one before it names is that sentence's list (a lead-in in prose)
+ELABORATION_RE = re.compile(r"^\W*(?:these|those|such \w+|they|this|it)\s+(?:may|shall|will|can|must)?\s*"
+                            r"(?:also\s+)?(?:include|includes|comprise|comprises|consist|consists|cover|covers)\b", re.I)
 LEAD_IN_RE = re.compile(r"(?::|\bfollowing|\bincluding|\bnamely|\bas follows)\W*$", re.I)
 
 
@@ -340,7 +344,8 @@ class ExtractiveAnswerer:
 
 def _extend(c: Candidate, spans: list[tuple[int, int]], budget: int) -> tuple[int, int]:
     """A chosen sentence's quoted span, made whole: a list item gets its lead-in, a lead-in its
-    items, a sentence that opens with "This"/"Such" the sentence before it (within ``budget`` words)."""
+    items, a sentence that opens with "This"/"Such" the sentence before it, and a sentence followed
+    by one that lists what it names ("These may include …") that sentence (within ``budget`` words)."""
     text = c.passage.text
     start, end = c.start, c.end
     try:
@@ -363,7 +368,9 @@ def _extend(c: Candidate, spans: list[tuple[int, int]], budget: int) -> tuple[in
             start = spans[j][0]
     elif i > 0 and ANAPHORA_RE.match(sentence) and words(spans[i - 1][0], end) <= budget:
         start = spans[i - 1][0]
-    if LEAD_IN_RE.search(sentence):
+    if i + 1 < len(spans) and ELABORATION_RE.match(at(i + 1)) and words(start, spans[i + 1][1]) <= budget:
+        end = spans[i + 1][1]
+    elif LEAD_IN_RE.search(sentence):
         k = i + 1
         while k < len(spans) and LIST_ITEM_RE.match(text[spans[k][0] : spans[k][1]]) and words(start, spans[k][1]) <= budget:
             end = spans[k][1]

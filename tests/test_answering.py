@@ -275,3 +275,23 @@ def test_sentences_of_the_document_the_question_names_are_preferred(corpus_bot):
     assert not answer.abstained
     assert "three Vice-Presidents" in answer.text and "nine Delegates" in answer.text, answer.text
     assert {c.doc_id for c in answer.citations} == {"interpol-constitution"}
+
+
+def test_a_sentence_is_quoted_with_the_sentence_that_lists_what_it_names():
+    from assistant.answer import Candidate, compose
+    from assistant.chunking import sentence_spans
+    from assistant.types import Passage
+
+    text = ("The Security Council may decide what measures not involving the use of armed force are to be "
+            "employed to give effect to its decisions. These may include complete or partial interruption of "
+            "economic relations and the severance of diplomatic relations. Should the Council consider that "
+            "such measures would be inadequate, it may take action by air, sea, or land forces.")
+    p = Passage(chunk_id="c:0001:x", doc_id="c", title="Charter", section="Article 41", url="", text=text, score=1.0)
+    spans = sentence_spans(text)
+    first = Candidate(0, p, *spans[0], score=1.0)
+    answer = compose("what kind of non-military measures?", [first], [p], {p.chunk_id: spans}, budget=160)
+    assert answer.citations[0].quote.endswith("severance of diplomatic relations.")
+    assert "Should the Council" not in answer.text  # only the listing sentence, not the next one
+    # the listing sentence is not brought when it does not fit the budget
+    short = compose("what kind of non-military measures?", [first], [p], {p.chunk_id: spans}, budget=25)
+    assert short.citations[0].quote == text[spans[0][0]:spans[0][1]]
