@@ -161,7 +161,7 @@ class Assistant:
 
     def retriever(self, k: int | None = None, filters: dict | None = None):
         """A LangChain ``BaseRetriever`` over this assistant's hybrid search."""
-        from .retrieval import PolicyRetriever
+        from .chain import PolicyRetriever
 
         return PolicyRetriever(assistant=self, k=k or self.settings.top_k, filters=filters)
 
@@ -291,7 +291,9 @@ class Assistant:
         ``owner``: search that owner's private uploads too (and no one else's)."""
         if owner is not None:
             return self.for_owner(owner).ask(question, history, filters, k)
-        return self.chain.invoke({"question": question, "history": history, "filters": filters, "k": k})
+        # What ``self.chain`` runs, called directly: LangChain's Runnable machinery costs ~0.5 s
+        # to import, which a one-question process (``assistant ask``) would pay for nothing.
+        return self._answer({"question": question, "history": history, "filters": filters, "k": k})
 
     def stream(self, question: str, history: list[dict] | None = None, filters: dict | None = None, k: int | None = None,
                owner: str | None = None) -> Iterator[str | Answer]:

@@ -1,4 +1,6 @@
-"""The question → retrieval → answer path as LangChain Runnables, for LangChain users to compose.
+"""The question → retrieval → answer path as LangChain Runnables, and the hybrid search as a
+LangChain retriever, for LangChain users to compose. Only this module imports LangChain's
+Runnable machinery (~0.5 s): ``Assistant.ask`` and the command line never load it.
 
 Example:
     >>> chain = Assistant().chain                            # doctest: +SKIP
@@ -7,9 +9,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda
+
+from .retrieval import Mode
 
 if TYPE_CHECKING:
     from .types import Answer
@@ -23,3 +30,31 @@ def build_chain(answer: Callable[[dict], "Answer"]) -> Runnable:
         name="normalize_input",
     )
     return normalize | RunnableLambda(answer, name="retrieve_and_answer")
+
+
+class PolicyRetriever(BaseRetriever):
+    """LangChain retriever over the assistant's hybrid search.
+
+    Example:
+        >>> retriever = PolicyRetriever(assistant=Assistant(), k=5)  # doctest: +SKIP
+        >>> retriever.invoke("Article 5")[0].metadata["doc_id"]      # doctest: +SKIP
+        'nato-treaty'
+    """
+
+    assistant: Any
+    k: int | None = None  # None: the assistant's Settings.top_k
+    filters: dict[str, str] | None = None
+    mode: Mode = "hybrid"
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        passages = self.assistant.retrieve(query, k=k or self.k, filters=self.filters, mode=self.mode)
+        return [
+            Document(
+                id=p.chunk_id,
+                page_content=p.text,
+                metadata={key: value for key, value in p.__dict__.items() if key != "text"},
+            )
+            for p in passages
+        ]

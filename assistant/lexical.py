@@ -52,11 +52,17 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+# bm25s's English stop words (``bm25s.stopwords.STOPWORDS_EN``, the Lucene list), copied:
+# importing them from bm25s imports its whole package (scipy.sparse, tqdm: ~0.25 s of every
+# `assistant ask`). tests/test_lexical_incremental.py checks the copy equals bm25s's list.
+STOPWORDS_EN = ("a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+                "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they",
+                "this", "to", "was", "will", "with")
+
+
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
     """English stop words (bm25s's list)."""
-    from bm25s.stopwords import STOPWORDS_EN
-
     return frozenset(STOPWORDS_EN)
 
 

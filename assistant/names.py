@@ -296,23 +296,33 @@ class NameIndex:
         offices and procedures only: an instrument's name in a title is its parent's), then
         procedures and offices to the documents of the body they belong to ("Red Notice", by
         INTERPOL). A name held by more than ``TITLED_MAX`` titles stands for none of them."""
-        titles = {d: (words(t), set(WORD_RE.findall(t))) for d, t in self.docs.items()}
+        # Which titles hold each run of words (every contiguous slice of every title) and each
+        # word as written: one lookup per name, not a scan of every title per name (~0.1 s at
+        # start-up on the corpus's 105 titles).
+        wanted = [(eid, entry) for eid, entry in self.gloss.entries.items()
+                  if eid not in self.entry_docs and entry.kind not in {"instrument", "term"}]
+        longest = max((len(words(name)) for _, entry in wanted for name in entry.names), default=0)
+        runs: dict[tuple[str, ...], set[str]] = {}
+        raw: dict[str, set[str]] = {}
+        for doc, title in self.docs.items():
+            title_words = words(title)
+            for i in range(len(title_words)):
+                for j in range(i + 1, min(i + longest, len(title_words)) + 1):
+                    runs.setdefault(title_words[i:j], set()).add(doc)
+            for word in WORD_RE.findall(title):
+                raw.setdefault(word, set()).add(doc)
         joined: dict[str, set[str]] = {}
-        for eid, entry in self.gloss.entries.items():
-            if eid in self.entry_docs or entry.kind in {"instrument", "term"}:
-                continue  # an instrument's name inside a title is usually its parent's or child's
+        for eid, entry in wanted:  # an instrument's name inside a title is usually its parent's or child's
             hits: set[str] = set()
             for name in entry.names:
                 form = words(name)
                 acronym = name in entry.acronyms
                 if not form or (len(form) < 2 and not acronym):
                     continue  # one ordinary word ("Charter") says too little
-                for doc, (title_words, raw) in titles.items():
-                    if acronym and len(form) == 1:
-                        if name in raw:  # as written: "INTERPOL", not "interpol" inside a word
-                            hits.add(doc)
-                    elif any(title_words[i : i + len(form)] == form for i in range(len(title_words))):
-                        hits.add(doc)
+                if acronym and len(form) == 1:
+                    hits |= raw.get(name, set())  # as written: "INTERPOL", not "interpol" inside a word
+                else:
+                    hits |= runs.get(form, set())
             if 0 < len(hits) <= TITLED_MAX:
                 joined[eid] = hits
         self.entry_docs.update(joined)

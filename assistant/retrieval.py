@@ -9,12 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
 
 from .chunking import decode_spans
 from .settings import Settings
@@ -269,29 +266,11 @@ def expand_provisions(index: Index, retrieval: Retrieval, n: int, before: int, a
             retrieval.provisions[p.chunk_id] = group
 
 
-class PolicyRetriever(BaseRetriever):
-    """LangChain retriever over the assistant's hybrid search.
+def __getattr__(name: str):
+    """``PolicyRetriever`` (a LangChain ``BaseRetriever``) lives in :mod:`assistant.chain` and is
+    imported on first use: searching never pays for LangChain's Runnable machinery (~0.5 s)."""
+    if name == "PolicyRetriever":
+        from .chain import PolicyRetriever
 
-    Example:
-        >>> retriever = PolicyRetriever(assistant=Assistant(), k=5)  # doctest: +SKIP
-        >>> retriever.invoke("Article 5")[0].metadata["doc_id"]      # doctest: +SKIP
-        'nato-treaty'
-    """
-
-    assistant: Any
-    k: int | None = None  # None: the assistant's Settings.top_k
-    filters: dict[str, str] | None = None
-    mode: Mode = "hybrid"
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
-    ) -> list[Document]:
-        passages = self.assistant.retrieve(query, k=k or self.k, filters=self.filters, mode=self.mode)
-        return [
-            Document(
-                id=p.chunk_id,
-                page_content=p.text,
-                metadata={key: value for key, value in p.__dict__.items() if key != "text"},
-            )
-            for p in passages
-        ]
+        return PolicyRetriever
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -506,9 +506,10 @@ class Index:
 
     @property
     def vectorstore(self):
-        """LangChain's vector store over the same collection; dense search goes through it.
+        """LangChain's vector store over the same collection, for LangChain users (dense search
+        queries the collection directly, as this store would).
 
-        Built on first use: ingesting never needs it, and importing it costs seconds.
+        Built on first use: ingesting and answering never need it, and importing it costs ~0.5 s.
         """
         if self._vectorstore is None:
             from langchain_chroma import Chroma
@@ -827,10 +828,15 @@ class Index:
         """Top ``k`` by cosine similarity: (chunk_id, similarity, text, metadata)."""
         if self.collection.count() == 0:
             return []
-        hits = self.vectorstore.similarity_search_by_vector_with_relevance_scores(
-            vector, k=k, filter=chroma_where(filters)
-        )
-        return [(doc.id, 1.0 - float(dist), doc.page_content, doc.metadata) for doc, dist in hits]
+        # The query langchain_chroma's similarity_search_by_vector_with_relevance_scores makes,
+        # made directly: importing langchain_chroma costs ~0.5 s at start-up (``vectorstore``
+        # stays for LangChain users).
+        got = self.collection.query(query_embeddings=[vector], n_results=k, where=chroma_where(filters),
+                                    include=["documents", "metadatas", "distances"])
+        return [(cid, 1.0 - float(dist), text, meta or {})
+                for cid, text, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
+                                                 got["distances"][0])
+                if text is not None]
 
     def get(self, ids: list[str], embeddings: bool = False, reembed: bool = True) -> dict[str, tuple[str, dict, Any]]:
         """Texts, metadata (and embeddings) of chunks by id. Where embedded Chroma cannot return
