@@ -498,6 +498,7 @@ class Index:
         self._vectorstore = None
         self._lexical: LexicalIndex | None = None
         self._names: tuple[Any, Any] | None = None  # (manifest stamp, NameIndex)
+        self._read: tuple[Any, dict] | None = None  # (manifest stamp, manifest): see _manifest_read()
         self._lexical_checked = 0.0
         self._polled = 0.0  # when the shared records were last asked for changes (server)
         self._sync = threading.Lock()
@@ -570,10 +571,19 @@ class Index:
         else:
             stamp = _manifest_stamp(self.manifest_path)
         if self._names is None or self._names[0] != stamp:
-            manifest = self.shared.load(with_chunks=False) if self.shared is not None else self.load_manifest()
+            manifest = self.shared.load(with_chunks=False) if self.shared is not None else self._manifest_read()
             docs = {e["doc_id"]: (e.get("title", ""), e.get("aliases", [])) for e in manifest["files"].values()}
             self._names = (stamp, NameIndex.build(glossary(), docs))
         return self._names[1]
+
+    def _manifest_read(self) -> dict:
+        """The embedded manifest for readers that never change it (:meth:`problem`, :meth:`names`),
+        parsed once per version of the file: ``assistant ask`` used to parse it twice (at 100k
+        chunks ~5 MB of JSON each time). Not to be modified: :meth:`load_manifest` gives a copy."""
+        stamp = _manifest_stamp(self.manifest_path)
+        if stamp is None or self._read is None or self._read[0] != stamp:
+            self._read = (stamp, self.load_manifest())
+        return self._read[1]
 
     def load_manifest(self) -> dict:
         """The manifest: {"files": {path: {"sha1", "doc_id", "chunks", "title"}}, "updated": ts};
@@ -924,7 +934,7 @@ class Index:
                 return (f"the Chroma server at {self.settings.chroma_url} holds no chunks of collection "
                         f"{self.collection_name} but its manifest lists documents; run `assistant ingest` to rebuild it")
             return None
-        manifest = self.load_manifest() if manifest is None else manifest
+        manifest = self._manifest_read() if manifest is None else manifest
         listed = sum(len(e["chunks"]) for e in manifest["files"].values())
         count = self.collection.count() if count is None else count
         where = self.settings.chroma_url or str(self.dir / "chroma")

@@ -157,3 +157,26 @@ def test_title_join_equals_the_scan_it_replaced(corpus_bot, monkeypatch):
         monkeypatch.setattr(NameIndex, "_join_by_title", original)
         assert len(seen[0]["expected"]) > seen[0]["before"], "the scan joined nothing: nothing is compared"
         assert index.entry_docs == seen[0]["expected"]
+
+
+def test_problem_and_names_parse_the_manifest_once_per_version(tmp_path, docs_dir, monkeypatch):
+    from assistant import Assistant
+    from assistant.store import Index
+
+    bot = Assistant(index_dir=tmp_path / "idx")
+    assert bot.ingest([docs_dir]).ok
+    fresh = Assistant(index_dir=tmp_path / "idx")
+    index = fresh.index()
+    reads = []
+    original = Index.load_manifest
+    monkeypatch.setattr(Index, "load_manifest", lambda self: reads.append(1) or original(self))
+    assert index.problem() is None
+    assert "alpha-pact" in fresh.names().docs
+    assert len(reads) == 1
+    # a new version of the manifest (another ingest) is read again, and what it says is seen
+    (docs_dir / "gamma.md").write_text("---\nid: gamma-accord\ntitle: The Gamma Accord (2020)\n---\n\n"
+                                       "# The Gamma Accord\n\nThe Gamma Accord sets up a joint patrol.\n",
+                                       encoding="utf-8")
+    assert bot.ingest([docs_dir]).ok
+    assert index.problem() is None and "gamma-accord" in fresh.names().docs
+    assert len(reads) == 2
