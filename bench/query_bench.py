@@ -183,6 +183,15 @@ def measure_queries(index_dir: Path, backend: str, n_queries: int) -> dict:
     stages.wrap(LexicalIndex, "search", "bm25 search")
     stages.wrap(LexicalIndex, "structural", "structural refs")
     stages.wrap(ExtractiveAnswerer, "score", "answerer: sentence scoring")
+    # The Chroma requests themselves (exclusive of the stages above that make them), and the
+    # shared-state poll of a client of a server (its requests counted inside it).
+    from chromadb.api.models.Collection import Collection
+
+    poll = {"shared state poll": "shared state poll: its requests"}
+    stages.wrap(Collection, "count", "chroma count()", inside=poll)
+    stages.wrap(Collection, "query", "chroma query() request", inside=poll)
+    stages.wrap(Collection, "get", "chroma get() request", inside=poll)
+    stages.wrap(Index, "_shared_lexical", "shared state poll")
 
     retrieve_ms = []
     for q in qs:

@@ -224,9 +224,11 @@ def _base_index(base: Path | None, work: Path) -> Path:
     return out
 
 
-def fill_server(base: Path, url: str, size: int, seed: int = 0) -> dict:
+def fill_server(base: Path, url: str, size: int, seed: int = 0, start: int = 0) -> dict:
     """Write ``size`` chunks (the real ones, then synthetic variants) and their shared manifest
-    records to the server at ``url``."""
+    records to the server at ``url``. ``start`` (a multiple of 100 past the real chunks): the
+    server already holds the first ``start`` of them (an earlier, smaller fill): only the rest
+    are written."""
     import chromadb
 
     from assistant.chunking import encode_spans
@@ -247,7 +249,7 @@ def fill_server(base: Path, url: str, size: int, seed: int = 0) -> dict:
     t0 = time.perf_counter()
     ids, docs, metas, vecs = [], [], [], []
     file_chunks: list[str] = []
-    for i in range(size):
+    for i in range(start, size):
         cid, text, meta, vec = real[i % len(real)]
         if i >= len(real):
             new_text, new_spans = shuffled_sentences(text, meta, rng)

@@ -180,3 +180,15 @@ def test_problem_and_names_parse_the_manifest_once_per_version(tmp_path, docs_di
     assert bot.ingest([docs_dir]).ok
     assert index.problem() is None and "gamma-accord" in fresh.names().docs
     assert len(reads) == 2
+
+
+def test_dense_search_of_an_empty_index_finds_nothing(tmp_path):
+    """No count() before the query (one request less per search through a server): an empty
+    collection must answer with no hits, filtered or not."""
+    from assistant import Assistant
+
+    index = Assistant(index_dir=tmp_path / "idx").index(create=True)
+    assert index.collection.count() == 0
+    vec = [0.05] * 384
+    assert index.dense(vec, 5, {}) == []
+    assert index.dense(vec, 5, {"doc_id": "nato-treaty", "topic": ("nato", "eu")}) == []
