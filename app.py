@@ -23,6 +23,7 @@ import html
 import itertools
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -425,6 +426,14 @@ def _first_chunks(index) -> list[dict]:
     return list(metas)
 
 
+def _quietly(fn) -> None:
+    """Run ``fn``; an error is left for its first real use to report (in the script's thread)."""
+    try:
+        fn()
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def _base_assistant(st, index_dir: str, corpus_dir: str, generator: str):
     @st.cache_resource(show_spinner="Loading the assistant…")
     def get_assistant(index_dir: str, corpus_dir: str, generator: str = "extractive"):
@@ -434,6 +443,9 @@ def _base_assistant(st, index_dir: str, corpus_dir: str, generator: str):
         settings = Settings().model_copy(update={"index_dir": Path(index_dir), "corpus_dir": Path(corpus_dir),
                                                  "generator": generator})
         bot = Assistant(settings=settings)
+        warm = getattr(bot.embeddings, "warm", None)
+        if warm is not None:  # the encoder loads on a thread while the index opens (as `assistant ask` does)
+            threading.Thread(target=_quietly, args=(warm,), name="encoder-warm-up").start()
         try:  # load the model and open the index now, so the first answer is not the slow one
             bot.retrieve("collective defence", k=1)
         except Exception:  # noqa: BLE001 - no index yet, or a broken one: the page explains it

@@ -579,7 +579,8 @@ class Index:
     def _manifest_read(self) -> dict:
         """The embedded manifest for readers that never change it (:meth:`problem`, :meth:`names`),
         parsed once per version of the file: ``assistant ask`` used to parse it twice (at 100k
-        chunks ~5 MB of JSON each time). Not to be modified: :meth:`load_manifest` gives a copy."""
+        chunks ~5 MB of JSON each time). The result is shared: never modify it (whoever changes the
+        manifest takes a fresh parse from :meth:`load_manifest`)."""
         stamp = _manifest_stamp(self.manifest_path)
         if stamp is None or self._read is None or self._read[0] != stamp:
             self._read = (stamp, self.load_manifest())

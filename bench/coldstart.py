@@ -75,11 +75,11 @@ def main() -> None:
 
     trees = [("", ROOT)] + ([("_baseline", args.baseline.resolve())] if args.baseline else [])
 
-    def median(name: str, cmd: list[str], env: dict[str, str], reported: str | None = None,
+    def median(name: str, cmd: list[str], env: dict[str, str], reported: tuple[str, ...] = (),
                app: bool = False) -> None:
         """Median wall time of ``repeat`` runs of ``cmd`` per tree (alternating): ``out[name]``
         and, with a baseline, ``out[name + "_baseline"]`` and ``out[name + "_ratio"]``.
-        ``reported``: also the median of that key of the JSON line the child prints (a moment
+        ``reported``: also the medians of these keys of the JSON line the child prints (moments
         it timed itself); ``app``: the command's last argument but one is this tree's app.py."""
         runs: dict[str, dict[str, list]] = {suffix: {"walls": [], "peaks": [], "inner": [], "cpus": []}
                                             for suffix, _ in trees}
@@ -94,13 +94,13 @@ def main() -> None:
                 r["peaks"].append(p)
                 r["cpus"].append(CPU[-1])
                 if reported:
-                    r["inner"].append(json.loads(stdout.strip().splitlines()[-1])[reported])
+                    r["inner"].append(json.loads(stdout.strip().splitlines()[-1]))
         for suffix, _ in trees:
             r = runs[suffix]
             res = {"median_s": round(percentile(r["walls"], 50), 2), "min_s": round(min(r["walls"]), 2),
                    "peak_rss_mb": max(r["peaks"]), "cpu_median_s": round(percentile(r["cpus"], 50), 2)}
-            if reported:
-                res[f"{reported}_median"] = round(percentile(r["inner"], 50), 2)
+            for key in reported or ():
+                res[f"{key}_median"] = round(percentile([x[key] for x in r["inner"]], 50), 2)
             out[name + suffix] = res
         if args.baseline:
             now, before = out[name], out[name + "_baseline"]
@@ -119,7 +119,7 @@ def main() -> None:
     timed(ingest, {})
     median("reingest_unchanged_cli", ingest, {})
     median("chat_first_answer", [sys.executable, "-c", CHAT, str(ROOT / "app.py"), q],
-           {"ASSISTANT_INDEX_DIR": str(args.index)}, reported="first_screen_s", app=True)
+           {"ASSISTANT_INDEX_DIR": str(args.index)}, reported=("first_screen_s", "first_answer_s"), app=True)
     emit(out)
 
 
