@@ -14,19 +14,21 @@ from assistant.names import WORD_RE, NameIndex, glossary, words
 HEAVY = ("chromadb", "langchain_core", "langchain_chroma", "onnxruntime", "torch", "bm25s", "wordfreq", "scipy")
 
 # Runs the command line in this process, then reports which of these packages it imported.
+# (The report is printed by an atexit handler: `ask` ends the process right after its output,
+# running the atexit handlers but not the interpreter's teardown.)
 PROBE = """
-import json, sys
+import atexit, json, sys
 watch = json.loads(sys.argv[1])
 sys.argv = ["assistant", *sys.argv[2:]]
+outcome = {"code": None}
+atexit.register(lambda: print(json.dumps({"code": outcome["code"], "loaded": sorted(m for m in watch if m in sys.modules)}),
+                              file=sys.stderr, flush=True))
 from assistant.cli import main
+outcome["code"] = 0  # what a fast exit after a finished command means
 try:
     main()
 except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-sys.stdout.flush()
-print(json.dumps({"code": code, "loaded": sorted(m for m in watch if m in sys.modules)}), file=sys.stderr)
+    outcome["code"] = exc.code or 0
 """
 
 
