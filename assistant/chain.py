@@ -9,14 +9,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda
-
-from .retrieval import Mode
 
 if TYPE_CHECKING:
     from .types import Answer
@@ -44,7 +42,8 @@ class PolicyRetriever(BaseRetriever):
     assistant: Any
     k: int | None = None  # None: the assistant's Settings.top_k
     filters: dict[str, str] | None = None
-    mode: Mode = "hybrid"
+    # assistant.retrieval.Mode, spelled out: retrieval imports this module (lazily, for this class)
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None

@@ -94,6 +94,11 @@ def test_policy_retriever_is_still_importable_from_retrieval(corpus_bot):
     from assistant.retrieval import PolicyRetriever as same
 
     assert same is PolicyRetriever
+    import typing
+
+    from assistant.retrieval import Mode
+
+    assert typing.get_args(PolicyRetriever.model_fields["mode"].annotation) == typing.get_args(Mode)
     docs = corpus_bot.retriever(k=3).invoke("Article 5 of the North Atlantic Treaty")
     assert len(docs) == 3 and docs[0].metadata["doc_id"] == "nato-treaty"
 
