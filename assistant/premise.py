@@ -194,7 +194,7 @@ def _content(words: list[str], names: set[str]) -> list[tuple[int, str]]:
 
 
 def _value(word: str) -> int | None:
-    if word.isdigit():
+    if word.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
         return int(word)
     return NUMBER_WORDS.get(word)
 

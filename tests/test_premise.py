@@ -120,3 +120,13 @@ def test_a_question_about_what_a_text_says_assumes_nothing():
     assert premise.check("what does the convention say about invoking bank secrecy?", [secrecy], set()) is None
     assert premise.presupposes("what does the convention say about bank secrecy, right?")  # a tag asserts
     assert premise.presupposes("which article lets a state invoke bank secrecy?")
+
+
+def test_superscripts_and_other_non_decimal_digits_are_not_quantities():
+    # "²".isdigit() is True but int("²") fails: a question with one must not crash the check
+    assert premise._value("²") is None and premise._value("١٢") == 12 and premise._value("ten") == 10
+    p = Passage(chunk_id="x:1", doc_id="x", title="x", section="Article 1", url="", score=1.0,
+                text="The area shall not exceed 40 km² in total.")
+    assert premise._quantities(premise._words("why is the area ² times 50 km² under the treaty?")) == [(6, 50)]
+    conflict = premise.check("why may the area be 50 km² under the treaty?", [p], set())
+    assert conflict is not None and conflict.kind == "quantity" and conflict.claim == "50 km²"
