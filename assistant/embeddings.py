@@ -118,6 +118,11 @@ class MiniLMEmbeddings(Embeddings):
         self.encoded += len(todo)
         return vectors[inverse]
 
+    def encode_uncached(self, texts: list[str]) -> np.ndarray:
+        """The model's vectors for ``texts``, every one encoded (no de-duplication, no memo): what
+        the encoder alone costs, for benches."""
+        return self._encode_model(list(texts), None)
+
     def _encode_model(self, texts: list[str], progress: Callable[[int], None] | None) -> np.ndarray:
         """Run distinct texts through the model."""
         if self.backend == "onnx":

@@ -54,7 +54,7 @@ class _Pending:
     aliases: tuple[str, ...] = ()  # the names front matter gives the document
 
 
-def _parse(path: Path, settings, upload: bool = False) -> tuple[str, str, tuple[str, ...], list[Chunk]] | str:
+def parse_file(path: Path, settings, upload: bool = False) -> tuple[str, str, tuple[str, ...], list[Chunk]] | str:
     """Load and chunk one file within the extraction budgets: (doc id, title, aliases, chunks),
     or the reason it cannot be read. An upload's metadata says so, whatever it claims (:func:`as_upload`)."""
     try:
@@ -133,7 +133,7 @@ def _embed(index: Index, texts: list[str], stored: dict[str, np.ndarray],
     return vectors, len(todo)
 
 
-def _sha1(path: Path, max_bytes: int | None = None) -> str:
+def file_sha1(path: Path, max_bytes: int | None = None) -> str:
     """The file's SHA-1, read as a stream from a regular file of at most ``max_bytes`` bytes
     (:func:`open_regular`: a FIFO or a file above the limit raises :class:`BadDocument`)."""
     with open_regular(path, max_bytes) as fh:
@@ -353,7 +353,7 @@ def _changed(index: Index, manifest: dict, files: list[Path], report: IngestRepo
     for path in files:
         key = str(path)
         try:
-            digest = _sha1(path, index.settings.max_file_bytes)
+            digest = file_sha1(path, index.settings.max_file_bytes)
         except BadDocument as exc:  # too large, or not a regular file (any more)
             report.failed.append((key, str(exc)))
             continue
@@ -392,7 +392,7 @@ class _Pipeline:
         parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse")
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
         try:
-            self.parsed = [parser.submit(_parse, path, self.index.settings, self.upload) for path, _ in todo]
+            self.parsed = [parser.submit(parse_file, path, self.index.settings, self.upload) for path, _ in todo]
             for n, ((path, digest), future) in enumerate(zip(todo, self.parsed), 1):
                 key = str(path)
                 outcome = future.result()

@@ -139,6 +139,13 @@ def _server_has(client, name: str) -> bool:
     return True
 
 
+def forget_clients() -> None:
+    """Forget this process's Chroma clients and views: for a bench or a test that copies, moves or
+    deletes an index folder it has open (the next open makes a new client)."""
+    _clients.clear()
+    _views.clear()
+
+
 def _client_key(settings: Settings) -> str:
     """Where the Chroma data live: the server's URL, or the embedded store's folder."""
     return settings.chroma_url or str((Path(settings.index_dir) / "chroma").resolve())

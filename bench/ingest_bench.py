@@ -153,7 +153,7 @@ def main() -> None:
         if args.keep:
             from assistant import store
 
-            store._clients.clear()
+            store.forget_clients()
             shutil.rmtree(args.keep, ignore_errors=True)
             shutil.copytree(Path(tmp) / f"index-{args.rounds - 1}", args.keep)
             shutil.copytree(folder, args.keep.parent / f"{args.keep.name}-docs", dirs_exist_ok=True)

@@ -96,7 +96,7 @@ def _write_folder(folder: Path, n_files: int, seed: int = 0) -> None:
 
 def _populate_from_files(index, folder: Path, progress: bool = True) -> dict:
     """Index ``folder`` as an ingest would, except that vectors are synthetic."""
-    from assistant.ingest import _parse, _sha1
+    from assistant.ingest import parse_file, file_sha1
 
     rng = np.random.default_rng(0)
     manifest = index.load_manifest()
@@ -112,8 +112,8 @@ def _populate_from_files(index, folder: Path, progress: bool = True) -> dict:
             ids.clear(), texts.clear(), metas.clear()
 
     for n, path in enumerate(files, 1):
-        doc_id, title, aliases, chunks = _parse(path, index.settings)
-        manifest["files"][str(path.resolve())] = {"sha1": _sha1(path), "doc_id": doc_id, "title": title,
+        doc_id, title, aliases, chunks = parse_file(path, index.settings)
+        manifest["files"][str(path.resolve())] = {"sha1": file_sha1(path), "doc_id": doc_id, "title": title,
                                                   "aliases": list(aliases), "chunks": [c.chunk_id for c in chunks]}
         for c in chunks:
             ids.append(c.chunk_id)
@@ -141,7 +141,7 @@ def changed(size: int, server: bool, work: Path) -> dict:
     from assistant.ingest import ingest
     from assistant.lexical import LexicalIndex
     from assistant.settings import Settings
-    from assistant.store import Index, _clients
+    from assistant.store import Index, forget_clients
 
     folder, idx = work / f"docs-{size}", work / f"idx-{size}"
     chroma = ChromaServer(work / f"server-{size}") if server else None
@@ -185,7 +185,7 @@ def changed(size: int, server: bool, work: Path) -> dict:
             rounds.append({"in_process_s": round(t_in.wall, 2), "embedded_chunks": report.chunks_embedded})
         with target.open("a", encoding="utf-8") as fh:
             fh.write("\n\nOne more paragraph for the fresh process on the duties of the depositary.\n")
-        _clients.clear()
+        forget_clients()
         t0 = time.perf_counter()
         proc = subprocess.run([str(BIN), "--index", str(idx), "ingest", str(folder)], capture_output=True, text=True,
                               env={**os.environ, **env}, cwd=ROOT, timeout=1800)
@@ -210,7 +210,7 @@ def changed(size: int, server: bool, work: Path) -> dict:
         os.environ.pop("ASSISTANT_CHROMA_URL", None)
         if chroma:
             chroma.stop()
-        _clients.clear()
+        forget_clients()
 
 
 # --- query latency through a server ----------------------------------------------------------------

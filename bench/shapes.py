@@ -177,7 +177,7 @@ def main() -> None:
                 step = max(1, len(chunks) // 256)
                 sample = [c.embed_text for c in chunks[::step]][:256]
                 with Timer() as e:
-                    emb._encode_model(sample, None)
+                    emb.encode_uncached(sample)
                 text_mb = size  # MB of text generated (a PDF file is smaller: its streams are compressed)
                 encoder_s_per_mb = e.wall / len(sample) * len(chunks) / text_mb
                 encoder_cpu_s_per_mb = e.cpu / len(sample) * len(chunks) / text_mb

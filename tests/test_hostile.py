@@ -706,7 +706,7 @@ def test_a_file_swapped_for_a_fifo_mid_ingest_fails_alone_without_a_hang(tmp_pat
 
         monkeypatch.setattr(ingest_mod, "scan", scan_then_swap)
     else:
-        real_sha1 = ingest_mod._sha1
+        real_sha1 = ingest_mod.file_sha1
 
         def sha1_then_swap(path, *args, **kwargs):
             digest = real_sha1(path, *args, **kwargs)
@@ -714,7 +714,7 @@ def test_a_file_swapped_for_a_fifo_mid_ingest_fails_alone_without_a_hang(tmp_pat
                 swap()
             return digest
 
-        monkeypatch.setattr(ingest_mod, "_sha1", sha1_then_swap)
+        monkeypatch.setattr(ingest_mod, "file_sha1", sha1_then_swap)
     bot = Assistant(index_dir=tmp_path / "idx")
     report = _ingest_in_thread(bot, [docs_dir])
     assert report.failed == [(str(victim.resolve()), "not a regular file (a FIFO)")]

@@ -393,15 +393,15 @@ def test_file_hash_is_the_sha1_of_the_bytes_and_refuses_what_open_regular_refuse
     import os
 
     from assistant.errors import BadDocument
-    from assistant.ingest import _sha1
+    from assistant.ingest import file_sha1
 
     data = os.urandom(3 * 2**20 + 17)  # several read blocks
     (tmp_path / "big.pdf").write_bytes(data)
     (tmp_path / "empty.md").write_bytes(b"")
-    assert _sha1(tmp_path / "big.pdf") == hashlib.sha1(data).hexdigest()
-    assert _sha1(tmp_path / "empty.md") == "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    assert file_sha1(tmp_path / "big.pdf") == hashlib.sha1(data).hexdigest()
+    assert file_sha1(tmp_path / "empty.md") == "da39a3ee5e6b4b0d3255bfef95601890afd80709"
     with pytest.raises(BadDocument, match="file too large"):
-        _sha1(tmp_path / "big.pdf", max_bytes=2**20)
+        file_sha1(tmp_path / "big.pdf", max_bytes=2**20)
     os.mkfifo(tmp_path / "pipe.md")
     with pytest.raises(BadDocument, match="not a regular file"):
-        _sha1(tmp_path / "pipe.md")
+        file_sha1(tmp_path / "pipe.md")
