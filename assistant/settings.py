@@ -127,8 +127,8 @@ class Settings(BaseSettings):
     # probability that the sources answer a question; below this threshold the assistant abstains.
     # Unset: the threshold fitted with the model (scripts/fit_answerability.py).
     answer_threshold: float | None = None
-    # Extractive answer shape, measured with scripts/tune_answerer.py on eval/questions/dev.jsonl
-    # (81 settings): key-fact coverage 0.604 → 0.679 for ~24 more words, citation precision kept.
+    # Extractive answer shape, chosen with scripts/tune_answerer.py on eval/questions/dev.jsonl
+    # (figures: docs/measurements.md).
     answer_max_sentences: int = 4  # sentences in an answer
     answer_passages: int = 3  # the top passages whose sentences are candidates
     answer_keep_ratio: float = 0.7  # a further sentence must score at least this share of the best
@@ -142,9 +142,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = 32
     # Embedding backend: "torch" (SentenceTransformer) or "onnx" (int8 ONNX Runtime, exported
     # once to <index_dir>/../models; see assistant/onnx_encoder.py and docs/performance.md).
-    # Default "onnx": same retrieval quality on eval/questions/dev.jsonl (recall@5 0.9933 vs
-    # 0.9867 with torch), about 2x faster ingest, 5x faster answers, a quarter of the memory
-    # (docs/performance.md). The model is exported once, at set-up, into ``models_dir``.
+    # Default "onnx": the same retrieval quality as torch, faster ingest and answers, less memory
+    # (figures: docs/performance.md, docs/measurements.md). The model is exported once, at
+    # set-up, into ``models_dir``.
     encoder: Literal["torch", "onnx"] = "onnx"
     models_dir: Path = Path(".assistant/models")
     # Worker threads of the ONNX encoder (one process-wide pool); 0 = one per CPU core.
