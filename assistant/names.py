@@ -175,12 +175,16 @@ class Glossary:
             form = words(name)
             if form and not _holds_provision(name):
                 self.forms.setdefault(form, set()).update(i for i in ids if i in self.entries)
+        derived: set[tuple[str, ...]] = set()
         for e in self.entries.values():
             for name in self._derived(e):
                 form = words(name)
-                if form and form not in self.forms:  # a derived name never shadows a given one
+                if not form:
+                    continue
+                if form not in self.forms:  # a derived name never shadows a given one
                     self.forms[form] = {e.id}
-                elif form and e.id not in self.forms[form] and name.lower() not in {n.lower() for n in e.names}:
+                    derived.add(form)
+                elif form in derived:
                     self.forms[form].add(e.id)  # two instruments derive it: ambiguous
         self.max_len = max((len(f) for f in self.forms), default=1)
 
