@@ -11,6 +11,9 @@ import pytest
 
 from assistant.names import WORD_RE, NameIndex, glossary, words
 
+# Start-up is measured on real processes, the real model and real indexes: the integration layer.
+pytestmark = pytest.mark.integration
+
 HEAVY = ("chromadb", "langchain_core", "langchain_chroma", "onnxruntime", "torch", "bm25s", "wordfreq", "scipy")
 
 # Runs the command line in this process, then reports which of these packages it imported.
