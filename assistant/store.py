@@ -143,7 +143,8 @@ def forget_clients() -> None:
     """Forget this process's Chroma clients and views: for a bench or a test that copies, moves or
     deletes an index folder it has open (the next open makes a new client)."""
     _clients.clear()
-    _views.clear()
+    with _state_lock:
+        _views.clear()
 
 
 def _client_key(settings: Settings) -> str:
