@@ -8,7 +8,6 @@ chunk, and that span is the citation's quote.
 from __future__ import annotations
 
 import copy
-import math
 import re
 import threading
 from collections import OrderedDict
@@ -17,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from cachetools import LRUCache
 
-from .chunking import sentence_spans
-from .lexical import references, tokenize
+from .chunking import LEAD_IN_RE, LIST_ITEM_RE, sentence_spans
+from .lexical import idf_weights, references, tokenize
 from .planning import QueryPlan, defines, holds_answer, leans_on_history, question_parts, standalone_query  # noqa: F401
 from .retrieval import Retrieval
 from .settings import default
@@ -46,12 +45,10 @@ DOC_BONUS = 0.2
 ANAPHORA_PENALTY = 0.04  # it opens with "This"/"Such"/"Following these" and its subject is elsewhere
 ANAPHORA_RE = re.compile(r"^\W*(?:this|these|those|such|it|they|following (?:this|these|that)|the same|thereafter|"
                          r"in that case|in such (?:a )?cases?)\b", re.I)
-LIST_ITEM_RE = re.compile(r"^\W{0,2}(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.|\d{1,2}\.)\s*\S", re.I)
 # "… what measures are to be employed. These may include complete or partial interruption of …":
 # a sentence that lists what the one before it names is that sentence's list (a lead-in in prose)
 ELABORATION_RE = re.compile(r"^\W*(?:these|those|such \w+|they|this|it)\s+(?:may|shall|will|can|must)?\s*"
                             r"(?:also\s+)?(?:include|includes|comprise|comprises|consist|consists|cover|covers)\b", re.I)
-LEAD_IN_RE = re.compile(r"(?::|\bfollowing|\bincluding|\bnamely|\bas follows)\W*$", re.I)
 
 
 @dataclass
@@ -205,8 +202,7 @@ class ExtractiveAnswerer:
     @staticmethod
     def _idf(question: str, lexical) -> tuple[dict[str, float], float]:
         """The question's words with their inverse document frequencies, and their sum."""
-        n_docs = max(len(lexical), 1)
-        idf = {t: math.log(1 + n_docs / (1 + lexical.document_frequency(t))) for t in set(tokenize(question))}
+        idf = idf_weights(question, lexical)
         return idf, sum(idf.values()) or 1.0
 
     def _trim(self, question: str, cands: list[Candidate], passages: list[Passage], lexical) -> list[Candidate]:

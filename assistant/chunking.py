@@ -16,6 +16,12 @@ from .loaders import LoadedDoc
 PARA_RE = re.compile(r"\n\s*\n")
 
 
+# The list structure of legal text, at the level of sentences: a list item ("(a) …", "b. …",
+# "2. …") and a lead-in that announces items ("… as follows:", "… including").
+LIST_ITEM_RE = re.compile(r"^\W{0,2}(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.|\d{1,2}\.)\s*\S", re.I)
+LEAD_IN_RE = re.compile(r"(?::|\bfollowing|\bincluding|\bnamely|\bas follows)\W*$", re.I)
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A piece of a document ready to embed and store."""

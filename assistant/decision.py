@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-from .lexical import Vocabulary, stopwords, tokenize
+from .lexical import Vocabulary, idf_weights, stopwords, tokenize
 from .names import KIND_RE
 from .planning import COMPARE_RE, QueryPlan, holds_answer
 from .chunking import sentence_spans
@@ -177,9 +177,7 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
         return {f: 0.0 for f in FEATURES} | {"unknown": 1.0, "unsupported": 1.0}, {}
     similarity = max(p.similarity for p in passages)
     # lexical: IDF-weighted share of the question's words in one top passage
-    n = max(len(lexical), 1)
-    q_tokens = set(tokenize(plan.question))
-    idf = {t: math.log(1 + n / (1 + lexical.document_frequency(t))) for t in q_tokens}
+    idf = idf_weights(plan.question, lexical)
     total = sum(idf.values()) or 1.0
     lex = 0.0
     for p in passages[:TOP]:
@@ -218,7 +216,7 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
     # a passage mentions a word through its document's names: "hijacking" is in a passage of
     # the Hague Hijacking Convention, whose text says "unlawful seizure"
     for doc in dict.fromkeys(p.doc_id for p in passages[:TOP]):
-        seen |= {t for name in names.doc_names(doc) for t in tokenize(name)}
+        seen |= names.name_tokens(doc)
     vocab = Vocabulary(seen)
     unsupported = [w for w in specific if w not in unknown and not all(vocab.related(t) for t in tokenize(w))]
     # the words that make a question a comparison ("difference", "compared", "unlike") are its

@@ -175,6 +175,14 @@ K1, B = 1.5, 0.75
 FORMAT = 2
 STATE = "state.json"
 SCORE_CACHE_BYTES = 64 * 2**20  # per-token BM25 parts kept between questions
+def idf_weights(text: str, stats) -> dict[str, float]:
+    """The tokens of ``text`` with their inverse document frequency over ``stats`` (anything with
+    ``len()`` and ``document_frequency()``: a LexicalIndex or LexicalUnion), log(1 + N / (1 + df)):
+    how much a word of a question says, for the answerability decision and the answerer."""
+    n = max(len(stats), 1)
+    return {t: math.log(1 + n / (1 + stats.document_frequency(t))) for t in set(tokenize(text))}
+
+
 EMPTY = "∅"  # the token of a chunk without words: keeps its length (1) as bm25s counted it
 
 

@@ -271,7 +271,7 @@ class NameIndex:
     doc_forms: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
     entry_docs: dict[str, set[str]] = field(default_factory=dict)
     doc_case: dict[tuple[str, ...], str] = field(default_factory=dict)  # "led" -> "LED" (see Glossary.find)
-    _name_tokens: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    _name_tokens: dict[str, frozenset[str]] | None = field(default=None, repr=False, compare=False)  # doc -> tokens
 
     @classmethod
     def build(cls, gloss: Glossary, documents: dict[str, tuple[str, list[str]]]) -> "NameIndex":
@@ -471,13 +471,16 @@ class NameIndex:
                 docs |= self.entry_docs.get(entry.founding, set())
         return tuple(sorted(docs)) if 0 < len(docs) <= TITLED_MAX else ()
 
-    def name_tokens(self) -> frozenset[str]:
-        """The word tokens (as the lexical index makes them) of every name of every document."""
+    def name_tokens(self, doc_id: str | None = None) -> frozenset[str]:
+        """The word tokens (as the lexical index makes them) of every name of ``doc_id``, or of
+        every document; computed once per name index."""
         if self._name_tokens is None:
             from .lexical import tokenize
 
-            self._name_tokens = frozenset(t for doc in self.docs for name in self.doc_names(doc) for t in tokenize(name))
-        return self._name_tokens
+            self._name_tokens = {doc: frozenset(t for name in self.doc_names(doc) for t in tokenize(name))
+                                 for doc in self.docs}
+            self._name_tokens[""] = frozenset().union(*self._name_tokens.values())
+        return self._name_tokens.get(doc_id or "", frozenset())
 
     def doc_names(self, doc_id: str) -> list[str]:
         """Every name of a document: its title and the names of the glossary entries joined to it."""

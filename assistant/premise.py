@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .chunking import sentence_spans
+from .chunking import LEAD_IN_RE, LIST_ITEM_RE, sentence_spans
 from .decision import english_zipf, function_words, passage_tokens
 from .lexical import Vocabulary, stopwords, tokenize
 from .planning import question_parts
@@ -237,10 +237,6 @@ def _context(content: list[tuple[int, str]], at: int, words: list[str]) -> set[s
     return set(before) | set(after)
 
 
-LEAD_IN_END = re.compile(r"(?::|\bfollowing|\bincluding|\bnamely|\bas follows)\W*$", re.I)
-LIST_ITEM = re.compile(r"^\W{0,2}(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.|\d{1,2}\.)\s*\S", re.I)
-
-
 def _units(text: str) -> list[tuple[int, int, int]]:
     """The text's sentences (start, end, end of the lead-in), a lead-in joined to its list items:
     "This Convention does not apply to: (a) a warship; (b) …" is one statement, whatever the
@@ -251,8 +247,8 @@ def _units(text: str) -> list[tuple[int, int, int]]:
     while i < len(spans):
         s, e = spans[i]
         lead = e
-        if LEAD_IN_END.search(text[s:e]):
-            while i + 1 < len(spans) and LIST_ITEM.match(text[spans[i + 1][0]:spans[i + 1][1]]):
+        if LEAD_IN_RE.search(text[s:e]):
+            while i + 1 < len(spans) and LIST_ITEM_RE.match(text[spans[i + 1][0]:spans[i + 1][1]]):
                 i += 1
                 e = spans[i][1]
         out.append((s, e, lead))
