@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInput
+from .types import Passage
 
 MARKER_RE = re.compile(r"\s*\[\d+\]")
 # Passages each question retrieves in an evaluation (and its ablations): the documents of the
@@ -198,8 +199,10 @@ def summarize(rows: list[dict], k: int = 5) -> dict[str, Any]:
     }
 
 
-def evaluate_answer(q: Question, answer, chunk_text: dict[str, str]) -> dict[str, Any]:
-    """One per-question row: what was retrieved, cited, found and missed."""
+def evaluate_answer(q: Question, answer, chunk_text: dict[str, str],
+                    ranked: list[Passage] | None = None) -> dict[str, Any]:
+    """One per-question row: what was retrieved (``ranked``: the retrieval measured, by default
+    the answer's passages), cited, found and missed."""
     plain = strip_markers(answer.text).lower()
     plain_ws = " ".join(plain.split())
     found = [f for f in q.key_facts if " ".join(f.lower().split()) in plain_ws]
@@ -216,7 +219,7 @@ def evaluate_answer(q: Question, answer, chunk_text: dict[str, str]) -> dict[str
         "confidence": getattr(answer, "confidence", None),
         "signals": getattr(answer, "signals", {}),
         "parts": [p.subject for p in getattr(answer, "parts", [])],
-        "retrieved_docs": ranked_docs([p.doc_id for p in answer.passages]),
+        "retrieved_docs": ranked_docs([p.doc_id for p in (answer.passages if ranked is None else ranked)]),
         "cited_docs": [c.doc_id for c in answer.citations],
         "quotes_exact": [c.quote in chunk_text.get(c.chunk_id, "") for c in answer.citations],
         "facts_found": found,
@@ -227,7 +230,12 @@ def evaluate_answer(q: Question, answer, chunk_text: dict[str, str]) -> dict[str
 
 
 def run_questions(bot, questions: list[Question], progress: bool = True, k: int = PASSAGES) -> list[dict]:
-    """Ask every question (warm model) and score it."""
+    """Ask every question (warm model) and score it.
+
+    Each question is answered as a user would get it (the default number of passages,
+    ``Settings.top_k``); the retrieval metrics are measured on a separate search of the same
+    planned query for the ``k`` best passages, so that asking for more passages to measure
+    MRR@10 does not change the answers measured (fusion ranks differ with the pool size)."""
     from rich.progress import Progress
 
     bot.ask("warm-up question about Article 5")  # load the model before timing anything
@@ -235,10 +243,12 @@ def run_questions(bot, questions: list[Question], progress: bool = True, k: int 
     with Progress(transient=True, disable=not (progress and sys.stderr.isatty())) as bar:
         task = bar.add_task("Questions", total=len(questions))
         for q in questions:
-            answer = bot.ask(q.question, history=q.history or None, k=k)
+            answer = bot.ask(q.question, history=q.history or None)
+            the_plan = bot.plan(q.question, q.history or None)
+            ranked = bot.search(the_plan.search_query, k, focus=the_plan.focus_docs).passages
             ids = [c.chunk_id for c in answer.citations]
             texts = {cid: t for cid, (t, _, _) in bot.index().get(ids).items()}
-            rows.append(evaluate_answer(q, answer, texts))
+            rows.append(evaluate_answer(q, answer, texts, ranked))
             bar.advance(task)
     return rows
 
