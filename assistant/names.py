@@ -78,6 +78,13 @@ def derive_aliases(title: str) -> list[str]:
     return list(dict.fromkeys(a for a in out if words(a) and words(a) != title_key(title)))
 
 
+def _authored(title: str, name: str) -> bool:
+    """Does ``title`` name an instrument by ``name`` ("Council of Europe Convention on Laundering",
+    "United Nations Framework Convention …": the name, at most two capitalised words, a kind)?"""
+    return re.search(rf"(?<!\w)(?i:{re.escape(name)})\s+(?:[A-Z][\w'’-]*\s+){{0,2}}(?i:{KIND_RE.pattern})\b",
+                     title) is not None
+
+
 def _holds_provision(name: str) -> bool:
     """"Article 5", "Article 5 of the North Atlantic Treaty", "Art. 42(7) TEU": a provision is
     structure, found by query planning as a reference beside the instrument's own name, so a
@@ -323,10 +330,11 @@ class NameIndex:
                 acronym = name in entry.acronyms
                 if not form or (len(form) < 2 and not acronym):
                     continue  # one ordinary word ("Charter") says too little
-                if acronym and len(form) == 1:
-                    hits |= raw.get(name, set())  # as written: "INTERPOL", not "interpol" inside a word
-                else:
-                    hits |= runs.get(form, set())
+                found = raw.get(name, set()) if acronym and len(form) == 1 else runs.get(form, set())
+                # as written: "INTERPOL", not "interpol" inside a word. A body named as the author of
+                # an instrument ("Council of Europe Framework Convention on …") is not what the
+                # document is about.
+                hits |= {d for d in found if entry.kind != "body" or not _authored(self.docs[d], name)}
             if 0 < len(hits) <= TITLED_MAX:
                 joined[eid] = hits
         self.entry_docs.update(joined)
@@ -357,18 +365,30 @@ class NameIndex:
                 continue
             j = i  # walk back over describing words (not function words), then an optional year
             while j > 0 and i - j < 4 and tokens[j - 1].group(0).lower() not in _function_words() \
-                    and not YEAR_TOKEN_RE.fullmatch(tokens[j - 1].group(0)):
+                    and not YEAR_TOKEN_RE.fullmatch(tokens[j - 1].group(0)) \
+                    and not any(s <= tokens[j - 1].start() < e for s, e in taken):
                 j -= 1
             year = None
             if j > 0 and YEAR_TOKEN_RE.fullmatch(tokens[j - 1].group(0)):
                 j -= 1
                 year = tokens[j].group(0)
             start, end = tokens[j].start(), tok.end()
-            if j == i or any(s < end and start < e for s, e in taken):
+            # "the CoE corruption convention": a body named just before the description is the
+            # instrument's author, and tells apart instruments of the same subject (UNCAC, ETS 173)
+            author = next((m for m in out if m.end <= start and not text[m.end:start].strip()
+                           and self._bodies(m)), None) if year is None else None
+            if author is not None and any(s < end and start < e for s, e in taken if (s, e) != (author.start, author.end)):
+                author = None
+            lo = author.start if author is not None else start
+            if j == i or any(s < end and lo < e for s, e in taken if author is None or (s, e) != (author.start, author.end)):
                 continue
             described = " ".join(t.group(0) for t in tokens[j:i] if t.group(0) != year)
-            docs = self.described(year, described, tok.group(0))
+            docs = self.described(year, described, tok.group(0), self._bodies(author) if author else None)
             if docs:
+                if author is not None:
+                    out.remove(author)
+                    taken.remove((author.start, author.end))
+                    start = author.start
                 out.append(self._protocol_of(text, Mention(start, end, text[start:end], (), tuple(docs))))
         # "the 1959 MLA convention vs its second protocol": the protocol of the instrument named before
         for its in ITS_PROTOCOL_RE.finditer(text):
@@ -433,9 +453,14 @@ class NameIndex:
                 out.append(" ".join([*before, tok.group(0), *after]))
         return out
 
-    def described(self, year: str | None, description: str, kind: str) -> list[str]:
+    def _bodies(self, m: Mention) -> set[str]:
+        """The glossary ids of the bodies a mention names ("CoE" -> council-of-europe)."""
+        return {e for e in m.entries if e in self.gloss.entries and self.gloss.entries[e].kind == "body"}
+
+    def described(self, year: str | None, description: str, kind: str, by: set[str] | None = None) -> list[str]:
         """The one document whose title (or a glossary name of it) holds every word of a
-        description and its kind ("terrorism" + "convention"), from the year given if any."""
+        description and its kind ("terrorism" + "convention"), from the year given if any, and
+        adopted by one of the bodies ``by`` (glossary ids) when given."""
         wanted = [w for w in words(description) if w not in MINOR and w not in DESCRIPTION_STOP]
         if not wanted:
             return []
@@ -448,6 +473,12 @@ class NameIndex:
                      for e in [self.gloss.entries[eid]] if e.year}
             if year and years and int(year) not in years:
                 continue
+            if by is not None:
+                authors = {a for eid, docs in self.entry_docs.items() if doc_id in docs
+                           for a in self.gloss.forms.get(words(self.gloss.entries[eid].by), set())
+                           if self.gloss.entries[eid].by}
+                if not authors & by:
+                    continue
             for name in names:
                 have = words(name)
                 if kind in have and all(any(same_stem(w, h) for h in have) for w in wanted):

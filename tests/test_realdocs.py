@@ -96,6 +96,25 @@ def test_bodies_known_only_from_titles_stand_for_their_documents():
     assert all(not m.docs for m in names.mentions("What does UNTOC article 5 require?"))
 
 
+def test_a_body_named_as_an_instruments_author_does_not_stand_for_it():
+    """"Council of Europe Convention on Laundering …" and "United Nations Convention against
+    Corruption" are instruments by those bodies, not documents about them: "CoE" and "UN" do not
+    stand for them. A body named just before a description tells apart instruments of one subject:
+    "the CoE corruption convention" is ETS 173, not UNCAC."""
+    from assistant.names import NameIndex, glossary
+    from assistant.planning import plan
+
+    names = NameIndex.build(glossary(), _titles())
+    coe = [m for m in names.mentions("what does the CoE say about corruption?") if m.surface == "CoE"]
+    assert coe and coe[0].docs == ()
+    un = [m for m in names.mentions("what does the UN say about corruption?") if m.surface == "UN"]
+    assert un and "uncac" not in un[0].docs
+    p = plan("trading in influence - mandatory under UNCAC art 18 like under the CoE corruption convention?", None, names)
+    assert p.focus_docs == ["uncac", "coe-criminal-law-corruption"], [(m.surface, m.docs) for m in p.mentions]
+    # without its author the description is ambiguous (two conventions on corruption): no document
+    assert "coe-criminal-law-corruption" not in plan("what does the corruption convention say?", None, names).focus_docs
+
+
 @pytest.mark.integration
 def test_a_comparison_is_decided_on_what_its_sides_find(corpus_bot):
     """Two things compared, one of them known only from titles: each side is searched within
