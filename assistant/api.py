@@ -240,7 +240,7 @@ class Assistant:
         return self.search(query, k, filters, mode).passages
 
     def search(self, query: str, k: int | None = None, filters: dict | None = None, mode: str = "hybrid",
-               focus: list[str] | None = None) -> "Retrieval":
+               focus: list[str] | None = None, alternatives: list[tuple[str, str]] | None = None) -> "Retrieval":
         """The retrieval the answerers use: the ``k`` best passages for ``query`` with the query
         vector and the sentence spans stored at ingest (:class:`assistant.retrieval.Retrieval`).
 
@@ -251,6 +251,8 @@ class Assistant:
             mode: ``"hybrid"`` (dense + BM25 + headings, fused), ``"dense"`` or ``"bm25"`` (ablations).
             focus: doc ids to search within as well (what :meth:`plan` finds the question names:
                 ``plan.focus_docs``, with ``plan.search_query`` as the query).
+            alternatives: the names ``query`` writes twice, as typed and in full, each scored by
+                the BM25 ranking as one name (``plan.alternatives``).
 
         Returns:
             ``Retrieval(passages: list[Passage], query_vector: np.ndarray, spans: dict[str,
@@ -273,7 +275,7 @@ class Assistant:
         filters = validate_filters(filters)
 
         def run(index):
-            return search(index, query, k, filters, s, mode, focus)  # type: ignore[arg-type]
+            return search(index, query, k, filters, s, mode, focus, alternatives or ())  # type: ignore[arg-type]
 
         main = run(self.index())
         user = self.user_index()
@@ -336,7 +338,8 @@ class Assistant:
             except GeneratorUnavailable:
                 pass  # the rule-based rewrite stands
         filters = inputs.get("filters")
-        retrieval = self.search(the_plan.search_query, inputs.get("k"), filters, focus=the_plan.focus_docs)
+        retrieval = self.search(the_plan.search_query, inputs.get("k"), filters, focus=the_plan.focus_docs,
+                                alternatives=the_plan.alternatives)
         if the_plan.term:  # a definition: the article that defines the term comes first
             from .retrieval import find_definitions
             from .store import validate_filters
@@ -389,29 +392,31 @@ class Assistant:
                 side_filters["doc_id"] = subject.docs[0]
             # a provision's side searches for that provision alone: the other sides' numbers
             # would pull their own articles in through the heading ranking
-            query = self._side_query(plan, subject)
+            query, alternatives = self._side_query(plan, subject)
             query = query if not subject.refs else f"{subject.label} {REF_RE.sub(' ', query)}"
             sides.append((subject.label, side_plan,
-                          self.search(query, self.settings.comparison_side_k, side_filters, focus=list(subject.docs))))
+                          self.search(query, self.settings.comparison_side_k, side_filters, focus=list(subject.docs),
+                                      alternatives=alternatives)))
         return sides
 
-    def _side_query(self, plan, subject) -> str:
+    def _side_query(self, plan, subject) -> tuple[str, list[tuple[str, str]]]:
         """A comparison side's search: the question without the names of the other sides'
         instruments (each side is searched within its own; the other names only pull its
-        ranking toward sentences that cite them), short names expanded."""
-        from .planning import expand
+        ranking toward sentences that cite them), short names expanded; and the names expanded
+        (as ``QueryPlan.alternatives``)."""
+        from .planning import expansions
 
         if not subject.docs:
-            return plan.search_query
+            return plan.search_query, plan.alternatives
         others = [m for m in plan.mentions if m.docs and not set(m.docs) & set(subject.docs)]
         if not others:
-            return plan.search_query
+            return plan.search_query, plan.alternatives
         query = plan.query
         for m in sorted(others, key=lambda m: -m.start):
             query = query[: m.start] + query[m.end :]
         query = " ".join(query.split())
         names = self.names()
-        return expand(query, names.mentions(query), names)
+        return expansions(query, names.mentions(query), names)
 
     def decide(self, question: str, history: list[dict] | None = None, filters: dict | None = None):
         """The answerability decision for a question, without building the answer

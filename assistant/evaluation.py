@@ -245,7 +245,8 @@ def run_questions(bot, questions: list[Question], progress: bool = True, k: int 
         for q in questions:
             answer = bot.ask(q.question, history=q.history or None)
             the_plan = bot.plan(q.question, q.history or None)
-            ranked = bot.search(the_plan.search_query, k, focus=the_plan.focus_docs).passages
+            ranked = bot.search(the_plan.search_query, k, focus=the_plan.focus_docs,
+                                alternatives=the_plan.alternatives).passages
             ids = [c.chunk_id for c in answer.citations]
             texts = {cid: t for cid, (t, _, _) in bot.index().get(ids).items()}
             rows.append(evaluate_answer(q, answer, texts, ranked))

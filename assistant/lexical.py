@@ -18,7 +18,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -665,12 +665,19 @@ class LexicalIndex:
     def _known(self, query: str) -> list[str]:
         return [t for t in tokenize(query) if self.document_frequency(t)]
 
-    def search(self, query: str, k: int, filters: dict[str, str] | None = None) -> list[tuple[str, float]]:
-        """Top ``k`` (chunk_id, bm25 score) with a positive score that pass the filters."""
-        tokens = self._known(query)
-        if not tokens:
+    def search(self, query: str, k: int, filters: dict[str, str] | None = None,
+               alternatives: Sequence[tuple[str, str]] = ()) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk_id, bm25 score) with a positive score that pass the filters.
+
+        ``alternatives``: names of the query written twice, as typed and in full ("NATO (North
+        Atlantic Treaty Organization)": ``("NATO", "North Atlantic Treaty Organization")``). Each
+        scores as the better of its two forms, not their sum (a disjunction, as search engines
+        score synonyms): otherwise the full name's four words outweigh what the question asks
+        about, and every chunk that spells the name out outranks the one that answers.
+        """
+        scores = self._query_scores(query, alternatives)
+        if scores is None:
             return []
-        scores = self.get_scores(tokens)
         mask = self.mask(filters)
         if mask is not None:
             scores = scores * mask
@@ -678,6 +685,23 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         return [(self.slot_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def _query_scores(self, query: str, alternatives: Sequence[tuple[str, str]]) -> np.ndarray | None:
+        """BM25 of every slot for ``query``, each of ``alternatives`` scored as the better of its
+        forms (see :meth:`search`); None when no word of the query is in the index."""
+        rest, groups = query, []
+        for typed, full in alternatives:
+            written = f"{typed} ({full})"
+            if written in rest:
+                rest = rest.replace(written, " ", 1)
+                groups.append((self._known(typed), self._known(full)))
+        tokens = self._known(rest)
+        if not tokens and not any(a or b for a, b in groups):
+            return None
+        scores = self.get_scores(tokens)
+        for forms in groups:
+            scores += np.maximum(*(self.get_scores(f) for f in forms))
+        return scores
 
     def structural(self, query: str, k: int, filters: dict[str, str] | None = None) -> list[str]:
         """Chunks whose section heading names an article/chapter/... that the query names.

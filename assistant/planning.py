@@ -67,6 +67,8 @@ class QueryPlan:
     query: str  # standalone: a follow-up borrows the previous question
     search_query: str  # the query with each short name followed by its full name
     mentions: list[Mention] = field(default_factory=list)
+    # the names search_query writes twice, (as typed, in full): one name for the lexical search
+    alternatives: list[tuple[str, str]] = field(default_factory=list)
     focus_docs: list[str] = field(default_factory=list)  # documents the question names
     refs: list[tuple[str, str]] = field(default_factory=list)  # provisions named
     answer_type: str = "other"
@@ -131,15 +133,22 @@ def answer_type(question: str) -> str:
 def expand(query: str, mentions: list[Mention], names: NameIndex) -> str:
     """The query with each short name followed by its full name in brackets ("UNCAC (United
     Nations Convention against Corruption)"), for both the dense and the lexical search."""
-    out, last = [], 0
+    return expansions(query, mentions, names)[0]
+
+
+def expansions(query: str, mentions: list[Mention], names: NameIndex) -> tuple[str, list[tuple[str, str]]]:
+    """:func:`expand`'s query, and the names it wrote twice as (typed, full): the lexical search
+    scores each as one name, the better of its two forms."""
+    out, last, pairs = [], 0, []
     for m in mentions:
         full = names.expansion(m)
         out.append(query[last : m.end])
         if full and full.lower() not in query.lower():
             out.append(f" ({full})")
+            pairs.append((query[m.start : m.end], full))
         last = m.end
     out.append(query[last:])
-    return "".join(out)
+    return "".join(out), pairs
 
 
 def _founded(m: Mention, text: str, names: NameIndex) -> Mention:
@@ -220,11 +229,13 @@ def plan(question: str, history: list[dict] | None, names: NameIndex, query: str
         for doc in m.docs[:2] if len(m.docs) <= 2 else []:
             if doc not in focus:
                 focus.append(doc)
+    search_query, alternatives = expansions(query, mentions, names)
     return QueryPlan(
         question=question,
         query=query,
-        search_query=expand(query, mentions, names),
+        search_query=search_query,
         mentions=mentions,
+        alternatives=alternatives,
         focus_docs=focus[:3],
         refs=refs,
         answer_type=answer_type(question),

@@ -18,7 +18,7 @@ def main() -> None:
     qs, _ = load_questions(ROOT / "eval" / "questions" / "dev.jsonl")
     qs = [q for q in qs if q.answerable]
     plans = [bot.plan(q.question, q.history or None) for q in qs]
-    retrievals = [bot.search(p.search_query, None, None, focus=p.focus_docs) for p in plans]
+    retrievals = [bot.search(p.search_query, None, None, focus=p.focus_docs, alternatives=p.alternatives) for p in plans]
     out = []
     for max_sentences, passages_used, keep_ratio, max_words in itertools.product(
         [2, 3, 4], [3, 4, 6], [0.7, 0.8, 0.9], [90, 120, 160]

@@ -39,7 +39,7 @@ def main() -> None:
         if not (q.answerable and q.must_cite):
             continue
         plan = bot.plan(q.question, q.history or None)
-        data.append((q, gather(index, plan.search_query, {}, current.candidates, "hybrid", plan.focus_docs)))
+        data.append((q, gather(index, plan.search_query, {}, current.candidates, "hybrid", plan.focus_docs, plan.alternatives)))
 
     def measure(**fusion) -> dict:
         settings = current.model_copy(update=fusion)

@@ -109,3 +109,35 @@ def test_load_of_a_missing_or_broken_folder_is_none(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "state.json").write_text("{not json", encoding="utf-8")
     assert LexicalIndex.load(tmp_path / "broken") is None
+
+
+def test_a_name_written_twice_scores_as_one_name():
+    """ "NATO (North Atlantic Treaty Organization)": the typed name and its full form are one
+    name, scored as the better of the two, so the question's own words decide the ranking; with
+    no alternatives given, the query scores as before (every word summed)."""
+    from assistant.lexical import LexicalIndex
+
+    texts = {"a": "As of March 2024, NATO has 32 member countries.",
+             "b": "NATO, the North Atlantic Treaty Organization, was founded in 1949.",
+             "c": "The North Atlantic Treaty Organization meets in Brussels.",
+             "d": "The North Atlantic Treaty Organization has a Secretary General.",
+             "e": "Weather in Brussels."}
+    index = LexicalIndex.build(list(texts), list(texts.values()), [{"doc_id": k} for k in texts])
+    query = "How many members does NATO (North Atlantic Treaty Organization) have?"
+    pair = ("NATO", "North Atlantic Treaty Organization")
+    summed = dict(index.search(query, 5))
+    one_name = dict(index.search(query, 5, alternatives=[pair]))
+    rest = index.get_scores(tokenize("How many members does have?"))
+    typed, full = index.get_scores(tokenize(pair[0])), index.get_scores(tokenize(pair[1]))
+    for i, cid in enumerate(index.slot_ids):
+        if cid in one_name:
+            assert one_name[cid] == pytest.approx(float(rest[i] + max(typed[i], full[i])), rel=1e-5)
+        if cid in summed:
+            assert summed[cid] == pytest.approx(float(rest[i] + typed[i] + full[i]), rel=1e-5)
+    # "b" writes the name both ways: summed, it counts twice and outranks the chunk that answers
+    order = lambda scores: sorted(scores, key=lambda c: -scores[c])  # noqa: E731
+    assert order(summed).index("b") < order(summed).index("a")
+    assert order(one_name).index("a") < order(one_name).index("b")
+    # a name the index does not hold as typed ("UNCAC" in the treaty's own text) scores by its full form
+    unknown = index.search("UNCAC (North Atlantic Treaty Organization)", 5, alternatives=[("UNCAC", pair[1])])
+    assert unknown == index.search(pair[1], 5)

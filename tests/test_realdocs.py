@@ -375,9 +375,11 @@ def test_a_definition_question_is_answered_by_the_sentence_that_defines_the_term
 def test_each_side_of_a_comparison_is_searched_without_the_other_sides_names(realdocs_bot):
     plan = realdocs_bot.plan("bribery of foreign officials: UNCAC vs ETS 173 - is passive bribery covered too?")
     uncac, ets = plan.subjects
-    query = realdocs_bot._side_query(plan, uncac)
+    query, alternatives = realdocs_bot._side_query(plan, uncac)
     assert "UNCAC" in query and "ETS 173" not in query and "Criminal Law Convention" not in query
-    query = realdocs_bot._side_query(plan, ets)
+    assert [typed for typed, _ in alternatives] == ["UNCAC"]
+    query, alternatives = realdocs_bot._side_query(plan, ets)
     assert "ETS 173" in query and "UNCAC" not in query and "bribery" in query
+    assert [typed for typed, _ in alternatives] == ["ETS 173"]
     answer = realdocs_bot.ask("bribery of foreign officials: UNCAC vs ETS 173 - is passive bribery covered too?")
     assert [p.citations[0].doc_id for p in answer.parts] == ["uncac", "coe-criminal-law-corruption"]
