@@ -349,7 +349,8 @@ class Assistant:
         lexical = self.lexicon()
         # a comparison is answerable when its sides are: the decision sees what each side found
         seen = _interleave([retrieval.passages, *[r.passages for _, _, r in sides]])
-        decision = decide(the_plan, seen, lexical, names, threshold=self.settings.answer_threshold)
+        decision = decide(the_plan, seen, lexical, names, threshold=self.settings.answer_threshold,
+                          texts=self._chunk_texts)
         conflict = denial = None
         if not decision.features.get("name_unknown"):  # an instrument the sources lack: that comes first
             from . import premise
@@ -369,6 +370,14 @@ class Assistant:
                 denial = premise.check(question, top, named, the_plan.is_comparison, whether=True)
         return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical, sides,
                          conflict, denial)
+
+    def _chunk_texts(self, ids: list[str]) -> dict[str, str]:
+        """Title, heading and text of chunks by id, from the index and the user's uploads."""
+        found = self.index().get(ids)
+        user = self.user_index()
+        if user is not None and len(found) < len(ids):
+            found.update(user.get([cid for cid in ids if cid not in found]))
+        return {cid: f"{meta.get('title', '')} {meta.get('section', '')} {text}" for cid, (text, meta, _) in found.items()}
 
     def _sides(self, plan, retrieval, filters: dict | None) -> list:
         """A comparison's sides, each searched within its instrument: (label, side plan, retrieval)."""

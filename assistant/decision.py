@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -57,6 +58,8 @@ QUESTION_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "wh
                             "have", "vs", "versus", "art", "arts", "para", "tell", "explain", "compare"})
 TOP = 3  # passages the lexical and answer-type features look at (the answerer's passages)
 SEEN = 6  # passages the name and term features look at (the default top_k), whatever k a caller asks for
+PHRASE_CHECK = 50  # chunks holding a name's words whose texts are read for the name itself
+NAME_SLACK = 3  # words besides its own that may come between a name's words ("Protocols to the Budapest Convention")
 
 
 @dataclass
@@ -170,8 +173,32 @@ def _known(word: str, lexical, named: frozenset[str] = frozenset()) -> bool:
     return not tokens or all(t in named or lexical.related(t) for t in tokens)
 
 
-def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[dict[str, float], dict[str, list[str]]]:
-    """The decision's features (module docstring) and the terms behind ``unknown``/``unsupported``."""
+def name_in_index(name: str, lexical, texts: Callable[[list[str]], dict[str, str]] | None = None) -> bool:
+    """Does the index hold ``name``: all its words in one chunk and, when ``texts`` can fetch the
+    chunks' texts, close together in one of the first ``PHRASE_CHECK`` of them: within
+    ``NAME_SLACK`` words more than the name has, in any order, a word with any ending ("the
+    Protocols to the Budapest Convention" hold "Budapest protocol"; a text that speaks of a
+    "warrant of arrest" and, elsewhere, of "European" states does not hold "European arrest warrant")."""
+    tokens = tokenize(name)
+    if not tokens or not lexical.chunks_with_all(tokens):
+        return False
+    wanted = [w.lower() for w in WORD_RE.findall(name) if w.lower() not in stopwords()]
+    if texts is None or len(wanted) < 2:
+        return True
+    width = len(wanted) + NAME_SLACK
+    for text in texts(lexical.ids_with_all(tokens, PHRASE_CHECK)).values():
+        words = [w.lower() for w in WORD_RE.findall(text)]
+        hits = [(i, k) for i, w in enumerate(words) for k, want in enumerate(wanted) if w.startswith(want)]
+        for start, _ in hits:
+            if len({k for i, k in hits if start <= i < start + width}) == len(wanted):
+                return True
+    return False
+
+
+def features(plan: QueryPlan, passages: list[Passage], lexical, names,
+             texts: Callable[[list[str]], dict[str, str]] | None = None) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """The decision's features (module docstring) and the terms behind ``unknown``/``unsupported``.
+    ``texts``: chunk id -> text (title, heading and body) for the name check (:func:`name_in_index`)."""
     passages = passages[:SEEN]
     if not passages:
         return {f: 0.0 for f in FEATURES} | {"unknown": 1.0, "unsupported": 1.0}, {}
@@ -192,8 +219,10 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names) -> tuple[
         if names.is_term(m):
             continue  # "leave", "join": ordinary words of the question, with a legal synonym
         mention_words |= {w.lower() for w in WORD_RE.findall(m.surface)}
-        known = bool(m.docs) or any(
-            lexical.chunks_with_all(tokenize(name)) > 0 for name in [m.surface, *names.names_of(m)] if tokenize(name))
+        # a body is known by the instrument that founded it ("NATO" by the North Atlantic Treaty,
+        # which never calls it so)
+        known = bool(m.docs) or bool(names.founding_docs(m)) or any(
+            name_in_index(name, lexical, texts) for name in [m.surface, *names.names_of(m)])
         if not known:
             name_unknown = 1.0
             unknown_names.append(m.surface)
@@ -258,10 +287,11 @@ def _doc_names_within(phrase: str, names) -> list[str]:
 
 
 def decide(plan: QueryPlan, passages: list[Passage], lexical, names, model: Model | None = None,
-           threshold: float | None = None) -> Decision:
-    """Answer, answer with a hedge, or abstain; with the reason in words when abstaining."""
+           threshold: float | None = None, texts: Callable[[list[str]], dict[str, str]] | None = None) -> Decision:
+    """Answer, answer with a hedge, or abstain; with the reason in words when abstaining
+    (``texts``: see :func:`features`)."""
     model = model or packaged_model()
-    x, terms = features(plan, passages, lexical, names)
+    x, terms = features(plan, passages, lexical, names, texts)
     if not passages:
         return Decision(0.0, False, False, x, "nothing in the index matches the question", terms)
     p = model.probability(x)

@@ -776,13 +776,22 @@ class LexicalIndex:
     def chunks_with_all(self, tokens: list[str]) -> int:
         """How many chunks contain every one of ``tokens`` (already tokenized; a token also
         matches its place/demonym pair, so "North Korean" is found beside "North Korea")."""
+        return int(len(self._slots_with_all(tokens)))
+
+    def ids_with_all(self, tokens: list[str], limit: int) -> list[str]:
+        """The ids of up to ``limit`` chunks that contain every one of ``tokens`` (as
+        :meth:`chunks_with_all` counts them)."""
+        return [self.slot_ids[i] for i in self._slots_with_all(tokens)[:limit]]
+
+    def _slots_with_all(self, tokens: list[str]) -> np.ndarray:
+        empty = np.zeros(0, dtype=np.int64)
         if not self.n_live or not tokens:
-            return 0
+            return empty
         postings = []
         for token in set(tokens):
             cols = self.variants(token)
             if not cols:
-                return 0
+                return empty
             if len(cols) == 1:
                 postings.append(self._postings(cols[0]))
             else:
@@ -792,8 +801,8 @@ class LexicalIndex:
         for docs in postings[1:]:
             common = np.intersect1d(common, docs, assume_unique=True)
             if not len(common):
-                return 0
-        return int(len(common))
+                return empty
+        return common
 
     def document_frequency(self, token: str) -> int:
         """How many live chunks contain a (tokenized) term; 0 for unknown terms."""
@@ -859,6 +868,9 @@ class LexicalUnion:
 
     def chunks_with_all(self, tokens: list[str]) -> int:
         return sum(p.chunks_with_all(tokens) for p in self.parts)
+
+    def ids_with_all(self, tokens: list[str], limit: int) -> list[str]:
+        return [cid for p in self.parts for cid in p.ids_with_all(tokens, limit)][:limit]
 
     def variants(self, token: str) -> list[str]:
         return list(dict.fromkeys(v for p in self.parts for v in p.variants(token)))

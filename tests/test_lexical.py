@@ -141,3 +141,22 @@ def test_a_name_written_twice_scores_as_one_name():
     # a name the index does not hold as typed ("UNCAC" in the treaty's own text) scores by its full form
     unknown = index.search("UNCAC (North Atlantic Treaty Organization)", 5, alternatives=[("UNCAC", pair[1])])
     assert unknown == index.search(pair[1], 5)
+
+
+def test_a_name_is_in_the_index_only_where_its_words_stand_together():
+    """All of a name's words in one chunk is not enough when the texts can be read: they must
+    stand within a few words of each other (any order, any ending)."""
+    from assistant.decision import name_in_index
+
+    texts = {"a": "A European state may ask for a warrant of arrest to be issued.",
+             "b": "The Protocols to the Budapest Convention on Cybercrime."}
+    index = LexicalIndex.build(list(texts), list(texts.values()), [{"doc_id": k} for k in texts])
+
+    def fetch(ids):
+        return {cid: texts[cid] for cid in ids}
+
+    assert name_in_index("European arrest warrant", index)  # words only: all in chunk "a"
+    assert not name_in_index("European arrest warrant", index, fetch)
+    assert name_in_index("arrest warrant", index, fetch)  # "warrant of arrest"
+    assert name_in_index("Budapest protocol", index, fetch)
+    assert not name_in_index("Geneva protocol", index, fetch)

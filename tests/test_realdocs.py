@@ -208,6 +208,17 @@ def test_a_yes_no_question_leads_with_the_sentence_that_settles_it(realdocs_bot)
 
 
 @pytest.mark.integration
+def test_a_name_is_held_only_where_its_words_stand_together(realdocs_bot):
+    """The European arrest warrant is not in these texts, though one chunk speaks of a "warrant of
+    arrest" and of the "European" convention: refused, naming it. NATO is, through the treaty that
+    founded it (which never calls it NATO)."""
+    answer = realdocs_bot.ask("what's the deadline for executing a European arrest warrant?")
+    assert answer.abstained and "European arrest warrant" in answer.abstain_reason
+    answer = realdocs_bot.ask("how soon can a country leave nato?")
+    assert not answer.abstained and answer.citations[0].doc_id == "north-atlantic-treaty"
+
+
+@pytest.mark.integration
 def test_instruments_outside_the_folder_and_off_topic_questions_are_refused(realdocs_bot):
     for question in ("what is the best sourdough recipe?", "What does the 2019 Geneva Convention on Drone Policing require?"):
         answer = realdocs_bot.ask(question)
