@@ -322,6 +322,7 @@ class Assistant:
 
     def _prepare(self, inputs: dict) -> "_Prepared":
         """Validate, plan (follow-up rewrite, names, provisions, answer type), search, decide."""
+        from . import spelling
         from .decision import decide
         from .planning import leans_on_history, plan
 
@@ -329,12 +330,17 @@ class Assistant:
         question, notice = _check_question(inputs.get("question"), self.settings.max_question_chars)
         history = _check_history(inputs.get("history"), self.settings.history_turns)
         names = self.names()
-        the_plan = plan(question, history, names)
-        if self.settings.generator == "openai" and history and leans_on_history(question):
+        # a word typed wrong is read as the word the index most likely means (assistant/spelling.py)
+        fixes = spelling.corrections(question, self.lexicon())
+        if fixes:
+            notice = " ".join(n for n in (notice, spelling.notice(fixes)) if n)
+        asked = spelling.apply(question, fixes)
+        the_plan = plan(asked, history, names)
+        if self.settings.generator == "openai" and history and leans_on_history(asked):
             from .errors import GeneratorUnavailable
 
             try:
-                the_plan = plan(question, history, names, query=self.llm.rewrite(question, history))
+                the_plan = plan(asked, history, names, query=self.llm.rewrite(asked, history))
             except GeneratorUnavailable:
                 pass  # the rule-based rewrite stands
         filters = inputs.get("filters")
@@ -358,16 +364,16 @@ class Assistant:
 
             named = {w.lower() for m in the_plan.mentions if not names.is_term(m) for w in WORD_RE.findall(m.surface)}
             top = retrieval.passages[:self.answerer.passages_used]
-            if premise.presupposes(question):
-                conflict = premise.check(question, top, named, the_plan.is_comparison)
-                missing = premise.unsupported_names(question, seen[:SEEN], named, the_plan.is_comparison)
+            if premise.presupposes(asked):
+                conflict = premise.check(asked, top, named, the_plan.is_comparison)
+                missing = premise.unsupported_names(asked, seen[:SEEN], named, the_plan.is_comparison)
                 if conflict is None and missing and decision.answer:
                     quoted = ", ".join(f"“{w}”" for w in missing[:4])
                     decision = dataclasses.replace(decision, answer=False, hedge=False,
                                                    reason=f"the question assumes something about {quoted}, "
                                                           "which none of the passages found mention")
             elif decision.answer:  # a yes/no question: a sentence that denies it settles it
-                denial = premise.check(question, top, named, the_plan.is_comparison, whether=True)
+                denial = premise.check(asked, top, named, the_plan.is_comparison, whether=True)
         return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical, sides,
                          conflict, denial)
 

@@ -167,10 +167,29 @@ class Decision:
     terms: dict[str, list[str]] = field(default_factory=dict)  # unknown / unsupported terms, for the reason
 
 
+@lru_cache(maxsize=1024)
+def number_forms(word: str) -> tuple[tuple[str, ...], ...]:
+    """The tokens of each way a text may write a number the question gives in digits: "30",
+    "thirty", "thirtieth" (treaties write their numbers in words); just the word otherwise."""
+    forms = [tuple(tokenize(word))]
+    if word.isdecimal() and 0 < int(word) < 1000:
+        from num2words import num2words
+
+        forms += [tuple(tokenize(num2words(int(word), to=kind))) for kind in ("cardinal", "ordinal")]
+    return tuple(f for f in forms if f)
+
+
 def _known(word: str, lexical, named: frozenset[str] = frozenset()) -> bool:
-    """In the index: in a chunk, or in a name of a document (``named``: their tokens)."""
-    tokens = tokenize(word)
-    return not tokens or all(t in named or lexical.related(t) for t in tokens)
+    """In the index: in a chunk, or in a name of a document (``named``: their tokens); a number
+    in any of its forms (:func:`number_forms`)."""
+    forms = number_forms(word)
+    return not forms or any(all(t in named or lexical.related(t) for t in form) for form in forms)
+
+
+def _held(word: str, vocab: Vocabulary) -> bool:
+    """In the passages' words (``vocab``), a number in any of its forms."""
+    forms = number_forms(word)
+    return not forms or any(all(vocab.related(t) for t in form) for form in forms)
 
 
 def name_in_index(name: str, lexical, texts: Callable[[list[str]], dict[str, str]] | None = None) -> bool:
@@ -193,6 +212,13 @@ def name_in_index(name: str, lexical, texts: Callable[[list[str]], dict[str, str
             if len({k for i, k in hits if start <= i < start + width}) == len(wanted):
                 return True
     return False
+
+
+def _proper(name: str) -> bool:
+    """A proper name: every word but the function words capitalised ("Convention on Cybercrime",
+    "European Arrest Warrant"; not "Aut dedere aut judicare", not "denunciation")."""
+    content = [w for w in WORD_RE.findall(name) if w.lower() not in function_words()]
+    return bool(content) and all(w[:1].isupper() or w[:1].isdigit() for w in content)
 
 
 def features(plan: QueryPlan, passages: list[Passage], lexical, names,
@@ -221,8 +247,11 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names,
         mention_words |= {w.lower() for w in WORD_RE.findall(m.surface)}
         # a body is known by the instrument that founded it ("NATO" by the North Atlantic Treaty,
         # which never calls it so)
+        # (the words of a proper name, "European Arrest Warrant", stand together in a text that names
+        # it; what the glossary writes in lower case, "aut dedere aut judicare", is described in other words)
+        proper = all(_proper(names.gloss.entries[e].name) for e in m.entries if e in names.gloss.entries)
         known = bool(m.docs) or bool(names.founding_docs(m)) or any(
-            name_in_index(name, lexical, texts) for name in [m.surface, *names.names_of(m)])
+            name_in_index(name, lexical, texts if proper else None) for name in [m.surface, *names.names_of(m)])
         if not known:
             name_unknown = 1.0
             unknown_names.append(m.surface)
@@ -247,14 +276,14 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names,
     for doc in dict.fromkeys(p.doc_id for p in passages[:TOP]):
         seen |= names.name_tokens(doc)
     vocab = Vocabulary(seen)
-    unsupported = [w for w in specific if w not in unknown and not all(vocab.related(t) for t in tokenize(w))]
+    unsupported = [w for w in specific if w not in unknown and not _held(w, vocab)]
     # the words that make a question a comparison ("difference", "compared", "unlike") are its
     # form, as "what" and "which" are, not what it asks about
     content = [w for w in dict.fromkeys(WORD_RE.findall(plan.question)) if len(w) > 2
                and w.lower() not in QUESTION_WORDS and w.lower() not in function_words() and w.lower() not in mention_words
                and not COMPARE_RE.fullmatch(w)]
     c_unknown = [w for w in content if not _known(w, lexical, named)]
-    c_unsupported = [w for w in content if w not in c_unknown and not all(vocab.related(t) for t in tokenize(w))]
+    c_unsupported = [w for w in content if w not in c_unknown and not _held(w, vocab)]
     named_doc = 1.0 if any(p.doc_id in plan.focus_docs for p in passages[:TOP]) else 0.0
     type_missing = 0.0
     if plan.answer_type in {"duration", "date", "number"}:

@@ -101,6 +101,7 @@ PROTOCOL_OF_RE = re.compile(r"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th
 ITS_PROTOCOL_RE = re.compile(r"\bits\s+(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th)\s+(?:additional\s+)?protocol\b",
                              re.I)
 ORDINALS = {"1st": "first", "2nd": "second", "3rd": "third", "4th": "fourth", "5th": "fifth"}
+NEAR_LETTERS = 5  # a name's word this long may be typed one edit off ("statue" for "statute")
 KIND_RE = re.compile(r"conventions?|protocols?|treaty|treaties|statute|charter|agreement|directive|regulation", re.I)
 YEAR_TOKEN_RE = re.compile(r"1[89]\d\d|20\d\d")
 DESCRIPTION_STOP = {"new", "old", "un", "eu", "coe", "european", "international", "same", "whole", "main", "ets", "cets"}
@@ -194,6 +195,7 @@ class Glossary:
                 elif form in derived:
                     self.forms[form].add(e.id)  # two instruments derive it: ambiguous
         self.max_len = max((len(f) for f in self.forms), default=1)
+        self._wild: dict[tuple[str, ...], list[tuple[str, ...]]] | None = None  # built on first use (_near)
 
     @staticmethod
     def _derived(e: Entry) -> list[str]:
@@ -251,12 +253,35 @@ class Glossary:
                     hit = Mention(spans[i][0], spans[i + n - 1][1], surface,
                                   tuple(sorted(self.forms.get(form, ()))), tuple(sorted(extra.get(form, ()))))
                     break
+            if hit is None:
+                hit = self._near(text, spans, toks, i)
             if hit:
                 out.append(hit)
                 i += len(words(hit.surface)) or 1
             else:
                 i += 1
         return out
+
+    def _near(self, text: str, spans: list[tuple[int, int, str]], toks: list[str], i: int) -> Mention | None:
+        """A name of several words typed with one of its longer words one edit off ("the Rome
+        statue" for the Rome Statute, "Budapest convnetion"), as the longest such form at ``i``."""
+        from rapidfuzz.distance import DamerauLevenshtein
+
+        if self._wild is None:
+            self._wild = {}
+            for form in self.forms:
+                if len(form) >= 2 and form not in self.case_sensitive:
+                    for j, w in enumerate(form):
+                        if len(w) >= NEAR_LETTERS:
+                            self._wild.setdefault(form[:j] + ("",) + form[j + 1 :], []).append(form)
+        for n in range(min(self.max_len, len(toks) - i), 1, -1):
+            typed = tuple(toks[i : i + n])
+            for j in range(n):
+                for form in self._wild.get(typed[:j] + ("",) + typed[j + 1 :], ()):
+                    if len(typed[j]) >= NEAR_LETTERS and DamerauLevenshtein.distance(typed[j], form[j]) <= 1:
+                        return Mention(spans[i][0], spans[i + n - 1][1], text[spans[i][0] : spans[i + n - 1][1]],
+                                       tuple(sorted(self.forms[form])), ())
+        return None
 
 
 @lru_cache(maxsize=1)

@@ -219,6 +219,18 @@ def test_a_name_is_held_only_where_its_words_stand_together(realdocs_bot):
 
 
 @pytest.mark.integration
+def test_typing_errors_are_read_as_what_they_stand_for_and_said_so(realdocs_bot):
+    answer = realdocs_bot.ask("whats an FIU according to the warsaw convnetion")
+    assert not answer.abstained
+    assert "Read “convnetion” as “convention”." in answer.notice
+    assert answer.citations[0].doc_id == "warsaw-laundering-convention"
+    assert "financial intelligence unit" in answer.text
+    answer = realdocs_bot.ask("art 16 rome statue")
+    assert not answer.abstained and answer.citations[0].doc_id == "rome-statute"
+    assert answer.citations[0].section.startswith("Article 16")
+
+
+@pytest.mark.integration
 def test_instruments_outside_the_folder_and_off_topic_questions_are_refused(realdocs_bot):
     for question in ("what is the best sourdough recipe?", "What does the 2019 Geneva Convention on Drone Policing require?"):
         answer = realdocs_bot.ask(question)
