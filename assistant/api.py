@@ -363,9 +363,10 @@ class Assistant:
             from .decision import SEEN, WORD_RE
 
             named = {w.lower() for m in the_plan.mentions if not names.is_term(m) for w in WORD_RE.findall(m.surface)}
+            terms = [m.surface for m in the_plan.mentions if names.is_term(m)]  # "enter into force": one word
             top = retrieval.passages[:self.answerer.passages_used]
             if premise.presupposes(asked):
-                conflict = premise.check(asked, top, named, the_plan.is_comparison)
+                conflict = premise.check(asked, top, named, the_plan.is_comparison, phrases=terms)
                 missing = premise.unsupported_names(asked, seen[:SEEN], named, the_plan.is_comparison)
                 if conflict is None and missing and decision.answer:
                     quoted = ", ".join(f"“{w}”" for w in missing[:4])
@@ -373,7 +374,7 @@ class Assistant:
                                                    reason=f"the question assumes something about {quoted}, "
                                                           "which none of the passages found mention")
             elif decision.answer:  # a yes/no question: a sentence that denies it settles it
-                denial = premise.check(asked, top, named, the_plan.is_comparison, whether=True)
+                denial = premise.check(asked, top, named, the_plan.is_comparison, whether=True, phrases=terms)
         return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical, sides,
                          conflict, denial)
 

@@ -17,7 +17,9 @@ from .lexical import references
 from .names import Mention, NameIndex
 
 PRONOUNS = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those|he|she|there|the same)\b", re.I)
-FOLLOW_UP_START = re.compile(r"^(and|what about|how about|but|also|so|then|why|when|which|who)\b", re.I)
+# "and …", "what about …"; a reply that opens with "ok" / "okay" / "alright" answers the last turn
+FOLLOW_UP_START = re.compile(r"^(?:(ok|okay|alright)\b|(and|what about|how about|but|also|so|then|why|when|which|who)\b)",
+                             re.I)
 # Where a question asks a second thing: ", and when was it presented?", " and where is it based?"
 PART_RE = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|which|when|where|who|whom|why|is|are|does|do|did|"
                      r"can|could|must|has|have|was|were)\b)", re.I)

@@ -12,7 +12,8 @@ list about any topic:
 - **negation**: a sentence of the passages found negates one of the question's content words
   ("… shall *not* be entitled to *arrest* …"), or a negated lead-in denies one of its list items
   ("This Convention does *not* apply to: (a) a *warship*; …", a lead-in and its items read as
-  one sentence), and it shares at least ``MIN_SHARED`` of the question's content words, while the
+  one sentence), and it shares at least ``MIN_SHARED`` of the question's content words (a term of
+  several words, "enter into force", counting as one), while the
   question itself negates nothing. A question about what a text says ("what does the convention
   say about bank secrecy?") assumes nothing.
 - **quantity**: the question states a quantity ("up to 90 days", "at 16") that no passage found
@@ -257,11 +258,14 @@ def _units(text: str) -> list[tuple[int, int, int]]:
 
 
 def check(question: str, passages: list[Passage], mention_words: set[str] | None = None,
-          comparison: bool = False, whether: bool = False) -> Conflict | None:
+          comparison: bool = False, whether: bool = False, phrases: list[str] | None = None) -> Conflict | None:
     """The sentence of ``passages`` (best first) that most plainly contradicts the question's premise.
 
     With ``whether``, a yes/no question is read as its statement ("can police arrest …?" as
-    "police can arrest …"): the sentence found then settles it with a no.
+    "police can arrest …"): the sentence found then settles it with a no. ``phrases``: terms of
+    several words the question uses ("enter into force"): a denial must share more with the
+    question than one term (each counts as one word); a date beside the term's words is enough
+    ("entered into force on 23 May 2001" dates the event the question dates).
     """
     if comparison or not (whether or presupposes(question)):
         return None
@@ -277,6 +281,13 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
     part_stems = [{st for _, st in _content(pw, names)} for pw in parts]
     if not q_stems:
         return None
+    groups = [g for g in ({st for _, st in _content(_words(ph), names)} for ph in phrases or []) if len(g) > 1]
+
+    def concepts(stems: set[str]) -> int:
+        """How many of the question's words or terms ``stems`` holds ("enter" + "force": one term)."""
+        inside = set().union(*groups) if groups else set()
+        return len(stems - inside) + sum(1 for g in groups if g & stems)
+
     # what a negation may contradict: a word the question assumes (lower case, not part of the
     # wh-phrase, not an everyday word)
     raw = WORD_RE.findall(asked)
@@ -302,7 +313,7 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
         content = _content(words, set())
         shared = q_stems & {st for _, st in content}
         stem_at = dict(content)
-        if len(shared) >= MIN_SHARED and targets:
+        if concepts(shared) >= MIN_SHARED and targets:
             for i, w in enumerate(words):
                 if w not in NEGATION and not w.endswith("n't"):
                     continue
@@ -328,7 +339,7 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                 # the words shared must be those of the part of the question that assumes it
                 # ("how many votes …, and where does the veto come from?": "veto" and "come")
                 own = next((ps for ps in part_stems if hit in ps), q_stems)
-                if len(own & shared) >= MIN_SHARED:
+                if concepts(own & shared) >= MIN_SHARED:
                     word = next(x for x in q_words if _stem(x) == hit)
                     found.append((len(shared), Conflict("negation", word, p, s, e)))
                     break

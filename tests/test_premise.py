@@ -130,3 +130,15 @@ def test_superscripts_and_other_non_decimal_digits_are_not_quantities():
     assert premise._quantities(premise._words("why is the area ² times 50 km² under the treaty?")) == [(6, 50)]
     conflict = premise.check("why may the area be 50 km² under the treaty?", [p], set())
     assert conflict is not None and conflict.kind == "quantity" and conflict.claim == "50 km²"
+
+
+def test_the_words_of_one_term_count_as_one_word_shared():
+    """ "What's needed for CETS 198 to enter into force?" shares only the term "enter into force"
+    with "… the amendment shall not enter into force": one term, not two words, so no premise is
+    denied (with the term's words counted apart, "enter" and "force" made a false correction)."""
+    if not REALDOCS.is_dir():
+        pytest.skip("the real official texts are not on this machine")
+    amendments = _article("warsaw_laundering_convention.md", "54")
+    question = "what's needed for CETS 198 to enter into force?"
+    assert premise.check(question, [amendments], {"cets", "198"}) is not None
+    assert premise.check(question, [amendments], {"cets", "198"}, phrases=["enter into force"]) is None

@@ -68,3 +68,13 @@ def test_the_package_has_no_import_cycle():
     assert cycles == [], {m: sorted(graph[m]) for m in cycles}
     # the pair issue 19 found: the ablations use the evaluation, never the other way round
     assert "evaluation" in graph["ablations"] and "ablations" not in reaches("evaluation")
+
+
+def test_a_reply_that_opens_with_ok_leans_on_the_conversation():
+    from assistant.planning import leans_on_history, standalone_query
+
+    history = [{"role": "user", "content": "which crimes can the ICC deal with?"},
+               {"role": "assistant", "content": "Article 5 lists genocide, …"}]
+    assert leans_on_history("ok so who can actually trigger a case?")
+    assert standalone_query("okay, who can actually trigger a case?", history).endswith("which crimes can the ICC deal with?")
+    assert not leans_on_history("okra exports under the cluster munitions convention in detail please")
