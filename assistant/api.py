@@ -323,8 +323,8 @@ class Assistant:
     def _prepare(self, inputs: dict) -> "_Prepared":
         """Validate, plan (follow-up rewrite, names, provisions, answer type), search, decide."""
         from . import spelling
-        from .decision import decide
-        from .planning import leans_on_history, plan
+        from .decision import SEEN, decide
+        from .planning import asks_text_of, leans_on_history, plan
 
         start = time.perf_counter()
         question, notice = _check_question(inputs.get("question"), self.settings.max_question_chars)
@@ -357,10 +357,18 @@ class Assistant:
         seen = _interleave([retrieval.passages, *[r.passages for _, _, r in sides]])
         decision = decide(the_plan, seen, lexical, names, threshold=self.settings.answer_threshold,
                           texts=self._chunk_texts)
+        # A provision of an instrument the index does not hold, or what that instrument says, is
+        # not in official texts that only mention it ("article 2 of the Budapest convention" asked
+        # of its protocol). A brief (a document with an issuer) may describe it: then it stands.
+        unheld = next((m for m in names.mentions(asked) if self._unheld_name(m) and asks_text_of(asked, m)), None)
+        if unheld is not None and decision.answer and not any(p.issuer for p in seen[:SEEN]):
+            decision = dataclasses.replace(decision, answer=False, hedge=False,
+                                           reason=f"the sources do not hold the text of “{unheld.surface}”, "
+                                                  "only documents that mention it")
         conflict = denial = None
         if not decision.features.get("name_unknown"):  # an instrument the sources lack: that comes first
             from . import premise
-            from .decision import SEEN, WORD_RE
+            from .decision import WORD_RE
 
             named = {w.lower() for m in the_plan.mentions if not names.is_term(m) for w in WORD_RE.findall(m.surface)}
             terms = [m.surface for m in the_plan.mentions if names.is_term(m)]  # "enter into force": one word
@@ -442,14 +450,17 @@ class Assistant:
     def not_held(self, plan) -> list[str]:
         """Instruments the question names that the glossary knows and no document of the index is:
         an answer to such a question comes from other documents, and says so first."""
+        return list(dict.fromkeys(self._unheld_name(m) for m in plan.mentions if self._unheld_name(m)))
+
+    def _unheld_name(self, m) -> str:
+        """For a mention of an instrument the glossary knows and no document of the index is, its
+        name as typed (with the full name); "" otherwise."""
         names = self.names()
-        out = []
-        for m in plan.mentions:
-            entries = [names.gloss.entries[e] for e in m.entries if e in names.gloss.entries]
-            if not m.docs and entries and all(e.kind == "instrument" for e in entries):
-                full = entries[0].name if len(entries) == 1 else ""
-                out.append(m.surface + (f" ({full})" if full and full.lower() != m.surface.lower() else ""))
-        return list(dict.fromkeys(out))
+        entries = [names.gloss.entries[e] for e in m.entries if e in names.gloss.entries]
+        if m.docs or not entries or not all(e.kind == "instrument" for e in entries):
+            return ""
+        full = entries[0].name if len(entries) == 1 else ""
+        return m.surface + (f" ({full})" if full and full.lower() != m.surface.lower() else "")
 
     def _finish(self, answer: Answer, prep: "_Prepared") -> Answer:
         answer.query = prep.plan.query

@@ -153,18 +153,35 @@ def expansions(query: str, mentions: list[Mention], names: NameIndex) -> tuple[s
     return "".join(out), pairs
 
 
+def owns_provision(text: str, m: Mention) -> bool:
+    """Is the name the owner of a provision the text names ("NATO art 5", "the ICC's Article 26",
+    "Article 5 of NATO")?"""
+    from .lexical import REF_RE
+
+    return any(ref.start() >= m.end and re.fullmatch(r"(?:['’]s)?\s*", text[m.end:ref.start()]) or
+               ref.end() <= m.start and re.fullmatch(r"\s+of\s+(?:the\s+)?", text[ref.end():m.start])
+               for ref in REF_RE.finditer(text))
+
+
+# "what does <instrument> (actually) say / provide / require …": a question about its text
+TEXT_ASKED_BEFORE = re.compile(r"\b(?:what|how)\s+(?:does|do|did)\s+(?:the\s+)?$", re.I)
+TEXT_ASKED_AFTER = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:actually\s+|really\s+|exactly\s+)?(?:say|state|provide|require|"
+                              r"define|cover|set|lay|establish|contain|specify|mean)\b", re.I)
+
+
+def asks_text_of(text: str, m: Mention) -> bool:
+    """Does the question ask about the text of what ``m`` names: one of its provisions ("article 2
+    of the Budapest convention") or what it says ("what does the Montreal convention say about …")?"""
+    return owns_provision(text, m) or bool(TEXT_ASKED_BEFORE.search(text[: m.start])
+                                           and TEXT_ASKED_AFTER.match(text[m.end :]))
+
+
 def _founded(m: Mention, text: str, names: NameIndex) -> Mention:
     """A body named as the owner of a provision ("NATO art 5", "the ICC's Article 26", "Article 5
     of NATO") stands for its founding instrument; a body that acts ("NATO invoked Article 5") does not."""
-    from .lexical import REF_RE
-
-    if m.docs:
+    if m.docs or not owns_provision(text, m):
         return m
-    for ref in REF_RE.finditer(text):
-        if re.fullmatch(r"(?:['’]s)?\s*", text[m.end:ref.start()]) or \
-                re.fullmatch(r"\s+of\s+(?:the\s+)?", text[ref.end():m.start]):
-            return dataclasses.replace(m, docs=names.founding_docs(m))
-    return m
+    return dataclasses.replace(m, docs=names.founding_docs(m))
 
 
 def _bind_provisions(question: str, subjects: list[Subject], where: list[Mention]) -> list[Subject]:

@@ -230,6 +230,32 @@ def test_typing_errors_are_read_as_what_they_stand_for_and_said_so(realdocs_bot)
     assert answer.citations[0].section.startswith("Article 16")
 
 
+def test_a_provision_belongs_to_the_name_written_beside_it_only():
+    from assistant.names import NameIndex, glossary
+    from assistant.planning import asks_text_of, owns_provision
+
+    names = NameIndex.build(glossary(), _titles())
+    q = "what conduct does article 6 of the xenophobia protocol to the cybercrime convention cover, and can states opt out?"
+    owners = {m.surface: owns_provision(q, m) for m in names.mentions(q)}
+    assert owners == {"xenophobia protocol": True, "cybercrime convention": False, "opt out": False}
+    q = "what does article 2 of the budapest convention on cybercrime say about illegal access?"
+    assert [asks_text_of(q, m) for m in names.mentions(q)] == [True]
+    q = "what does the 1971 montreal convention say about sabotage?"
+    assert [asks_text_of(q, m) for m in names.mentions(q)] == [True]
+    q = "does the Beijing convention replace the 1971 montreal convention?"
+    assert not any(asks_text_of(q, m) for m in names.mentions(q))
+
+
+@pytest.mark.integration
+def test_the_text_of_an_instrument_only_mentioned_is_not_quoted_from_others(realdocs_bot):
+    """The Budapest Convention itself is not among the texts; its xenophobia protocol, which
+    mentions it, is. Its article 2 is refused, naming why; the protocol's own text is answered."""
+    answer = realdocs_bot.ask("what does article 2 of the budapest convention on cybercrime say about illegal access?")
+    assert answer.abstained and "do not hold the text of" in answer.abstain_reason
+    answer = realdocs_bot.ask("what does the xenophobia protocol say about racist and xenophobic material?")
+    assert not answer.abstained and answer.citations[0].doc_id == "cybercrime-xenophobia-protocol"
+
+
 @pytest.mark.integration
 def test_instruments_outside_the_folder_and_off_topic_questions_are_refused(realdocs_bot):
     for question in ("what is the best sourdough recipe?", "What does the 2019 Geneva Convention on Drone Policing require?"):
