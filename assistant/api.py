@@ -351,6 +351,12 @@ class Assistant:
             from .store import validate_filters
 
             find_definitions(self.index(), retrieval, the_plan.term, the_plan.focus_docs, validate_filters(filters))
+        elif the_plan.refs and the_plan.focus_docs and not the_plan.is_comparison:
+            from .retrieval import find_provisions  # an article of a named instrument: that article
+            from .store import validate_filters
+
+            find_provisions(self.index(), retrieval, the_plan.search_query, the_plan.focus_docs,
+                            validate_filters(filters), self.answerer.passages_used)
         sides = self._sides(the_plan, retrieval, filters) if the_plan.is_comparison else []
         lexical = self.lexicon()
         # a comparison is answerable when its sides are: the decision sees what each side found

@@ -424,9 +424,17 @@ class NameIndex:
                     out.append(Mention(its.start(), its.end(), its.group(0), (), (doc,)))
         # a name within a longer one ("second additional protocol" in "the second additional
         # protocol to the extradition convention") is part of it
-        out = [m for m in out if not any(o is not m and o.start <= m.start and m.end <= o.end
-                                         and o.end - o.start > m.end - m.start for o in out)]
-        return sorted(out, key=lambda m: m.start)
+        out = sorted([m for m in out if not any(o is not m and o.start <= m.start and m.end <= o.end
+                                                and o.end - o.start > m.end - m.start for o in out)],
+                     key=lambda m: m.start)
+        # a name with another in brackets after it names one thing: "the second additional protocol
+        # (ETS 182)" is the protocol both names fit
+        for a, b in zip(out, out[1:]):
+            if re.fullmatch(r"\s*\(\s*", text[a.end:b.start]) and re.match(r"\s*\)", text[b.end:]):
+                both = tuple(d for d in a.docs if d in b.docs)
+                if both:
+                    a.docs = b.docs = both
+        return out
 
     def _protocol_of(self, text: str, m: Mention) -> Mention:
         """"the second protocol to <m>" names the protocol, not its parent <m>: the one document

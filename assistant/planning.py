@@ -35,7 +35,8 @@ ANSWER_TYPES: list[tuple[str, re.Pattern]] = [
                             r"\bhow many (?:days|weeks|months|years|hours)\b|\bhow soon\b|\bnotice period\b", re.I)),
     ("date", re.compile(r"\bwhen\b|\bwhat (?:date|year|day)\b|\bwhich (?:date|year)\b|\bsince when\b", re.I)),
     ("number", re.compile(r"\bhow (?:many|much)\b|\bwhat (?:number|percentage|share|proportion|majority|quorum)\b|"
-                          r"\b(?:minimum|maximum) (?:number|age|penalty|sentence|term)\b", re.I)),
+                          r"\b(?:min(?:imum)?|max(?:imum)?)(?:\s+[\w-]+){0,2}?\s+(?:number|age|penalty|sentence|term|"
+                          r"period|fine|amount)s?\b", re.I)),
     ("definition", re.compile(r"\bdefin\w*\b|\bwhat counts as\b|\bmeaning of\b|\bwhat (?:is|are) meant\b|"
                               r"\bwhat does [\w' -]+ mean\b|\bwhat is (?:a|an) [\w'-]+(?: [\w'-]+)?"
                               r"(?:\s+(?:in|under|according to)\b[^?]*)?\??$|"

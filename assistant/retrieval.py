@@ -233,6 +233,41 @@ def find_definitions(index: Index, retrieval: Retrieval, term: str, docs: list[s
         retrieval.passages[:] = defining[:2] + [p for p in retrieval.passages if p.chunk_id not in first]
 
 
+def find_provisions(index: Index, retrieval: Retrieval, query: str, docs: list[str], filters: dict[str, str],
+                    n: int, candidates: int = 10) -> None:
+    """When none of the first ``n`` passages sits under a provision the query names in one of
+    ``docs`` ("art 20 of ETS 182"), put that provision's best chunk (by the query's BM25 among
+    the chunks under it) first: a question that names an article of a named instrument asks about
+    that article, even when its other words ("what's in") match other articles better."""
+    from .lexical import references
+
+    refs = set(references(query))
+    if not refs or not docs:
+        return
+    if any(refs & set(references(p.section)) for p in retrieval.passages[:n]):
+        return
+    lex = index.lexical()
+    found: list[str] = []
+    for doc in docs:
+        if filters.get("doc_id", doc) != doc:
+            continue
+        found += lex.structural(query, candidates, {**filters, "doc_id": doc})[:1]
+    got = index.get(found, embeddings=True)
+    named = []
+    for cid in found:
+        if cid not in got:
+            continue
+        text, meta, vec = got[cid]
+        similarity = float(np.dot(retrieval.query_vector, np.asarray(vec, dtype=np.float32)))
+        top = retrieval.passages[0].score if retrieval.passages else 0.0
+        named.append(passage_from(cid, text, meta, top, similarity))
+        if meta.get("sents"):
+            retrieval.spans[cid] = decode_spans(meta["sents"])
+    if named:
+        first = {p.chunk_id for p in named}
+        retrieval.passages[:] = named + [p for p in retrieval.passages if p.chunk_id not in first]
+
+
 def chunk_position(chunk_id: str) -> int | None:
     """A chunk's position in its document, from its id ``{doc_id}:{position}:{digest}``."""
     parts = chunk_id.rsplit(":", 2)

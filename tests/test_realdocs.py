@@ -246,6 +246,32 @@ def test_a_provision_belongs_to_the_name_written_beside_it_only():
     assert not any(asks_text_of(q, m) for m in names.mentions(q))
 
 
+def test_a_name_with_another_in_brackets_names_what_both_fit():
+    """"the second additional protocol (ETS 182)": three instruments are "second additional
+    protocols" (two of them here), ETS 182 is one of them: the question names that one."""
+    from assistant.names import NameIndex, glossary
+    from assistant.planning import answer_type, plan
+
+    names = NameIndex.build(glossary(), _titles())
+    assert plan("what's in art 20 of the second additional protocol (ETS 182)?", None, names).focus_docs \
+        == ["second-protocol-mla"]
+    assert len(plan("what's in art 20 of the second additional protocol?", None, names).focus_docs) == 2
+    # a maximum or minimum asks for a quantity, however it is shortened
+    assert [answer_type(q) for q in ("max prison term the icc can give?", "minimum age of criminal responsibility",
+                                     "max out the budget")] == ["number", "number", "other"]
+
+
+@pytest.mark.integration
+def test_an_article_of_a_named_instrument_is_read_from_that_article(realdocs_bot):
+    """"what's in art 20 of …" has no other words that point at Article 20: its chunks come first
+    all the same (the structural ranking within the named document), and the answer quotes it."""
+    answer = realdocs_bot.ask("what's in art 20 of the second additional protocol (ETS 182)?")
+    assert not answer.abstained
+    assert answer.citations[0].doc_id == "second-protocol-mla"
+    assert answer.citations[0].section.startswith("Article 20")
+    assert "joint investigation team" in answer.text
+
+
 @pytest.mark.integration
 def test_the_text_of_an_instrument_only_mentioned_is_not_quoted_from_others(realdocs_bot):
     """The Budapest Convention itself is not among the texts; its xenophobia protocol, which
