@@ -389,6 +389,8 @@ class Assistant:
                                                           "which none of the passages found mention")
             elif decision.answer:  # a yes/no question: a sentence that denies it settles it
                 denial = premise.check(asked, top, named, the_plan.is_comparison, whether=True, phrases=terms)
+                if denial is not None and premise.stated_before(asked, denial):
+                    conflict, denial = denial, None  # a wrong figure stated first: correct it
         return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical, sides,
                          conflict, denial)
 

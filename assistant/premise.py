@@ -369,6 +369,18 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
     return Conflict(best.kind, best.claim, best.passage, best.start, end)
 
 
+def stated_before(question: str, conflict: Conflict) -> bool:
+    """Is the figure or year a yes/no question's sentence contradicts stated before the clause
+    that asks ("under the CCM states get 15 years to destroy their stockpiles, can they extend
+    that?")? Then it is a premise, and a wrong one; in the asking clause ("does the CCM give 15
+    years?") it is what is asked, and the sentence says no."""
+    if conflict.kind == "negation":
+        return False
+    asking = _words(_last_clause(question))
+    claim = _words(conflict.claim)
+    return not any(asking[i : i + len(claim)] == claim for i in range(len(asking) - len(claim) + 1))
+
+
 CONDITION_RE = re.compile(r"^\s*(?:if|suppose|supposing|assuming|say|when)\b[^,?]*,", re.I)
 NAME_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 

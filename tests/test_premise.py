@@ -142,3 +142,18 @@ def test_the_words_of_one_term_count_as_one_word_shared():
     question = "what's needed for CETS 198 to enter into force?"
     assert premise.check(question, [amendments], {"cets", "198"}) is not None
     assert premise.check(question, [amendments], {"cets", "198"}, phrases=["enter into force"]) is None
+
+
+def test_a_wrong_figure_stated_before_a_yes_no_question_is_a_premise():
+    """ "under the CCM states get 15 years …, can they extend that?" states the 15 years before it
+    asks: a sentence giving another figure corrects the premise. In the asking clause ("does the
+    CCM give 15 years …?") the figure is what is asked, and the same sentence says no."""
+    passage = Passage(chunk_id="ccm:3", doc_id="ccm", title="CCM", section="Article 3", url="", score=1.0,
+                      text="2. Each State Party undertakes to destroy all cluster munitions as soon as possible "
+                           "but not later than eight years after the entry into force of this Convention.")
+    stated = "under the CCM states get 15 years to destroy their cluster munitions, can they extend that?"
+    conflict = premise.check(stated, [passage], {"ccm"}, whether=True)
+    assert conflict is not None and conflict.kind == "quantity" and premise.stated_before(stated, conflict)
+    asked = "does the CCM give states 15 years to destroy their cluster munitions?"
+    conflict = premise.check(asked, [passage], {"ccm"}, whether=True)
+    assert conflict is not None and not premise.stated_before(asked, conflict)
