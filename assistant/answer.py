@@ -71,12 +71,14 @@ class ExtractiveAnswerer:
 
     def __init__(self, embeddings, max_sentences: int = default("answer_max_sentences"),
                  passages_used: int = default("answer_passages"), keep_ratio: float = default("answer_keep_ratio"),
-                 max_words: int = default("answer_max_words")) -> None:
+                 max_words: int = default("answer_max_words"),
+                 side_sentences: int = default("comparison_side_sentences")) -> None:
         self.embeddings = embeddings
         self.max_sentences = max_sentences
         self.passages_used = passages_used
         self.keep_ratio = keep_ratio  # a further sentence must score at least this share of the best
         self.max_words = max_words
+        self.side_sentences = side_sentences  # sentences per side of a comparison
         self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=CACHE_SENTENCES)
         self._cache_lock = threading.Lock()
 
@@ -87,10 +89,10 @@ class ExtractiveAnswerer:
 
     def reshaped(self, **shape) -> "ExtractiveAnswerer":
         """This answerer with another answer shape (``max_sentences``, ``passages_used``,
-        ``keep_ratio``, ``max_words``), sharing its cache of sentence vectors (for tuning)."""
+        ``keep_ratio``, ``max_words``, ``side_sentences``), sharing its cache of sentence vectors (for tuning)."""
         other = copy.copy(self)
         for name, value in shape.items():
-            if name not in {"max_sentences", "passages_used", "keep_ratio", "max_words"}:
+            if name not in {"max_sentences", "passages_used", "keep_ratio", "max_words", "side_sentences"}:
                 raise TypeError(f"not an answer shape setting: {name}")
             setattr(other, name, value)
         return other
@@ -311,12 +313,13 @@ class ExtractiveAnswerer:
                 passages: list[Passage], hedge: bool = False) -> Answer:
         """One part per subject, each from passages retrieved within it, markers numbered across
         the whole answer; a side with nothing found says so (no marker)."""
-        per_side = max(50, self.max_words // max(len(sides), 1) + 20)
+        per_side = max(50, self.max_words // max(len(sides), 1) + 20) * self.side_sentences // 2
         citations: list[Citation] = []
         parts: list[AnswerPart] = []
         texts: list[str] = []
         for label, side_plan, retrieval in sides:
-            chosen = self._pick(side_plan, retrieval, lexical, n_passages=2, max_sentences=2, max_words=per_side)
+            chosen = self._pick(side_plan, retrieval, lexical, n_passages=2, max_sentences=self.side_sentences,
+                                max_words=per_side)
             if not chosen:
                 parts.append(AnswerPart(subject=label, text="(nothing found on this in the sources)", citations=[]))
                 texts.append(f"{label}: nothing found on this in the sources.")

@@ -147,6 +147,7 @@ class Assistant:
             self._answerer = ExtractiveAnswerer(
                 self.embeddings, max_sentences=s.answer_max_sentences, passages_used=s.answer_passages,
                 keep_ratio=s.answer_keep_ratio, max_words=s.answer_max_words,
+                side_sentences=s.comparison_side_sentences,
             )
         return self._answerer
 

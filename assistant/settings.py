@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     answer_passages: int = 3  # the top passages whose sentences are candidates
     answer_keep_ratio: float = 0.7  # a further sentence must score at least this share of the best
     answer_max_words: int = 120
+    # Sentences each side of a comparison gets (its words: its share of answer_max_words, +20,
+    # times sentences/2). 3 rather than 2: comparisons' key facts rise on every set (figures and
+    # the longer answers it costs: docs/evaluation.md, fifth session).
+    comparison_side_sentences: int = 3
     # The answerer reads, beside each passage it reads, the chunks of the same provision (same
     # document and heading) up to this many positions before and after it (0 and 0: off).
     provision_before: int = 2
