@@ -37,11 +37,10 @@ def _english() -> list[str]:
     return [w for w in top_n_list("en", VOCABULARY) if w.isalpha()]
 
 
-@lru_cache(maxsize=4096)
 def _zipf(word: str) -> float:
-    from wordfreq import zipf_frequency
+    from .decision import english_zipf  # cached; the decision looks up the same words
 
-    return zipf_frequency(word, "en")
+    return english_zipf(word)
 
 
 def corrections(text: str, lexical) -> dict[str, str]:
