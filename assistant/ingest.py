@@ -136,19 +136,17 @@ def _embed(index: Index, texts: list[str], stored: dict[str, np.ndarray],
     return vectors, len(todo)
 
 
-def file_sha1(path: Path, max_bytes: int | None = None) -> str:
+def file_sha1(path: Path, max_bytes: int | None = None, stats: list | None = None) -> str:
     """The file's SHA-1, read as a stream from a regular file of at most ``max_bytes`` bytes
-    (:func:`open_regular`: a FIFO or a file above the limit raises :class:`BadDocument`)."""
-    return _sha1_and_stat(path, max_bytes)[0]
-
-
-def _sha1_and_stat(path: Path, max_bytes: int | None = None) -> tuple[str, os.stat_result | None]:
-    """The file's SHA-1 and its stat, or None for the stat when the file changed while it was read."""
+    (:func:`open_regular`: a FIFO or a file above the limit raises :class:`BadDocument`).
+    ``stats``: the stat of the file read is appended to it (None when it changed while read)."""
     with open_regular(path, max_bytes) as fh:
         before = os.fstat(fh.fileno())
         digest = hashlib.file_digest(fh, "sha1").hexdigest()
         after = os.fstat(fh.fileno())
-    return digest, (before if _stat_key(before) == _stat_key(after) else None)
+    if stats is not None:
+        stats.append(before if _stat_key(before) == _stat_key(after) else None)
+    return digest
 
 
 def _stat_key(st: os.stat_result) -> list[int]:
@@ -198,7 +196,9 @@ class HashCache:
                     and cached[:-1] == _stat_key(st):
                 return cached[-1]
         start = self.clock()
-        digest, st = _sha1_and_stat(path, max_bytes)
+        stats: list = []
+        digest = file_sha1(path, max_bytes, stats)
+        st = stats[0] if stats else None
         entry = [*_stat_key(st), digest] if st is not None and max(st.st_mtime_ns, st.st_ctime_ns) < start - self.RACY_NS \
             else None
         if entry != cached:
@@ -256,7 +256,7 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
     a folder that cannot be listed is refused ("cannot read folder: ...") and added to
     ``unreadable``, so that the caller keeps what was indexed from it.
     """
-    files: list[Path] = []
+    files: list[str] = []  # strings until the end: three Paths per file cost more than the walk
     roots: list[Path] = []
     refused: list[tuple[str, str]] = []
     unreadable = [] if unreadable is None else unreadable
@@ -266,7 +266,7 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
             refused.append((str(given), "no such file or directory"))
             continue
         if given.is_file():
-            files.append(given.resolve())
+            files.append(str(given.resolve()))
             continue
         if not given.is_dir():
             refused.append((str(given), "not a regular file or folder"))
@@ -277,6 +277,7 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
         entries = _walk(given, unreadable)
         refused += [(str(Path(p).resolve()), f"cannot read folder: {e.strerror or e}") for p, e in unreadable[seen:]]
         ignored = ignore_spec(given)
+        root_s = str(root)
         prefix = os.path.join(os.fspath(given), "")
         for entry in entries:
             rel_s = entry[len(prefix):] if entry.startswith(prefix) else os.path.relpath(entry, given)
@@ -288,8 +289,8 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
                 if kind:  # a FIFO, socket or device: said, never opened (a FIFO would block)
                     refused.append((str(Path(entry)), f"not a regular file ({kind})"))
                 continue
-            path = Path(entry)
             if linked:
+                path = Path(entry)
                 try:
                     target = path.resolve()
                 except (OSError, RuntimeError):  # a symlink loop; Python 3.11 raises RuntimeError
@@ -307,13 +308,21 @@ def scan(paths: Iterable[Path], unreadable: list[tuple[Path, OSError]] | None = 
                 continue
             # os.walk does not enter symlinked folders, so below the resolved root only a
             # symlink itself needs resolving (resolving every file is a system call each).
-            real = path.resolve() if linked else root / rel_s
-            if path.suffix.lower() not in SUPPORTED:
-                refused.append((str(real), f"unsupported file type {path.suffix or '(none)'}"))
+            real = str(path.resolve()) if linked else os.path.join(root_s, rel_s)
+            suffix = _suffix(entry)
+            if suffix.lower() not in SUPPORTED:
+                refused.append((real, f"unsupported file type {suffix or '(none)'}"))
                 continue
             files.append(real)
-    unique = [Path(p) for p in sorted(set(map(str, files)))]
+    unique = [Path(p) for p in sorted(set(files))]
     return unique, roots, refused
+
+
+def _suffix(path: str) -> str:
+    """``Path(path).suffix``, without making a Path."""
+    name = path.rsplit(os.sep, 1)[-1]
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
 
 
 def ingest(index: Index, paths: Iterable[Path], progress: Progress | None = None, upload: bool = False) -> IngestReport:

@@ -191,8 +191,8 @@ def _cache(folder: Path) -> HashCache:
 
 def _reads(monkeypatch) -> list[str]:
     read: list[str] = []
-    real = ingest_mod._sha1_and_stat
-    monkeypatch.setattr(ingest_mod, "_sha1_and_stat", lambda path, mb=None: read.append(Path(path).name) or real(path, mb))
+    real = ingest_mod.file_sha1
+    monkeypatch.setattr(ingest_mod, "file_sha1", lambda path, *a: read.append(Path(path).name) or real(path, *a))
     return read
 
 
