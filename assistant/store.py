@@ -685,9 +685,11 @@ class Index:
             self.clean_path.unlink()
         except FileNotFoundError:
             return
-        from .lexical import _fsync
-
-        _fsync(self.dir)  # the removal reaches the disk before the write it announces
+        fd = os.open(self.dir, os.O_RDONLY)  # the removal reaches the disk before the write it announces
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def known_clean(self, manifest: dict) -> bool:
         """Whether the store and ``manifest`` (just read) are as the last ingest left them when it
