@@ -187,6 +187,8 @@ class HashCache:
         raises as :func:`file_sha1` does."""
         key = str(path)
         cached = self.entries.get(key)
+        if not (isinstance(cached, list) and len(cached) == 6 and isinstance(cached[-1], str)):
+            cached = None  # (a damaged entry: the file is hashed)
         if cached is not None:
             try:
                 st = os.stat(path)

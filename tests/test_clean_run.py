@@ -265,7 +265,13 @@ def test_ingest_reads_only_the_files_whose_stat_changed(tmp_path, monkeypatch):
     report = ingest(Index(index.settings, index.embeddings), [folder])
     assert read == [target.name]
     assert report.updated == [str(target.resolve())] and len(report.unchanged) == 3
-    # A damaged cache is only a cache: every file is read, nothing else changes.
+    # A damaged entry, then a damaged cache, are only a cache: the files are read, nothing else changes.
+    data = json.loads((index.dir / HashCache.FILE).read_text(encoding="utf-8"))
+    data["files"][str(target.resolve())] = 7
+    (index.dir / HashCache.FILE).write_text(json.dumps(data), encoding="utf-8")
+    read.clear()
+    assert len(ingest(Index(index.settings, index.embeddings), [folder]).unchanged) == 4
+    assert read == [target.name]
     (index.dir / HashCache.FILE).write_text("{not json", encoding="utf-8")
     read.clear()
     report = ingest(Index(index.settings, index.embeddings), [folder])
