@@ -123,9 +123,9 @@ def function_words() -> frozenset[str]:
 @lru_cache(maxsize=8192)
 def english_zipf(word: str) -> float:
     """How common ``word`` is in general English (wordfreq's Zipf scale; 3 = once per million words)."""
-    from wordfreq import zipf_frequency
+    from .zipf import english_zipf as zipf  # wordfreq's value, without importing wordfreq for plain words
 
-    return zipf_frequency(word, "en")
+    return zipf(word)
 
 
 def specific_terms(question: str, lexical) -> list[str]:

@@ -158,9 +158,9 @@ def _common_word(form: tuple[str, ...]) -> bool:
     (at or above EVERYDAY_ZIPF); "nato" or "icc" typed in lowercase still match."""
     if len(form) != 1 or form[0].isdigit():
         return False
-    from wordfreq import zipf_frequency
+    from .zipf import english_zipf  # wordfreq's value, without importing wordfreq for plain words
 
-    return zipf_frequency(form[0], "en") >= EVERYDAY_ZIPF
+    return english_zipf(form[0]) >= EVERYDAY_ZIPF
 
 
 class Glossary:

@@ -4,7 +4,9 @@ exactly the index a clean run builds (Chroma, BM25 and manifest agree; no orphan
 The BM25 index is incremental (segments, deletions, merges: assistant/lexical.py): the killed
 runs use a segment limit of 2 so that merges happen while they are killed, kills are aimed at the
 moment a segment or the state file is being written, and the repaired index must rank exactly as
-the clean one (same scores for every chunk), whatever segments it is made of.
+the clean one (same scores for every chunk), whatever segments it is made of. After every kill,
+the clean-run record (``clean.json``: the next ingest then skips its full consistency check) is
+either absent or true (the store holds exactly the chunks the manifest lists).
 
 Set CRASH_SEED=<n> to replay the kill points of a failed run (the seed is printed).
 """
@@ -144,6 +146,34 @@ def _snapshot(index_dir: Path) -> dict:
             "lexical_ids": list(index.lexical().ids), "manifest": manifest}
 
 
+CHECK_MARKER = """
+import json, sys
+from pathlib import Path
+import chromadb
+from chromadb.config import Settings
+idx = Path(sys.argv[1])
+if not (idx / "clean.json").exists():
+    print("no record")
+    sys.exit(0)
+col = chromadb.PersistentClient(path=str(idx / "chroma"), settings=Settings(anonymized_telemetry=False)).get_collection("policy")
+stored = set(col.get(include=[])["ids"])
+manifest = json.loads((idx / "manifest.json").read_text(encoding="utf-8"))
+listed = [c for e in manifest["files"].values() for c in e["chunks"]]
+assert len(listed) == len(set(listed)) and set(listed) == stored, (len(stored), len(listed))
+print("record, and the store holds exactly the listed chunks")
+"""
+
+
+def _clean_record_holds(index_dir: Path) -> str:
+    """The clean-run record (``clean.json``, which lets the next ingest skip its full check) is
+    only ever there when the store holds exactly the chunks the manifest lists; read in a fresh
+    process (this one's Chroma client would keep a stale view)."""
+    proc = subprocess.run([sys.executable, "-c", CHECK_MARKER, str(index_dir)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip()
+
+
 def _lexical_changing(lexical: Path):
     """A sign that the BM25 index is being committed: a file in its folder that was not there
     when the run started (a new segment, the state file's temp copy)."""
@@ -187,6 +217,7 @@ def test_sigkill_at_random_points_then_rerun_equals_clean_run(tmp_path):
     idx = tmp_path / "crashed"
     # 1. From scratch, killed at a random moment.
     log.append("run 1 (new index): " + _kill_after(idx, folder, rng.uniform(1.0, duration)))
+    log[-1] += "; " + _clean_record_holds(idx)
     # 2. Every file changed, one deleted, one added: updates, removals and additions in flight.
     names = sorted(originals)
     for name in names:
@@ -198,22 +229,27 @@ def test_sigkill_at_random_points_then_rerun_equals_clean_run(tmp_path):
     # Start-up (imports, model) is a large part of a run, so these kills count from the moment the
     # ingest holds its lock: repair, parsing, embedding, writing and the BM25 rebuild.
     log.append("run 2 (all changed): " + _kill_after_lock(idx, folder, rng.uniform(0.0, working)))
+    log[-1] += "; " + _clean_record_holds(idx)
     # 3. Back to the original texts: every file changes again.
     restore()
     log.append("run 3 (restored): " + _kill_after_lock(idx, folder, rng.uniform(0.0, working)))
+    log[-1] += "; " + _clean_record_holds(idx)
     # 4. A few files changed; killed between the per-file writes (after the first file is recorded).
     for name in names[-4:]:
         (folder / name).write_bytes(originals[name] + b"\n\nOne more sentence so that the file changes.\n")
     log.append("run 4 (4 changed): " + _kill_mid_write(idx, folder))
+    log[-1] += "; " + _clean_record_holds(idx)
     # 5. Everything changed back; killed while the BM25 index is being committed (when that is seen).
     restore()
     log.append("run 5 (restored): " + _kill_on_first(idx, folder, _lexical_changing(idx / "lexical"),
                                                      "committing the BM25 index"))
+    log[-1] += "; " + _clean_record_holds(idx)
     # 6. Two files changed (an incremental update, a merge past 2 segments); killed as it commits.
     for name in names[1:3]:
         (folder / name).write_bytes(originals[name] + b"\n\nAn incremental change to the lexical index.\n")
     log.append("run 6 (2 changed): " + _kill_on_first(idx, folder, _lexical_changing(idx / "lexical"),
                                                       "committing the BM25 index"))
+    log[-1] += "; " + _clean_record_holds(idx)
     print("\n".join(log))
     assert sum("killed" in line for line in log) >= 3, log
 
@@ -256,3 +292,4 @@ def test_sigkill_at_random_points_then_rerun_equals_clean_run(tmp_path):
     # A further run finds nothing to do.
     again, _, _ = _run(idx, folder)
     assert again.returncode == 0 and f"unchanged {len(originals)}" in again.stdout, again.stdout
+    assert _clean_record_holds(idx).startswith("record")
