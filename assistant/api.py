@@ -229,12 +229,22 @@ class Assistant:
         return self._names_merged
 
     def plan(self, question: str, history: list[dict] | None = None):
-        """The query plan of a question (:class:`assistant.planning.QueryPlan`): standalone query,
-        names and the documents they name, provisions, answer type, comparison subjects."""
+        """The query plan of a question (:class:`assistant.planning.QueryPlan`), as :meth:`ask`
+        reads it (typing errors read as the words they stand for): standalone query, names and the
+        documents they name, provisions, answer type, comparison subjects."""
         from .planning import plan
 
         question, _ = _check_question(question, self.settings.max_question_chars)
-        return plan(question, _check_history(history, self.settings.history_turns), self.names())
+        asked, _ = self._read(question)
+        return plan(asked, _check_history(history, self.settings.history_turns), self.names())
+
+    def _read(self, question: str) -> tuple[str, dict[str, str]]:
+        """The question as it is answered: typing errors read as the words they stand for
+        (assistant/spelling.py), and those readings."""
+        from . import spelling
+
+        fixes = spelling.corrections(question, self.lexicon())
+        return spelling.apply(question, fixes), fixes
 
     def retrieve(self, query: str, k: int | None = None, filters: dict | None = None, mode: str = "hybrid") -> list[Passage]:
         """The ``k`` best passages for ``query`` (``k=None``: ``Settings.top_k``); :meth:`search`'s passages."""
@@ -332,10 +342,9 @@ class Assistant:
         history = _check_history(inputs.get("history"), self.settings.history_turns)
         names = self.names()
         # a word typed wrong is read as the word the index most likely means (assistant/spelling.py)
-        fixes = spelling.corrections(question, self.lexicon())
+        asked, fixes = self._read(question)
         if fixes:
             notice = " ".join(n for n in (notice, spelling.notice(fixes)) if n)
-        asked = spelling.apply(question, fixes)
         the_plan = plan(asked, history, names)
         if self.settings.generator == "openai" and history and leans_on_history(asked):
             from .errors import GeneratorUnavailable
