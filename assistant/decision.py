@@ -12,7 +12,9 @@ Features (all computed from the plan, the retrieval and the index, before any an
 - ``unsupported``: the share of specific terms that none of the retrieved passages mention (a
   likely false premise: "Why did the EU sanction Iran over WannaCry?").
 - ``name_unknown``: 1 when the question uses a glossary name (an instrument, a body) that the
-  index does not know by any of its names ("NPT" asked of the treaty texts).
+  index does not know by any of its names ("NPT" asked of the treaty texts). A proper name is
+  known where its words stand together in a chunk (:func:`name_in_index`), a body also through
+  the instrument that founded it.
 - ``named_doc``: 1 when the question names a document of the index and a top passage is from it.
 - ``type_missing``: 1 when the question asks for a period, a date or a number and no sentence
   of the top passages holds one.
@@ -245,10 +247,10 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names,
         if names.is_term(m):
             continue  # "leave", "join": ordinary words of the question, with a legal synonym
         mention_words |= {w.lower() for w in WORD_RE.findall(m.surface)}
-        # a body is known by the instrument that founded it ("NATO" by the North Atlantic Treaty,
-        # which never calls it so)
-        # (the words of a proper name, "European Arrest Warrant", stand together in a text that names
-        # it; what the glossary writes in lower case, "aut dedere aut judicare", is described in other words)
+        # The words of a proper name ("European Arrest Warrant") stand together in a text that names
+        # it; what the glossary writes in lower case ("aut dedere aut judicare") is described in
+        # other words. A body is known by the instrument that founded it ("NATO" by the North
+        # Atlantic Treaty, which never calls it so).
         proper = all(_proper(names.gloss.entries[e].name) for e in m.entries if e in names.gloss.entries)
         known = bool(m.docs) or bool(names.founding_docs(m)) or any(
             name_in_index(name, lexical, texts if proper else None) for name in [m.surface, *names.names_of(m)])
