@@ -39,25 +39,10 @@ def _answering_assistant():
 
 
 def _warm_encoder(bot) -> None:
-    """Load the encoder on a thread while this one opens the index (Chroma's import and open):
-    ONNX Runtime builds its session without holding the GIL, so the two overlap. Any error is
-    left for the first real use to report."""
-    import threading
+    """Load the encoder on a thread while this one opens the index (Chroma's import and open)."""
+    from .embeddings import warm_in_background
 
-    warm = getattr(bot.embeddings, "warm", None)
-    if warm is None:
-        return
-
-    def run() -> None:
-        try:
-            warm()
-        except Exception:  # noqa: BLE001 - reported by the first encode, in the main thread
-            pass
-
-    # Not a daemon: a process that exits early (no index, a bad question) waits the fraction of
-    # a second the session needs, instead of tearing ONNX Runtime down mid-load (which aborts:
-    # "terminate called without an active exception", exit -6).
-    threading.Thread(target=run, name="encoder-warm-up").start()
+    warm_in_background(bot.embeddings)
 
 
 # C0 and C1 control characters (but newline and tab), DEL, and the Unicode controls that reorder

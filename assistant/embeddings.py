@@ -23,6 +23,26 @@ _lock = threading.Lock()
 _model = None
 
 
+def warm_in_background(embeddings) -> None:
+    """Load ``embeddings``' encoder (its ``warm()``, when it has one) on a thread while the caller
+    does other work: ONNX Runtime builds its session without holding the GIL, so the two overlap
+    (the CLI opening the index, ingest parsing its first files). Any error is left for the first
+    encode to report, in the calling thread. Not a daemon: a process that exits early (no index,
+    a bad question) waits the fraction of a second the session needs, instead of tearing ONNX
+    Runtime down mid-load (which aborts: "terminate called without an active exception", exit -6)."""
+    warm = getattr(embeddings, "warm", None)
+    if warm is None:
+        return
+
+    def run() -> None:
+        try:
+            warm()
+        except Exception:  # noqa: BLE001 - reported by the first encode, in the calling thread
+            pass
+
+    threading.Thread(target=run, name="encoder-warm-up").start()
+
+
 def load_model():
     """The process-wide SentenceTransformer, loaded from the installed package, offline."""
     global _model

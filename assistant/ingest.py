@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import stat
-import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -448,20 +447,10 @@ def _ingest_locked(index: Index, paths: list[Path], progress: Progress, upload: 
 
 
 def _warm_encoder(index: Index) -> None:
-    """Load the encoder on a thread (ONNX Runtime builds its session without the GIL) while the
-    parser reads the first files; an error is left for the first encode to report. Not a daemon:
-    an early exit waits for the load rather than tearing ONNX Runtime down mid-load."""
-    warm = getattr(index.embeddings, "warm", None)
-    if warm is None:
-        return
+    """Load the encoder on a thread while the parser reads the first files."""
+    from .embeddings import warm_in_background
 
-    def run() -> None:
-        try:
-            warm()
-        except Exception:  # noqa: BLE001 - reported by the first encode, in the calling thread
-            pass
-
-    threading.Thread(target=run, name="encoder-warm-up").start()
+    warm_in_background(index.embeddings)
 
 
 def _changed(index: Index, manifest: dict, files: list[Path], report: IngestReport,

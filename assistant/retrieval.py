@@ -218,19 +218,9 @@ def find_definitions(index: Index, retrieval: Retrieval, term: str, docs: list[s
             if defines(term, p.text):
                 defining.append(p)
             continue
-        if cid not in got:
-            continue
-        text, meta, vec = got[cid]
-        if not defines(term, text):
-            continue
-        similarity = float(np.dot(retrieval.query_vector, np.asarray(vec, dtype=np.float32)))
-        top = retrieval.passages[0].score if retrieval.passages else 0.0
-        defining.append(passage_from(cid, text, meta, top, similarity))
-        if meta.get("sents"):
-            retrieval.spans[cid] = decode_spans(meta["sents"])
-    if defining:
-        first = {p.chunk_id for p in defining[:2]}
-        retrieval.passages[:] = defining[:2] + [p for p in retrieval.passages if p.chunk_id not in first]
+        if cid in got and defines(term, got[cid][0]):
+            defining.append(_fetched(retrieval, cid, *got[cid]))
+    _put_first(retrieval, defining[:2])
 
 
 def find_provisions(index: Index, retrieval: Retrieval, query: str, docs: list[str], filters: dict[str, str],
@@ -253,19 +243,24 @@ def find_provisions(index: Index, retrieval: Retrieval, query: str, docs: list[s
             continue
         found += lex.structural(query, candidates, {**filters, "doc_id": doc})[:1]
     got = index.get(found, embeddings=True)
-    named = []
-    for cid in found:
-        if cid not in got:
-            continue
-        text, meta, vec = got[cid]
-        similarity = float(np.dot(retrieval.query_vector, np.asarray(vec, dtype=np.float32)))
-        top = retrieval.passages[0].score if retrieval.passages else 0.0
-        named.append(passage_from(cid, text, meta, top, similarity))
-        if meta.get("sents"):
-            retrieval.spans[cid] = decode_spans(meta["sents"])
-    if named:
-        first = {p.chunk_id for p in named}
-        retrieval.passages[:] = named + [p for p in retrieval.passages if p.chunk_id not in first]
+    _put_first(retrieval, [_fetched(retrieval, cid, *got[cid]) for cid in found if cid in got])
+
+
+def _fetched(retrieval: Retrieval, cid: str, text: str, meta: dict, vec) -> Passage:
+    """A chunk fetched from the store as a passage of ``retrieval`` (scored as its best passage,
+    its similarity to the query computed), its sentence spans recorded."""
+    similarity = float(np.dot(retrieval.query_vector, np.asarray(vec, dtype=np.float32)))
+    top = retrieval.passages[0].score if retrieval.passages else 0.0
+    if meta.get("sents"):
+        retrieval.spans[cid] = decode_spans(meta["sents"])
+    return passage_from(cid, text, meta, top, similarity)
+
+
+def _put_first(retrieval: Retrieval, passages: list[Passage]) -> None:
+    """``passages`` at the head of ``retrieval``, each chunk once."""
+    first = {p.chunk_id for p in passages}
+    if first:
+        retrieval.passages[:] = passages + [p for p in retrieval.passages if p.chunk_id not in first]
 
 
 def chunk_position(chunk_id: str) -> int | None:
