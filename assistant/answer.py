@@ -25,6 +25,7 @@ from .types import Answer, AnswerPart, Citation, Passage
 
 CACHE_SENTENCES = 20000  # sentence vectors an answerer keeps between questions (~30 MB), least recently used out
 PART_EXTRA_WORDS = 40  # a question that asks two things may get one sentence more, this much longer
+LIST_EXTRA_WORDS = 60  # a quoted list may run this much over the budget to be whole (lead-in and items)
 ABSTAIN_TEXT = "The sources I have do not cover this question, so I cannot answer it from them."
 HEDGE_NOTICE = "The sources may answer this only in part: check the quotes."
 # Bonuses and penalties on a sentence's score (the base score is in [0, 1]):
@@ -302,7 +303,8 @@ class ExtractiveAnswerer:
             chosen = [lead] + [c for c in chosen if not (c.passage is lead.passage and c.start == lead.start)]
             lead.score = top + 1.0  # compose puts the best-supported unit first
             chosen = chosen[:self.max_sentences]
-        answer = compose(plan.question, chosen, retrieval.passages, retrieval.spans, self.max_words + PART_EXTRA_WORDS)
+        answer = compose(plan.question, chosen, retrieval.passages, retrieval.spans, self.max_words + PART_EXTRA_WORDS,
+                         provisions=retrieval.provisions)
         if lead is not None:
             answer.text = "No. " + answer.text
         if hedge:
@@ -325,7 +327,7 @@ class ExtractiveAnswerer:
                 texts.append(f"{label}: nothing found on this in the sources.")
                 continue
             sub = compose(side_plan.question, chosen, retrieval.passages, retrieval.spans, per_side + 20,
-                          first_marker=len(citations) + 1)
+                          first_marker=len(citations) + 1, provisions=retrieval.provisions)
             citations += sub.citations
             cited = {c.chunk_id for c in sub.citations}
             passages = passages + [q for q in sub.passages if q.chunk_id in cited
@@ -363,7 +365,7 @@ def _extend(c: Candidate, spans: list[tuple[int, int]], budget: int) -> tuple[in
         j = i - 1  # back over the sibling items to the lead-in
         while j > 0 and LIST_ITEM_RE.match(at(j)) and not LEAD_IN_RE.search(at(j)):
             j -= 1
-        if LEAD_IN_RE.search(at(j)) and words(spans[j][0], end) <= budget:
+        if LEAD_IN_RE.search(at(j)) and words(spans[j][0], end) <= budget + LIST_EXTRA_WORDS:
             start = spans[j][0]
     elif i > 0 and ANAPHORA_RE.match(sentence) and words(spans[i - 1][0], end) <= budget:
         start = spans[i - 1][0]
@@ -371,19 +373,103 @@ def _extend(c: Candidate, spans: list[tuple[int, int]], budget: int) -> tuple[in
         end = spans[i + 1][1]
     elif LEAD_IN_RE.search(sentence):
         k = i + 1
-        while k < len(spans) and LIST_ITEM_RE.match(text[spans[k][0] : spans[k][1]]) and words(start, spans[k][1]) <= budget:
+        while (k < len(spans) and LIST_ITEM_RE.match(text[spans[k][0] : spans[k][1]])
+               and words(start, spans[k][1]) <= budget + LIST_EXTRA_WORDS):
             end = spans[k][1]
             k += 1
     return start, end
 
 
+_DIGIT_ITEM_RE = re.compile(r"^\W{0,2}\d{1,2}\.\s*\S")  # "2. Where …": a numbered paragraph, not an item
+# a lead-in and its first item split as one sentence: "… except in the following cases: (a) When …"
+_INLINE_LEAD_IN_RE = re.compile(r":\s*(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.)\s*\S", re.I)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _items_from_start(p: Passage, own: list[tuple[int, int]], room: int) -> tuple[int, int] | None:
+    """The list items that open chunk ``p`` (the rest of a list whose lead-in ends the chunk
+    before), up to the next numbered paragraph, within ``room`` words; None when it opens with
+    no item or not even the first fits."""
+    if not own or not LIST_ITEM_RE.match(p.text[own[0][0]:own[0][1]]):
+        return None
+    digits = bool(_DIGIT_ITEM_RE.match(p.text[own[0][0]:own[0][1]]))
+    end = None
+    for k, (s, e) in enumerate(own):
+        sentence = p.text[s:e]
+        if k and not digits and _DIGIT_ITEM_RE.match(sentence):
+            break  # the list is over: the provision's next paragraph
+        if _words(p.text[own[0][0]:e]) > room:
+            break
+        end = e
+    return None if end is None else (own[0][0], end)
+
+
+def _lead_in_before(p: Passage, own: list[tuple[int, int]], room: int) -> tuple[int, int] | None:
+    """The lead-in of the list that runs from chunk ``p`` into the next (its last lead-in, when no
+    numbered paragraph follows it), if it fits ``room`` words."""
+    for j in range(len(own) - 1, -1, -1):
+        sentence = p.text[own[j][0]:own[j][1]]
+        if LEAD_IN_RE.search(sentence):
+            return own[j] if _words(sentence) <= room else None
+        if _DIGIT_ITEM_RE.match(sentence):
+            return None
+    return None
+
+
+def _across(p: Passage, s: int, e: int, spans: dict[str, list[tuple[int, int]]],
+            chain: dict[str, tuple[list[Passage], int]], budget: int) -> tuple[tuple | None, tuple | None]:
+    """What the unit ``p[s:e]`` needs from elsewhere so that no list is cut: (the lead-in of the
+    list item it opens with, when the unit does not hold it: from the same chunk, as a quote of its
+    own, or from the end of the chunk before in its provision; the items that follow the lead-in
+    it holds in the chunk after, when the unit reaches its chunk's end). Each is
+    (passage, start, end) or None. ``chain``: each chunk's provision and place in it."""
+    own = spans.get(p.chunk_id) or sentence_spans(p.text)
+    inside = [(a, b) for a, b in own if a >= s and b <= e]
+    if not inside:
+        return None, None
+    group, i = chain.get(p.chunk_id, ([p], 0))
+    room = budget - _words(p.text[s:e])
+    before = after = None
+    first = p.text[inside[0][0]:inside[0][1]]
+    if LIST_ITEM_RE.match(first) and not _DIGIT_ITEM_RE.match(first):
+        # back over the sibling items (and the further sentences of an item) to the lead-in: in
+        # this chunk, or, when the chunk opens inside the list, at the end of the chunk before
+        j = own.index(inside[0]) - 1
+        while j >= 0:
+            sentence = p.text[own[j][0]:own[j][1]]
+            if LEAD_IN_RE.search(sentence):
+                before = (p, *own[j]) if _words(sentence) <= room else None
+                break
+            if _DIGIT_ITEM_RE.match(sentence):
+                break  # a numbered paragraph with no lead-in: the item has none in reach
+            j -= 1
+        else:
+            if i > 0:
+                prev = group[i - 1]
+                found = _lead_in_before(prev, spans.get(prev.chunk_id) or sentence_spans(prev.text), room)
+                before = (prev, *found) if found else None
+        if before:
+            room -= _words(before[0].text[before[1]:before[2]])
+    if i + 1 < len(group) and not p.text[e:].strip() and any(
+            LEAD_IN_RE.search(p.text[a:b]) or _INLINE_LEAD_IN_RE.search(p.text[a:b]) for a, b in inside):
+        nxt = group[i + 1]
+        found = _items_from_start(nxt, spans.get(nxt.chunk_id) or sentence_spans(nxt.text), room)
+        after = (nxt, *found) if found else None
+    return before, after
+
+
 def compose(question: str, chosen: list[Candidate], passages: list[Passage],
             spans: dict[str, list[tuple[int, int]]] | None = None, budget: int = 160,
-            first_marker: int = 1) -> Answer:
+            first_marker: int = 1, provisions: dict[str, list[Passage]] | None = None) -> Answer:
     """Write chosen sentences with markers; adjacent sentences of one chunk share a citation.
 
     A list item is quoted with its lead-in and a lead-in with its items, so no list is cut; a
-    sentence that opens with "This"/"Such" brings the sentence before it.
+    sentence that opens with "This"/"Such" brings the sentence before it. Where a list runs over
+    two chunks of one provision (``provisions``: :attr:`Retrieval.provisions`), its other part is
+    quoted from the other chunk, cited next to it.
     """
     spans = spans or {}
     # Extend each sentence to a whole unit, then merge overlapping/adjacent ones of a chunk.
@@ -403,9 +489,37 @@ def compose(question: str, chosen: list[Candidate], passages: list[Passage],
             groups.append([c.passage, s, e, c.score])
     # The best-supported unit leads; markers are numbered in reading order.
     groups.sort(key=lambda g: -g[3])
+    chain: dict[str, tuple[list[Passage], int]] = {}
+    for group in (provisions or {}).values():
+        for i, q in enumerate(group):
+            chain.setdefault(q.chunk_id, (group, i))
+    ordered: list[list] = []
+    taken: set[int] = set()
+
+    def join(seg: tuple | None, score: float) -> list[list]:
+        """The group that quotes ``seg`` (a span of a neighbouring chunk): a chosen group of that
+        chunk that touches it, widened, or a new one; none when a group already quoted holds it."""
+        if seg is None:
+            return []
+        q, s2, e2 = seg
+        for k, g in enumerate(groups):
+            if g[0].chunk_id == q.chunk_id and s2 <= g[2] and g[1] <= e2:
+                if k in taken:
+                    return []
+                taken.add(k)
+                g[1], g[2] = min(g[1], s2), max(g[2], e2)
+                return [g]
+        return [[q, s2, e2, score]]
+
+    for k, g in enumerate(groups):
+        if k in taken:
+            continue
+        taken.add(k)
+        before, after = _across(g[0], g[1], g[2], spans, chain, budget + LIST_EXTRA_WORDS)
+        ordered += join(before, g[3]) + [g] + join(after, g[3])
     parts: list[str] = []
     citations: list[Citation] = []
-    for marker, (p, s, e, score) in enumerate(groups, first_marker):
+    for marker, (p, s, e, score) in enumerate(ordered, first_marker):
         quote = p.text[s:e]
         parts.append(f"{' '.join(quote.split())} [{marker}]")
         citations.append(
@@ -418,6 +532,6 @@ def compose(question: str, chosen: list[Candidate], passages: list[Passage],
     # a sentence may come from a chunk read around a retrieved passage (its provision): that chunk
     # joins the passages, after the retrieved ones, so every citation's chunk is among them
     held = {p.chunk_id for p in passages}
-    read = [g[0] for g in groups if g[0].chunk_id not in held]
+    read = [g[0] for g in ordered if g[0].chunk_id not in held]
     passages = passages + list({p.chunk_id: p for p in read}.values())
     return Answer(question=question, text=" ".join(parts), citations=citations, abstained=False, passages=passages)

@@ -205,7 +205,29 @@ def _line_sentences(line: str) -> list[tuple[int, int]]:
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of ``text`` (whitespace trimmed, exact offsets); linear
     in the length of the text, whatever its shape."""
-    return [(start0 + s, start0 + e) for start0, block in _blocks(text) for s, e in _line_sentences(block)]
+    return mend_markers(text, [(start0 + s, start0 + e) for start0, block in _blocks(text)
+                               for s, e in _line_sentences(block)])
+
+
+_MARKER_ONLY_RE = re.compile(r"^\W{0,2}(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.|[ivx]{1,4}\.|\d{1,2}\.)$", re.I)
+
+
+def mend_markers(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` with each span that is only a list marker ("a.", "(iv)", "2.": a splitter reads
+    "a." as a sentence's end) joined to the sentence after it on the same line, so that a list item
+    is one sentence that starts with its marker. Also applied to spans stored by older versions."""
+    out: list[tuple[int, int]] = []
+    k = 0
+    while k < len(spans):
+        s, e = spans[k]
+        if (k + 1 < len(spans) and _MARKER_ONLY_RE.match(text[s:e].strip())
+                and "\n" not in text[e:spans[k + 1][0]]):
+            out.append((s, spans[k + 1][1]))
+            k += 2
+            continue
+        out.append((s, e))
+        k += 1
+    return out
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:

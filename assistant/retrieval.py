@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from .chunking import decode_spans
+from .chunking import decode_spans, mend_markers
 from .settings import Settings
 from .store import Index
 from .types import Passage
@@ -185,7 +185,7 @@ def select(index: Index, rankings: Rankings, settings: Settings, k: int) -> Retr
         per_doc[doc] = per_doc.get(doc, 0) + 1
         passages.append(passage_from(cid, text, meta, fused[cid], sim))
         if meta.get("sents"):
-            spans[cid] = decode_spans(meta["sents"])
+            spans[cid] = mend_markers(text, decode_spans(meta["sents"]))
         if len(passages) == k:
             break
     return Retrieval(passages, qvec, spans)
@@ -252,7 +252,7 @@ def _fetched(retrieval: Retrieval, cid: str, text: str, meta: dict, vec) -> Pass
     similarity = float(np.dot(retrieval.query_vector, np.asarray(vec, dtype=np.float32)))
     top = retrieval.passages[0].score if retrieval.passages else 0.0
     if meta.get("sents"):
-        retrieval.spans[cid] = decode_spans(meta["sents"])
+        retrieval.spans[cid] = mend_markers(text, decode_spans(meta["sents"]))
     return passage_from(cid, text, meta, top, similarity)
 
 
@@ -296,7 +296,7 @@ def expand_provisions(index: Index, retrieval: Retrieval, n: int, before: int, a
                 continue
             group.append(passage_from(cid, text, meta, p.score, p.similarity))
             if meta.get("sents") and cid not in retrieval.spans:
-                retrieval.spans[cid] = decode_spans(meta["sents"])
+                retrieval.spans[cid] = mend_markers(text, decode_spans(meta["sents"]))
         if group:
             retrieval.openings.add(group[0].chunk_id)
         if len(group) > 1:

@@ -295,3 +295,65 @@ def test_a_sentence_is_quoted_with_the_sentence_that_lists_what_it_names():
     # the listing sentence is not brought when it does not fit the budget
     short = compose("what kind of non-military measures?", [first], [p], {p.chunk_id: spans}, budget=25)
     assert short.citations[0].quote == text[spans[0][0]:spans[0][1]]
+
+
+def _chunk(cid: str, text: str, section: str = "Article 4") -> "Passage":
+    from assistant.types import Passage
+
+    return Passage(chunk_id=cid, doc_id="ccm", title="Convention", section=section, url="", text=text, score=1.0)
+
+
+def test_a_list_item_marker_split_off_by_the_splitter_is_joined_to_its_item():
+    from assistant.chunking import LIST_ITEM_RE, mend_markers, sentence_spans
+
+    text = "1. Each Party shall criminalise, when committed intentionally:\n\na. the conversion of property;\n\nb. the concealment of property."
+    sentences = [text[s:e] for s, e in sentence_spans(text)]
+    assert sentences[1] == "a. the conversion of property;" and sentences[2] == "b. the concealment of property."
+    assert all(LIST_ITEM_RE.match(s) for s in sentences[1:])
+    # spans stored by an older version ("a." alone) are mended when read
+    old = [(0, 62), (64, 66), (67, 94), (96, 98), (99, 127)]
+    assert [text[s:e] for s, e in mend_markers(text, old)] == sentences
+
+
+def test_a_list_cut_by_a_chunk_boundary_is_quoted_whole_with_both_chunks_cited():
+    """A lead-in at the end of one chunk gets the items that open the next chunk of its provision
+    (up to the provision's next numbered paragraph), each part cited to its own chunk, in order."""
+    from assistant.answer import Candidate, compose
+    from assistant.chunking import sentence_spans
+
+    a = _chunk("ccm:0001:a", "1. Each State Party shall, in the following cases:\n\n(a) When the Party which surrendered him consents.")
+    b = _chunk("ccm:0002:b", "(b) when that person has not left within 45 days of his final discharge.\n\n2. The requesting Party may take measures.")
+    spans = {p.chunk_id: sentence_spans(p.text) for p in (a, b)}
+    lead = Candidate(0, a, *spans[a.chunk_id][0], score=1.0)
+    answer = compose("rule of speciality?", [lead], [a], spans, budget=160, provisions={a.chunk_id: [a, b]})
+    assert [c.chunk_id for c in answer.citations] == [a.chunk_id, b.chunk_id], answer.text
+    assert answer.citations[1].quote == "(b) when that person has not left within 45 days of his final discharge."
+    assert "requesting Party may take" not in answer.text  # the next paragraph is not the list
+    assert b.chunk_id in {p.chunk_id for p in answer.passages}  # every cited chunk is among the passages
+    # without the provision's chunks around it, the answer is the chunk's own text, as before
+    alone = compose("rule of speciality?", [lead], [a], spans, budget=160)
+    assert [c.chunk_id for c in alone.citations] == [a.chunk_id]
+
+
+def test_a_list_item_far_from_its_lead_in_is_quoted_after_the_lead_in():
+    """An item whose lead-in is too far back to quote the stretch between (items of several
+    sentences, another chunk) is preceded by the lead-in alone, cited on its own."""
+    from assistant.answer import Candidate, compose
+    from assistant.chunking import sentence_spans
+
+    a = _chunk("ccm:0001:a", "2. Each State Party shall take the following measures as soon as possible:\n\n"
+               "a) Survey and record the threat posed by remnants;\n\nb) Assess and prioritize needs.")
+    b = _chunk("ccm:0002:b", "c) Mark all contaminated areas. Signs should be visible and durable;\n\n"
+               "d) Clear and destroy all cluster munition remnants; and")
+    spans = {p.chunk_id: sentence_spans(p.text) for p in (a, b)}
+    item = Candidate(0, b, *spans[b.chunk_id][-1], score=1.0)
+    answer = compose("clear remnants?", [item], [b], spans, budget=160, provisions={b.chunk_id: [a, b]})
+    assert [c.quote for c in answer.citations] == [
+        "2. Each State Party shall take the following measures as soon as possible:",
+        "d) Clear and destroy all cluster munition remnants; and"], answer.text
+    # the same within one chunk: the lead-in is found back over an item of two sentences
+    one = _chunk("ccm:0003:c", a.text + "\n\n" + b.text)
+    own = sentence_spans(one.text)
+    answer = compose("clear remnants?", [Candidate(0, one, *own[-1], score=1.0)], [one], {one.chunk_id: own}, budget=40)
+    assert [c.quote for c in answer.citations][0].startswith("2. Each State Party"), answer.text
+    assert answer.citations[-1].quote.startswith("d) Clear"), answer.text
