@@ -18,7 +18,7 @@ from cachetools import LRUCache
 
 from .chunking import LEAD_IN_RE, LIST_ITEM_RE, sentence_spans
 from .lexical import idf_weights, references, tokenize
-from .planning import QueryPlan, defines, holds_answer, leans_on_history, question_parts, standalone_query  # noqa: F401
+from .planning import QueryPlan, answer_type, defines, holds_answer, leans_on_history, question_parts, standalone_query  # noqa: F401
 from .retrieval import Retrieval
 from .settings import default
 from .types import Answer, AnswerPart, Citation, Passage
@@ -175,7 +175,11 @@ class ExtractiveAnswerer:
                 context[c.passage.chunk_id] = set(tokenize(f"{c.passage.title} {c.passage.section}"))
         words = {id(c): set(tokenize(c.text)) | context[c.passage.chunk_id] for c in cands}
         refs = set(plan.refs)
-        typed = plan.answer_type not in {"other", "yes-no"}
+        # a question that asks several things asks for each part's own kind of answer ("how many
+        # judges … and how long are their terms": a number, then a period)
+        kinds = [answer_type(part) for part in plan.parts] if len(plan.parts) >= 2 else [plan.answer_type]
+        kinds = [k for k in dict.fromkeys(kinds) if k not in {"other", "yes-no"}]
+        bonus: dict[int, float] = {}
         for c, value in zip(cands, self._scores(plan.question, qvec, cands, words, lexical)):
             named = 0.0
             if refs:
@@ -188,17 +192,20 @@ class ExtractiveAnswerer:
                     named = NAMED_BONUS
                 if refs & heading and c.passage.chunk_id in openings:
                     named += OPENING_BONUS
-            kind = TYPE_BONUS if typed and holds_answer(plan.answer_type, c.text) else 0.0
+            kind = TYPE_BONUS if any(holds_answer(k, c.text) for k in kinds) else 0.0
             if plan.term and defines(plan.term, c.text):
                 kind += DEFINES_BONUS
             anaphora = ANAPHORA_PENALTY if ANAPHORA_RE.match(c.text) else 0.0
             own = DOC_BONUS if c.passage.doc_id in plan.focus_docs else 0.0
             c.score = value + named + kind + own - anaphora
+            bonus[id(c)] = named + own - anaphora
         if len(plan.parts) < 2:
             return []
         best: list[Candidate] = []
         for part, pvec in zip(plan.parts, self.embeddings.encode(plan.parts)):
-            values = self._scores(part, pvec, cands, words, lexical)
+            typed = answer_type(part) not in {"other", "yes-no"}
+            values = [v + bonus[id(c)] + (TYPE_BONUS if typed and holds_answer(answer_type(part), c.text) else 0.0)
+                      for c, v in zip(cands, self._scores(part, pvec, cands, words, lexical))]
             best.append(cands[int(np.argmax(values))])
         return best
 
@@ -362,10 +369,8 @@ def _extend(c: Candidate, spans: list[tuple[int, int]], budget: int) -> tuple[in
 
     sentence = at(i)
     if i > 0 and LIST_ITEM_RE.match(sentence):
-        j = i - 1  # back over the sibling items to the lead-in
-        while j > 0 and LIST_ITEM_RE.match(at(j)) and not LEAD_IN_RE.search(at(j)):
-            j -= 1
-        if LEAD_IN_RE.search(at(j)) and words(spans[j][0], end) <= budget + LIST_EXTRA_WORDS:
+        j = _lead_in_index([at(x) for x in range(i + 1)], i)  # back over the sibling items to the lead-in
+        if j is not None and j >= 0 and words(spans[j][0], end) <= budget + LIST_EXTRA_WORDS:
             start = spans[j][0]
     elif i > 0 and ANAPHORA_RE.match(sentence) and words(spans[i - 1][0], end) <= budget:
         start = spans[i - 1][0]
@@ -383,40 +388,74 @@ def _extend(c: Candidate, spans: list[tuple[int, int]], budget: int) -> tuple[in
 _DIGIT_ITEM_RE = re.compile(r"^\W{0,2}\d{1,2}\.\s*\S")  # "2. Where …": a numbered paragraph, not an item
 # a lead-in and its first item split as one sentence: "… except in the following cases: (a) When …"
 _INLINE_LEAD_IN_RE = re.compile(r":\s*(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.)\s*\S", re.I)
+_MARKER_RE = re.compile(r"^\W{0,2}?(\(?)([a-z]|[ivx]{2,4}|\d{1,2})([.)])", re.I)
+
+
+def _style(sentence: str) -> tuple[str, str, str] | None:
+    """A list item's marker style: (kind: letter, roman or digit; opening bracket; closing mark),
+    so that "(b)" and "(a)" are siblings and "(ii)" or "2." are not; None for no marker."""
+    m = _MARKER_RE.match(sentence.lstrip()) if LIST_ITEM_RE.match(sentence) else None
+    if not m:
+        return None
+    label = m.group(2).lower()
+    kind = "digit" if label.isdigit() else "roman" if (len(label) > 1 or label == "i") else "letter"
+    return kind, m.group(1), m.group(3)
+
+
+def _first_item(sentence: str) -> bool:
+    m = _MARKER_RE.match(sentence.lstrip())
+    return bool(m) and m.group(2).lower() in {"a", "i", "1"}
+
+
+def _is_lead_in(sentence: str) -> bool:
+    return bool(LEAD_IN_RE.search(sentence) or _INLINE_LEAD_IN_RE.search(sentence))
+
+
+def _lead_in_index(texts: list[str], k: int) -> int | None:
+    """Where the lead-in of the list item ``texts[k]`` is among the sentences before it: its
+    index; -1 when the sentences run out before it (it may end the chunk before); None when it
+    has none (a numbered paragraph, or the list's first item with no lead-in before it). The walk
+    passes sibling items and the further sentences of an item; a sibling's own lead-in (an item
+    that opens a sub-list) is not the item's."""
+    own = _style(texts[k])
+    if own is None:
+        return None
+    if _first_item(texts[k]):
+        return (k - 1 if _is_lead_in(texts[k - 1]) else None) if k > 0 else -1
+    for j in range(k - 1, -1, -1):
+        st = _style(texts[j])
+        if st == own:
+            if _first_item(texts[j]):
+                return (j - 1 if _is_lead_in(texts[j - 1]) else None) if j > 0 else -1
+            continue
+        if _is_lead_in(texts[j]):
+            return j
+        if st is not None and st[0] == "digit" and own[0] != "digit":
+            return None
+    return -1
 
 
 def _words(text: str) -> int:
     return len(text.split())
 
 
-def _items_from_start(p: Passage, own: list[tuple[int, int]], room: int) -> tuple[int, int] | None:
-    """The list items that open chunk ``p`` (the rest of a list whose lead-in ends the chunk
-    before), up to the next numbered paragraph, within ``room`` words; None when it opens with
-    no item or not even the first fits."""
+def _items_from_start(p: Passage, own: list[tuple[int, int]], lead: str, room: int) -> tuple[int, int] | None:
+    """The list items that open chunk ``p``, the rest of the list whose lead-in (``lead``) ends
+    the chunk before: up to a sentence marked as the lead-in itself is (its sibling) or the next
+    numbered paragraph, within ``room`` words; None when it opens with no item or none fits."""
     if not own or not LIST_ITEM_RE.match(p.text[own[0][0]:own[0][1]]):
         return None
-    digits = bool(_DIGIT_ITEM_RE.match(p.text[own[0][0]:own[0][1]]))
+    items = _style(p.text[own[0][0]:own[0][1]])
+    stop = _style(lead)
     end = None
     for k, (s, e) in enumerate(own):
-        sentence = p.text[s:e]
-        if k and not digits and _DIGIT_ITEM_RE.match(sentence):
-            break  # the list is over: the provision's next paragraph
+        st = _style(p.text[s:e])
+        if k and st is not None and (st == stop or (st[0] == "digit" and items and items[0] != "digit")):
+            break  # the list is over: the lead-in's sibling, or the provision's next paragraph
         if _words(p.text[own[0][0]:e]) > room:
             break
         end = e
     return None if end is None else (own[0][0], end)
-
-
-def _lead_in_before(p: Passage, own: list[tuple[int, int]], room: int) -> tuple[int, int] | None:
-    """The lead-in of the list that runs from chunk ``p`` into the next (its last lead-in, when no
-    numbered paragraph follows it), if it fits ``room`` words."""
-    for j in range(len(own) - 1, -1, -1):
-        sentence = p.text[own[j][0]:own[j][1]]
-        if LEAD_IN_RE.search(sentence):
-            return own[j] if _words(sentence) <= room else None
-        if _DIGIT_ITEM_RE.match(sentence):
-            return None
-    return None
 
 
 def _across(p: Passage, s: int, e: int, spans: dict[str, list[tuple[int, int]]],
@@ -434,29 +473,27 @@ def _across(p: Passage, s: int, e: int, spans: dict[str, list[tuple[int, int]]],
     room = budget - _words(p.text[s:e])
     before = after = None
     first = p.text[inside[0][0]:inside[0][1]]
-    if LIST_ITEM_RE.match(first) and not _DIGIT_ITEM_RE.match(first):
-        # back over the sibling items (and the further sentences of an item) to the lead-in: in
-        # this chunk, or, when the chunk opens inside the list, at the end of the chunk before
-        j = own.index(inside[0]) - 1
-        while j >= 0:
-            sentence = p.text[own[j][0]:own[j][1]]
-            if LEAD_IN_RE.search(sentence):
-                before = (p, *own[j]) if _words(sentence) <= room else None
-                break
-            if _DIGIT_ITEM_RE.match(sentence):
-                break  # a numbered paragraph with no lead-in: the item has none in reach
-            j -= 1
-        else:
-            if i > 0:
-                prev = group[i - 1]
-                found = _lead_in_before(prev, spans.get(prev.chunk_id) or sentence_spans(prev.text), room)
-                before = (prev, *found) if found else None
+    if LIST_ITEM_RE.match(first):
+        # the lead-in of the item the unit opens with: in this chunk (quoted on its own when the
+        # stretch between is too long), or, when the chunk opens inside the list, the chunk before
+        k = own.index(inside[0])
+        texts = [p.text[a:b] for a, b in own[: k + 1]]
+        j = _lead_in_index(texts, k)
+        if j is not None and j >= 0 and _words(texts[j]) <= room:
+            before = (p, *own[j])
+        elif j == -1 and i > 0:
+            prev = group[i - 1]
+            back = spans.get(prev.chunk_id) or sentence_spans(prev.text)
+            texts = [prev.text[a:b] for a, b in back] + [first]
+            j = _lead_in_index(texts, len(back))
+            if j is not None and j >= 0 and _words(texts[j]) <= room:
+                before = (prev, *back[j])
         if before:
             room -= _words(before[0].text[before[1]:before[2]])
-    if i + 1 < len(group) and not p.text[e:].strip() and any(
-            LEAD_IN_RE.search(p.text[a:b]) or _INLINE_LEAD_IN_RE.search(p.text[a:b]) for a, b in inside):
+    leads = [p.text[a:b] for a, b in inside if _is_lead_in(p.text[a:b])]
+    if i + 1 < len(group) and not p.text[e:].strip() and leads:
         nxt = group[i + 1]
-        found = _items_from_start(nxt, spans.get(nxt.chunk_id) or sentence_spans(nxt.text), room)
+        found = _items_from_start(nxt, spans.get(nxt.chunk_id) or sentence_spans(nxt.text), leads[-1], room)
         after = (nxt, *found) if found else None
     return before, after
 

@@ -342,7 +342,8 @@ def test_a_list_item_far_from_its_lead_in_is_quoted_after_the_lead_in():
     from assistant.chunking import sentence_spans
 
     a = _chunk("ccm:0001:a", "2. Each State Party shall take the following measures as soon as possible:\n\n"
-               "a) Survey and record the threat posed by remnants;\n\nb) Assess and prioritize needs.")
+               "a) Survey and record the threat posed by remnants;\n\nb) Assess and prioritize needs. " + "Plans build on "
+               "existing structures, experiences and methodologies of mine action, national and international, " * 5)
     b = _chunk("ccm:0002:b", "c) Mark all contaminated areas. Signs should be visible and durable;\n\n"
                "d) Clear and destroy all cluster munition remnants; and")
     spans = {p.chunk_id: sentence_spans(p.text) for p in (a, b)}
@@ -355,5 +356,23 @@ def test_a_list_item_far_from_its_lead_in_is_quoted_after_the_lead_in():
     one = _chunk("ccm:0003:c", a.text + "\n\n" + b.text)
     own = sentence_spans(one.text)
     answer = compose("clear remnants?", [Candidate(0, one, *own[-1], score=1.0)], [one], {one.chunk_id: own}, budget=40)
+    assert len(answer.citations) == 2
     assert [c.quote for c in answer.citations][0].startswith("2. Each State Party"), answer.text
     assert answer.citations[-1].quote.startswith("d) Clear"), answer.text
+
+
+def test_the_lead_in_of_a_list_item_is_its_own_not_a_siblings():
+    """Item b)'s lead-in is the sentence before its first sibling a), not an earlier item that
+    opens a sub-list of its own; a list's next chunk ends where the lead-in's sibling starts."""
+    from assistant.answer import _lead_in_index
+
+    texts = ["8. a) The States Parties shall, in the selection of judges, take into account the need for:",
+             "(i) The representation of the principal legal systems of the world;",
+             "9. a) Subject to subparagraph b), judges shall hold office for a term of nine years.",
+             "b) At the first election, one third of the judges elected shall serve for three years."]
+    assert _lead_in_index(texts, 3) is None  # its first sibling has no lead-in before it
+    texts = ["1. Extradition shall not be granted in the following cases:", "(a) when the person consents.",
+             "A request for consent shall be submitted.", "(b) when that person has not left within 45 days."]
+    assert _lead_in_index(texts, 3) == 0  # back over a sibling of two sentences
+    assert _lead_in_index(["(c) the third case."], 0) == -1  # the list began in an earlier chunk
+    assert _lead_in_index(["2. Where the following apply:", "3. No lead-in here.", "(c) item"], 2) is None
