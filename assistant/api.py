@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import functools
 import threading
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -415,6 +416,7 @@ class Assistant:
     def _sides(self, plan, retrieval, filters: dict | None) -> list:
         """A comparison's sides, each searched within its instrument: (label, side plan, retrieval)."""
         from .lexical import REF_RE, references
+        from .planning import question_parts
 
         # Provisions of one document ("art 4 vs art 5") that the question does not name:
         # the document of the best passage headed by one of them.
@@ -427,6 +429,11 @@ class Assistant:
             side_plan = copy.copy(plan)
             side_plan.refs = list(subject.refs) or plan.refs
             side_plan.focus_docs = list(subject.docs)
+            # its sentences are chosen for what the question asks of every side ("hearing
+            # witnesses abroad"), not for the names and the "vs" that make it a comparison
+            topic = _side_topic(plan)
+            if topic:
+                side_plan.question, side_plan.parts = topic, question_parts(topic)
             side_filters = dict(filters or {})
             if len(subject.docs) == 1:
                 if side_filters.get("doc_id", subject.docs[0]) != subject.docs[0]:
@@ -645,6 +652,23 @@ def default_assistant() -> Assistant:
         if _default is None:
             _default = Assistant()
         return _default
+
+
+def _side_topic(plan) -> str:
+    """What a comparison asks of each side: the question without the names of its sides (the
+    mentions that name a document, the provisions it names) and the words that make it a
+    comparison ("vs", "compared with", "both"); "" when fewer than two words are left."""
+    from .lexical import REF_RE
+    from .planning import COMPARE_RE
+
+    text = plan.question
+    for m in sorted((m for m in plan.mentions if m.docs), key=lambda m: -m.start):
+        if text[m.start:m.end] == m.surface:
+            text = text[: m.start] + " " + text[m.end :]
+    text = REF_RE.sub(" ", COMPARE_RE.sub(" ", text))  # a provision side has its own (``refs``)
+    text = " ".join(re.sub(r"^[\W_]+|[\W_]+$", "", text).split())
+    words = re.findall(r"[^\W\d_]{2,}", text)
+    return text if len(words) >= 2 else ""
 
 
 def ask(question: str, history: list[dict] | None = None, filters: dict | None = None) -> Answer:

@@ -458,3 +458,23 @@ def test_each_side_of_a_comparison_is_searched_without_the_other_sides_names(rea
     assert [typed for typed, _ in alternatives] == ["ETS 173"]
     answer = realdocs_bot.ask("bribery of foreign officials: UNCAC vs ETS 173 - is passive bribery covered too?")
     assert [p.citations[0].doc_id for p in answer.parts] == ["uncac", "coe-criminal-law-corruption"]
+
+
+@pytest.mark.integration
+def test_a_comparisons_sides_choose_sentences_for_what_it_asks_of_each(realdocs_bot):
+    """Each side's sentences are chosen for the question without its sides' names and the "vs"
+    ("on hearing witnesses who are abroad"): the 1959 convention's side leads with a provision on
+    witnesses. (Its closing formula, "IN WITNESS WHEREOF …", still comes third: not yet fixed.)"""
+    from assistant.api import _side_topic
+
+    question = "1959 MLA convention vs its second protocol on hearing witnesses who are abroad"
+    plan = realdocs_bot.plan(question)
+    assert _side_topic(plan) == "on hearing witnesses who are abroad"
+    assert _side_topic(realdocs_bot.plan("nato art 5 vs UN charter art 51 - how do they fit together?")) == \
+        "how do they fit together"
+    assert _side_topic(realdocs_bot.plan("UNCAC vs ETS 173")) == ""  # nothing asked of the sides: the question stands
+    answer = realdocs_bot.ask(question)
+    first = answer.parts[0]
+    assert first.citations and first.citations[0].doc_id == "european-mla-convention"
+    lead = first.citations[0].quote
+    assert "witness" in lead.lower() and "WHEREOF" not in lead, first.text
