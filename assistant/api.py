@@ -391,7 +391,8 @@ class Assistant:
             terms = [m.surface for m in the_plan.mentions if names.is_term(m)]  # "enter into force": one word
             top = retrieval.passages[:self.answerer.passages_used]
             if premise.presupposes(asked):
-                conflict = premise.check(asked, top, named, the_plan.is_comparison, phrases=terms)
+                conflict = premise.check(asked, top, named, the_plan.is_comparison, phrases=terms,
+                                         named_docs=set(the_plan.focus_docs))
                 missing = premise.unsupported_names(asked, seen[:SEEN], named, the_plan.is_comparison)
                 if conflict is None and missing and decision.answer:
                     quoted = ", ".join(f"“{w}”" for w in missing[:4])
@@ -399,7 +400,8 @@ class Assistant:
                                                    reason=f"the question assumes something about {quoted}, "
                                                           "which none of the passages found mention")
             elif decision.answer:  # a yes/no question: a sentence that denies it settles it
-                denial = premise.check(asked, top, named, the_plan.is_comparison, whether=True, phrases=terms)
+                denial = premise.check(asked, top, named, the_plan.is_comparison, whether=True, phrases=terms,
+                                       named_docs=set(the_plan.focus_docs))
                 if denial is not None and premise.stated_before(asked, denial):
                     conflict, denial = denial, None  # a wrong figure stated first: correct it
         return _Prepared(start, question, notice, history, filters, the_plan, retrieval, decision, lexical, sides,

@@ -12,9 +12,14 @@ list about any topic:
 - **negation**: a sentence of the passages found negates one of the question's content words
   ("… shall *not* be entitled to *arrest* …"), or a negated lead-in denies one of its list items
   ("This Convention does *not* apply to: (a) a *warship*; …", a lead-in and its items read as
-  one sentence), and it shares at least ``MIN_SHARED`` of the question's content words (a term of
-  several words, "enter into force", counting as one), while the
-  question itself negates nothing. A question about what a text says ("what does the convention
+  one sentence), or a scope clause excludes its object ("This Convention shall not apply to
+  *aircraft* used in *military* … services", when the question assumes the words that mark the
+  excluded thing out as well as its kind), or "no" denies what a which/what question asks
+  about ("*No reservations* may be made" against "which reservations did states lodge?"), and
+  it shares at least ``MIN_SHARED`` of the question's content words (a term of several words,
+  "enter into force", counting as one; a sentence of a document the question names that speaks
+  of itself, "this Convention", sharing the question's name for it), while the question itself
+  negates nothing. A question about what a text says ("what does the convention
   say about bank secrecy?") assumes nothing.
 - **quantity**: the question states a quantity ("up to 90 days", "at 16") that no passage found
   holds, and a sentence gives a different one for the same thing (the same word next to the
@@ -257,15 +262,24 @@ def _units(text: str) -> list[tuple[int, int, int]]:
     return out
 
 
+# "This Convention shall not apply to aircraft used in military … services": the clause that sets a
+# legal text's scope excludes its object, as a negated lead-in excludes its items
+SCOPE_STEM = "appli"
+SELF_RE = re.compile(r"\b(?:this|the present)\s+(?:convention|statute|protocol|treaty|charter|agreement|covenant)\b", re.I)
+
+
 def check(question: str, passages: list[Passage], mention_words: set[str] | None = None,
-          comparison: bool = False, whether: bool = False, phrases: list[str] | None = None) -> Conflict | None:
+          comparison: bool = False, whether: bool = False, phrases: list[str] | None = None,
+          named_docs: set[str] | frozenset[str] = frozenset()) -> Conflict | None:
     """The sentence of ``passages`` (best first) that most plainly contradicts the question's premise.
 
     With ``whether``, a yes/no question is read as its statement ("can police arrest …?" as
     "police can arrest …"): the sentence found then settles it with a no. ``phrases``: terms of
     several words the question uses ("enter into force"): a denial must share more with the
     question than one term (each counts as one word); a date beside the term's words is enough
-    ("entered into force on 23 May 2001" dates the event the question dates).
+    ("entered into force on 23 May 2001" dates the event the question dates). ``named_docs``:
+    the documents the question names; a sentence of one that speaks of itself ("this Convention",
+    "the present Statute") shares the question's name for it, which counts as one shared word.
     """
     if comparison or not (whether or presupposes(question)):
         return None
@@ -294,6 +308,10 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
     wh = _asked(q_words)
     targets = {st for i, st in q_content if raw[i][:1].islower() and english_zipf(q_words[i]) < COMMON_ZIPF
                and q_words[i] not in NAMING_BEFORE} - {st for i, st in q_content if i in wh}
+    # "which reservations did states lodge?" takes for granted that there are some: "no
+    # reservations may be made" denies the thing a which/what question asks about
+    heads = {next((st for k, st in q_content if k > i and k in wh), None)
+             for i, w in enumerate(q_words) if w in {"which", "what"}} - {None}
     q_quantities = [(value, _unit(q_content, at, q_words)) for at, value in _quantities(q_words)
                     if not re.search(rf"\d/{value}\b|\b{value}/\d", asked)]
     q_years = [(year, _context(q_content, at, q_words),
@@ -313,17 +331,27 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
         content = _content(words, set())
         shared = q_stems & {st for _, st in content}
         stem_at = dict(content)
-        if concepts(shared) >= MIN_SHARED and targets:
+        itself = 1 if p.doc_id in named_docs and SELF_RE.search(p.text[s:e]) else 0  # "this Convention"
+        if concepts(shared) + itself >= MIN_SHARED and (targets or heads):
             for i, w in enumerate(words):
                 if w not in NEGATION and not w.endswith("n't"):
                     continue
                 denied = _governed(words, i)
                 if not denied:
                     continue
-                if stem_at.get(denied[0]) not in targets:
-                    # a negated lead-in denies its list items ("does not apply to: (a) a warship"):
-                    # an item the question assumes is what is denied
+                if words[i] == "no" and stem_at.get(denied[0]) in heads:
+                    pass  # "no reservations may be made": what the question asks which of
+                elif stem_at.get(denied[0]) not in targets:
+                    # a negated lead-in denies its list items ("does not apply to: (a) a warship"),
+                    # a negated verb its object ("shall not apply to aircraft used in military
+                    # … services"): a word the question assumes there is what is denied
                     items = [k for k in denied[1] if k >= items_from > i and stem_at.get(k) in targets]
+                    if not items and stem_at.get(denied[0]) == SCOPE_STEM:
+                        # a scope clause's exclusion: the question must assume what marks the
+                        # excluded thing out ("military … aircraft"), not only name its kind
+                        excluded = {st for k, st in content if k > denied[0]} & q_stems
+                        if concepts(excluded) >= MIN_SHARED:
+                            items = [k for k in denied[1] if stem_at.get(k) in targets]
                     if not items:
                         continue
                     denied = (items[0], [])
@@ -339,7 +367,7 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                 # the words shared must be those of the part of the question that assumes it
                 # ("how many votes …, and where does the veto come from?": "veto" and "come")
                 own = next((ps for ps in part_stems if hit in ps), q_stems)
-                if concepts(own & shared) >= MIN_SHARED:
+                if concepts(own & shared) + itself >= MIN_SHARED:
                     word = next(x for x in q_words if _stem(x) == hit)
                     found.append((len(shared), Conflict("negation", word, p, s, e)))
                     break

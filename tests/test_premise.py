@@ -157,3 +157,30 @@ def test_a_wrong_figure_stated_before_a_yes_no_question_is_a_premise():
     asked = "does the CCM give states 15 years to destroy their cluster munitions?"
     conflict = premise.check(asked, [passage], {"ccm"}, whether=True)
     assert conflict is not None and not premise.stated_before(asked, conflict)
+
+
+def test_a_scope_clause_and_a_denied_which_contradict_and_a_named_text_speaks_of_itself():
+    """Three constructions of legal text: a scope clause excludes its object ("shall not apply to
+    aircraft used in military … services"), "no reservations may be made" denies what a
+    which-question asks about, and a sentence of the document the question names that says "this
+    Convention" / "this Statute" shares the question's name for it (one of the two shared words)."""
+    if not REALDOCS.is_dir():
+        pytest.skip("the real official texts are not on this machine")
+    hague = _article("hague_hijacking_convention.md", "3")
+    conflict = premise.check("since the hague hijacking convention also covers military and police aircraft, how is "
+                             "jurisdiction split when an air force jet is seized?", [hague], {"hague", "hijacking", "convention"},
+                             named_docs={hague.doc_id})
+    assert conflict and conflict.kind == "negation" and "military, customs or police services" in conflict.sentence
+    # a scope clause contradicts only a question that assumes what it excludes
+    assert premise.check("since the hague hijacking convention covers civil aircraft in flight, when does a flight start?",
+                         [hague], {"hague", "hijacking", "convention"}, named_docs={hague.doc_id}) is None
+    rome = _article("rome_statute.md", "120")
+    asked = "which reservations did states lodge to article 8 of the rome statute?"
+    conflict = premise.check(asked, [rome], {"rome", "statute"}, named_docs={rome.doc_id})
+    assert conflict and conflict.claim == "reservations"
+    # without knowing that the question names this document, "this Statute" is no shared word
+    assert premise.check(asked, [rome], {"rome", "statute"}) is None
+    sua = _article("sua_convention.md", "2")
+    conflict = premise.check("what penalties does the SUA convention set for warship crews who seize merchant vessels?",
+                             [sua], {"sua", "convention"}, named_docs={sua.doc_id})
+    assert conflict and conflict.claim == "warship"
