@@ -187,6 +187,24 @@ def _governed(words: list[str], at: int) -> tuple[int, list[int]] | None:
     return predicate, phrase
 
 
+CONDITIONS = frozenset({"if", "unless", "where", "when", "whenever"})
+
+
+def _conditional(words: list[str], at: int, denied: tuple[int, list[int]], items_from: int) -> bool:
+    """Is the negation at ``at`` a rule for a case only: an "if"/"unless" comes before it in its
+    sentence ("… provides that if, after the assessment, … it must not authorise the export"; for
+    a negation in a list item, the item is its own sentence), the sentence opens with "Where, …"
+    or "When, …", or a condition follows what it denies ("should not be refused where that
+    presence …")? Such a sentence does not deny the act in general: it contradicts no premise."""
+    opening = next((w for w in words if w not in PUNCTUATION and not w.isdigit() and len(w) > 1), "")
+    if at < items_from and opening in {"where", "when"} and "," in words[:at]:
+        return True  # "Where, for particularly urgent reasons, … cannot be requested"
+    if {"if", "unless"} & set(words[items_from if at >= items_from else 0:at]):
+        return True  # "… provides that if, after the assessment, … it must not authorise"
+    last = max([denied[0], *denied[1]])
+    return any(w in CONDITIONS for w in words[last + 1: last + 3])
+
+
 def _content(words: list[str], names: set[str]) -> list[tuple[int, str]]:
     """(position, stem) of each content word: not a stop word, a question word or part of a name."""
     out = []
@@ -337,7 +355,7 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                 if w not in NEGATION and not w.endswith("n't"):
                     continue
                 denied = _governed(words, i)
-                if not denied:
+                if not denied or _conditional(words, i, denied, items_from):
                     continue
                 if words[i] == "no" and stem_at.get(denied[0]) in heads:
                     pass  # "no reservations may be made": what the question asks which of

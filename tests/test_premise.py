@@ -140,8 +140,13 @@ def test_the_words_of_one_term_count_as_one_word_shared():
         pytest.skip("the real official texts are not on this machine")
     amendments = _article("warsaw_laundering_convention.md", "54")
     question = "what's needed for CETS 198 to enter into force?"
-    assert premise.check(question, [amendments], {"cets", "198"}) is not None
-    assert premise.check(question, [amendments], {"cets", "198"}, phrases=["enter into force"]) is None
+    # (the article's own sentence is a rule for a case, "If … shall not enter into force", which
+    # contradicts no premise in any case; the same denial stated outright, in our words:)
+    outright = Passage(chunk_id="x:1", doc_id="x", title="x", section="Article 54", url="", score=1.0,
+                       text="The amendment shall not enter into force for a Party that objects to it.")
+    assert premise.check(question, [amendments], {"cets", "198"}) is None
+    assert premise.check(question, [outright], {"cets", "198"}) is not None
+    assert premise.check(question, [outright], {"cets", "198"}, phrases=["enter into force"]) is None
 
 
 def test_a_wrong_figure_stated_before_a_yes_no_question_is_a_premise():
@@ -184,3 +189,20 @@ def test_a_scope_clause_and_a_denied_which_contradict_and_a_named_text_speaks_of
     conflict = premise.check("what penalties does the SUA convention set for warship crews who seize merchant vessels?",
                              [sua], {"sua", "convention"}, named_docs={sua.doc_id})
     assert conflict and conflict.claim == "warship"
+
+
+def test_a_denial_for_one_case_only_contradicts_no_premise():
+    """A negation in a rule for a case ("If …, it must not authorise the export"; "… should not
+    be refused where …") does not deny the act in general; the same negation stated outright does."""
+    def passage(text: str) -> Passage:
+        return Passage(chunk_id="x:1", doc_id="x", title="x", section="Article 7", url="", text=text, score=1.0)
+
+    question = "How long do parties have to keep records of their export authorisations?"
+    outright = passage("The exporting State must not authorise the export of such arms.")
+    assert premise.check(question, [outright], set()) is not None
+    for text in ("If the exporting State finds an overriding risk, it must not authorise the export.",
+                 "The exporting State must not authorise the export where the risk is overriding.",
+                 "The Parties shall act as follows:\n\na) the exporting State must not authorise the export where a risk remains;"):
+        assert premise.check(question, [passage(text)], set()) is None, text
+    assert premise.check(question, [passage("Article 7(3) provides that if a risk remains, the exporting State must "
+                                            "not authorise the export.")], set()) is None
