@@ -71,7 +71,8 @@ def run_ablations(bot, questions: list[Question], k: int = 5) -> dict[str, dict[
                 focus = plan.focus_docs if name == "hybrid" else None
                 query = plan.search_query if name == "hybrid" else plan.query
                 alternatives = plan.alternatives if name == "hybrid" else None
-                retrieval = bot.search(query, PASSAGES, None, systems[name], focus=focus, alternatives=alternatives)
+                retrieval = bot.search(query, PASSAGES, None, systems[name], focus=focus, alternatives=alternatives,
+                                       focus_query=plan.focus_query if name == "hybrid" else None)
             decision = decide(plan, retrieval.passages, lexical, names, threshold=bot.settings.answer_threshold)
             answer = (bot.answerer.answer(plan, retrieval, lexical) if decision.answer
                       else bot.answerer.abstention(q.question, retrieval.passages, decision.reason))

@@ -252,7 +252,8 @@ class Assistant:
         return self.search(query, k, filters, mode).passages
 
     def search(self, query: str, k: int | None = None, filters: dict | None = None, mode: str = "hybrid",
-               focus: list[str] | None = None, alternatives: list[tuple[str, str]] | None = None) -> "Retrieval":
+               focus: list[str] | None = None, alternatives: list[tuple[str, str]] | None = None,
+               focus_query: str | None = None) -> "Retrieval":
         """The retrieval the answerers use: the ``k`` best passages for ``query`` with the query
         vector and the sentence spans stored at ingest (:class:`assistant.retrieval.Retrieval`).
 
@@ -265,6 +266,8 @@ class Assistant:
                 ``plan.focus_docs``, with ``plan.search_query`` as the query).
             alternatives: the names ``query`` writes twice, as typed and in full, each scored by
                 the BM25 ranking as one name (``plan.alternatives``).
+            focus_query: what the dense search within each ``focus`` document looks for, when not
+                ``query`` (``plan.focus_query``: the question without the documents' names).
 
         Returns:
             ``Retrieval(passages: list[Passage], query_vector: np.ndarray, spans: dict[str,
@@ -287,7 +290,8 @@ class Assistant:
         filters = validate_filters(filters)
 
         def run(index):
-            return search(index, query, k, filters, s, mode, focus, alternatives or ())  # type: ignore[arg-type]
+            return search(index, query, k, filters, s, mode, focus, alternatives or (),  # type: ignore[arg-type]
+                          focus_query=focus_query)
 
         main = run(self.index())
         user = self.user_index()
@@ -356,7 +360,7 @@ class Assistant:
                 pass  # the rule-based rewrite stands
         filters = inputs.get("filters")
         retrieval = self.search(the_plan.search_query, inputs.get("k"), filters, focus=the_plan.focus_docs,
-                                alternatives=the_plan.alternatives)
+                                alternatives=the_plan.alternatives, focus_query=the_plan.focus_query)
         if the_plan.term:  # a definition: the article that defines the term comes first
             from .retrieval import find_definitions
             from .store import validate_filters
@@ -433,9 +437,8 @@ class Assistant:
             side_plan.focus_docs = list(subject.docs)
             # its sentences are chosen for what the question asks of every side ("hearing
             # witnesses abroad"), not for the names and the "vs" that make it a comparison
-            topic = _side_topic(plan)
-            if topic:
-                side_plan.question, side_plan.parts = topic, question_parts(topic)
+            if plan.topic:
+                side_plan.question, side_plan.parts = plan.topic, question_parts(plan.topic)
             side_filters = dict(filters or {})
             if len(subject.docs) == 1:
                 if side_filters.get("doc_id", subject.docs[0]) != subject.docs[0]:
@@ -654,23 +657,6 @@ def default_assistant() -> Assistant:
         if _default is None:
             _default = Assistant()
         return _default
-
-
-def _side_topic(plan) -> str:
-    """What a comparison asks of each side: the question without the names of its sides (the
-    mentions that name a document, the provisions it names) and the words that make it a
-    comparison ("vs", "compared with", "both"); "" when fewer than two words are left."""
-    from .lexical import REF_RE
-    from .planning import COMPARE_RE
-
-    text = plan.question
-    for m in sorted((m for m in plan.mentions if m.docs), key=lambda m: -m.start):
-        if text[m.start:m.end] == m.surface:
-            text = text[: m.start] + " " + text[m.end :]
-    text = REF_RE.sub(" ", COMPARE_RE.sub(" ", text))  # a provision side has its own (``refs``)
-    text = " ".join(re.sub(r"^[\W_]+|[\W_]+$", "", text).split())
-    words = re.findall(r"[^\W\d_]{2,}", text)
-    return text if len(words) >= 2 else ""
 
 
 def ask(question: str, history: list[dict] | None = None, filters: dict | None = None) -> Answer:

@@ -246,7 +246,7 @@ def run_questions(bot, questions: list[Question], progress: bool = True, k: int 
             answer = bot.ask(q.question, history=q.history or None)
             the_plan = bot.plan(q.question, q.history or None)
             ranked = bot.search(the_plan.search_query, k, focus=the_plan.focus_docs,
-                                alternatives=the_plan.alternatives).passages
+                                alternatives=the_plan.alternatives, focus_query=the_plan.focus_query).passages
             ids = [c.chunk_id for c in answer.citations]
             texts = {cid: t for cid, (t, _, _) in bot.index().get(ids).items()}
             rows.append(evaluate_answer(q, answer, texts, ranked))

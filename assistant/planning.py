@@ -78,10 +78,20 @@ class QueryPlan:
     parts: list[str] = field(default_factory=list)
     subjects: list[Subject] = field(default_factory=list)  # two or more: a comparison
     term: str = ""  # the term a definition question asks about ("BCN weapon"), else ""
+    # what the question asks of the documents it names: without their names, the provisions it
+    # names and the words that make it a comparison ("max prison term the icc can give?" ->
+    # "max prison term the can give"); "" when fewer than two words are left (:func:`topic`)
+    topic: str = ""
 
     @property
     def is_comparison(self) -> bool:
         return len(self.subjects) >= 2
+
+    @property
+    def focus_query(self) -> str | None:
+        """What the search within the documents the question names looks for by meaning: its
+        :attr:`topic` (a comparison's sides are searched on their own), else None (the query)."""
+        return self.topic or None if self.focus_docs and not self.is_comparison else None
 
 
 def leans_on_history(question: str) -> bool:
@@ -262,7 +272,32 @@ def plan(question: str, history: list[dict] | None, names: NameIndex, query: str
         parts=question_parts(question),
         subjects=_subjects(question, own_mentions, references(question), focus, names),
         term=defined_term(question) if answer_type(question) == "definition" else "",
+        topic=topic(question, own_mentions),
     )
+
+
+def topic(question: str, mentions: list[Mention]) -> str:
+    """What ``question`` asks of the documents it names: the question without the mentions that
+    name a document, the provisions it names and the words that make it a comparison ("vs",
+    "compared with", "both"); "" when fewer than two words are left.
+
+    Within a named document every passage shares its name, so the name says nothing there about
+    which passage answers; searched for by meaning, it pulls toward the passages that speak of
+    the document itself (its title, its final clauses).
+
+    >>> topic("UNCAC vs ETS 173 - is passive bribery covered?", [Mention(0, 5, "UNCAC", docs=("uncac",)),
+    ...       Mention(9, 16, "ETS 173", docs=("coe",))])
+    'is passive bribery covered'
+    """
+    from .lexical import REF_RE
+
+    text = question
+    for m in sorted((m for m in mentions if m.docs), key=lambda m: -m.start):
+        if text[m.start:m.end] == m.surface:
+            text = text[: m.start] + " " + text[m.end :]
+    text = REF_RE.sub(" ", COMPARE_RE.sub(" ", text))
+    text = " ".join(re.sub(r"^[\W_]+|[\W_]+$", "", text).split())
+    return text if len(re.findall(r"[^\W\d_]{2,}", text)) >= 2 else ""
 
 
 # The term a definition question asks about: quoted, or after "what is a" / "what counts as" /

@@ -465,16 +465,41 @@ def test_a_comparisons_sides_choose_sentences_for_what_it_asks_of_each(realdocs_
     """Each side's sentences are chosen for the question without its sides' names and the "vs"
     ("on hearing witnesses who are abroad"): the 1959 convention's side leads with a provision on
     witnesses. (Its closing formula, "IN WITNESS WHEREOF …", still comes third: not yet fixed.)"""
-    from assistant.api import _side_topic
-
     question = "1959 MLA convention vs its second protocol on hearing witnesses who are abroad"
     plan = realdocs_bot.plan(question)
-    assert _side_topic(plan) == "on hearing witnesses who are abroad"
-    assert _side_topic(realdocs_bot.plan("nato art 5 vs UN charter art 51 - how do they fit together?")) == \
+    assert plan.topic == "on hearing witnesses who are abroad"
+    assert plan.focus_query is None  # a comparison's sides are searched on their own
+    assert realdocs_bot.plan("nato art 5 vs UN charter art 51 - how do they fit together?").topic == \
         "how do they fit together"
-    assert _side_topic(realdocs_bot.plan("UNCAC vs ETS 173")) == ""  # nothing asked of the sides: the question stands
+    assert realdocs_bot.plan("UNCAC vs ETS 173").topic == ""  # nothing asked of the sides: the question stands
     answer = realdocs_bot.ask(question)
     first = answer.parts[0]
     assert first.citations and first.citations[0].doc_id == "european-mla-convention"
     lead = first.citations[0].quote
     assert "witness" in lead.lower() and "WHEREOF" not in lead, first.text
+
+
+def test_the_topic_is_the_question_without_the_names_of_its_documents():
+    from assistant.names import Mention
+    from assistant.planning import topic
+
+    question = "Hague 1970 - what exactly is the offence?"
+    hague = Mention(0, 10, "Hague 1970", entries=("hague",), docs=("hague-hijacking-convention",))
+    assert topic(question, [hague]) == "what exactly is the offence"
+    # a name the index holds no document for stays (it says what is asked about); so do words
+    # that only look like a comparison's when the question names no document
+    assert topic(question, [Mention(0, 10, "Hague 1970", entries=("hague",))]) == "Hague 1970 - what exactly is the offence"
+    assert topic("UNCAC vs ETS 173", [Mention(0, 5, "UNCAC", docs=("uncac",)), Mention(9, 16, "ETS 173", docs=("coe",))]) == ""
+    assert topic("art 17 of ETS 182 - what can't foreign officers do?", [Mention(10, 17, "ETS 182", docs=("p",))]) == \
+        "of - what can't foreign officers do"
+
+
+@pytest.mark.integration
+def test_within_a_named_document_the_search_by_meaning_looks_for_the_topic(realdocs_bot):
+    """ "Hague 1970 - what exactly is the offence?": the name, which every passage of the Hague
+    convention shares, no longer pulls the search within it toward its final clauses; the answer
+    quotes Article 1, which defines the offence."""
+    plan = realdocs_bot.plan("Hague 1970 - what exactly is the offence?")
+    assert plan.focus_docs == ["hague-hijacking-convention"] and plan.focus_query == "what exactly is the offence"
+    answer = realdocs_bot.ask("Hague 1970 - what exactly is the offence?")
+    assert "seizes, or exercises control of" in answer.text, answer.text
