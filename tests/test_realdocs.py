@@ -503,3 +503,16 @@ def test_within_a_named_document_the_search_by_meaning_looks_for_the_topic(reald
     assert plan.focus_docs == ["hague-hijacking-convention"] and plan.focus_query == "what exactly is the offence"
     answer = realdocs_bot.ask("Hague 1970 - what exactly is the offence?")
     assert "seizes, or exercises control of" in answer.text, answer.text
+
+
+@pytest.mark.integration
+def test_a_follow_up_that_names_nothing_searches_the_document_the_conversation_is_about(realdocs_bot):
+    history = [{"role": "user", "content": "what does article 5 of the north atlantic treaty say?"},
+               {"role": "assistant", "content": "The Parties agree that an armed attack against one or more of them …"}]
+    plan = realdocs_bot.plan("and where exactly does that apply - is turkey covered?", history)
+    assert plan.focus_docs == ["north-atlantic-treaty"]
+    answer = realdocs_bot.ask("and where exactly does that apply - is turkey covered?", history=history)
+    assert "on the territory of Turkey" in answer.text, answer.text
+    # an earlier question that names two documents leaves the follow-up unfocused
+    two = [{"role": "user", "content": "compare ETS 24 and ETS 90 on political offences"}]
+    assert realdocs_bot.plan("and what about reservations?", two).focus_docs == []
