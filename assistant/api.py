@@ -423,6 +423,8 @@ class Assistant:
         """A comparison's sides, each searched within its instrument: (label, side plan, retrieval)."""
         from .lexical import REF_RE, references
         from .planning import question_parts
+        from .retrieval import find_provisions
+        from .store import validate_filters
 
         # Provisions of one document ("art 4 vs art 5") that the question does not name:
         # the document of the best passage headed by one of them.
@@ -448,9 +450,12 @@ class Assistant:
             # would pull their own articles in through the heading ranking
             query, alternatives = self._side_query(plan, subject)
             query = query if not subject.refs else f"{subject.label} {REF_RE.sub(' ', query)}"
-            sides.append((subject.label, side_plan,
-                          self.search(query, self.settings.comparison_side_k, side_filters, focus=list(subject.docs),
-                                      alternatives=alternatives)))
+            found = self.search(query, self.settings.comparison_side_k, side_filters, focus=list(subject.docs),
+                                alternatives=alternatives)
+            if subject.refs and subject.docs:  # the provision the side names comes first, as for a question
+                find_provisions(self.index(), found, query, list(subject.docs), validate_filters(side_filters),
+                                self.answerer.passages_used)
+            sides.append((subject.label, side_plan, found))
         return sides
 
     def _side_query(self, plan, subject) -> tuple[str, list[tuple[str, str]]]:

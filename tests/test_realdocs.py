@@ -516,3 +516,13 @@ def test_a_follow_up_that_names_nothing_searches_the_document_the_conversation_i
     # an earlier question that names two documents leaves the follow-up unfocused
     two = [{"role": "user", "content": "compare ETS 24 and ETS 90 on political offences"}]
     assert realdocs_bot.plan("and what about reservations?", two).focus_docs == []
+
+
+@pytest.mark.integration
+def test_a_comparison_side_that_names_a_provision_quotes_that_provision(realdocs_bot):
+    """ "nato art 5 vs UN charter art 51": the Charter's side quotes Article 51 (the named article
+    comes first within the side, as for a question that names one), not other articles of the Charter."""
+    answer = realdocs_bot.ask("nato art 5 vs UN charter art 51 - how do they fit together?")
+    charter = answer.parts[1]
+    assert charter.citations and charter.citations[0].section.startswith("Article 51"), charter.text
+    assert "inherent right" in charter.text, charter.text
