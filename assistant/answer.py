@@ -368,7 +368,7 @@ def _extend(c: Candidate, spans: list[tuple[int, int]], budget: int) -> tuple[in
         return text[spans[j][0] : spans[j][1]]
 
     sentence = at(i)
-    if i > 0 and LIST_ITEM_RE.match(sentence):
+    if i > 0 and LIST_ITEM_RE.match(sentence) and not _DEFINING_ITEM_RE.match(sentence):
         j = _lead_in_index([at(x) for x in range(i + 1)], i)  # back over the sibling items to the lead-in
         if j is not None and j >= 0 and words(spans[j][0], end) <= budget + LIST_EXTRA_WORDS:
             start = spans[j][0]
@@ -388,6 +388,8 @@ def _extend(c: Candidate, spans: list[tuple[int, int]], budget: int) -> tuple[in
 _DIGIT_ITEM_RE = re.compile(r"^\W{0,2}\d{1,2}\.\s*\S")  # "2. Where …": a numbered paragraph, not an item
 # a lead-in and its first item split as one sentence: "… except in the following cases: (a) When …"
 _INLINE_LEAD_IN_RE = re.compile(r":\s*(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.)\s*\S", re.I)
+# a list item that defines a term is whole by itself: "a. ‘‘proceeds’’ means any economic advantage …"
+_DEFINING_ITEM_RE = re.compile(r"^\W{0,2}\S{1,5}\s*[‘“\"'][^’”\"']{1,80}[’”\"'].{0,80}?\b(?:shall\s+)?means?\b")
 _MARKER_RE = re.compile(r"^\W{0,2}?(\(?)([a-z]|[ivx]{2,4}|\d{1,2})([.)])", re.I)
 
 
@@ -473,7 +475,7 @@ def _across(p: Passage, s: int, e: int, spans: dict[str, list[tuple[int, int]]],
     room = budget - _words(p.text[s:e])
     before = after = None
     first = p.text[inside[0][0]:inside[0][1]]
-    if LIST_ITEM_RE.match(first):
+    if LIST_ITEM_RE.match(first) and not _DEFINING_ITEM_RE.match(first):
         # the lead-in of the item the unit opens with: in this chunk (quoted on its own when the
         # stretch between is too long), or, when the chunk opens inside the list, the chunk before
         k = own.index(inside[0])

@@ -27,7 +27,13 @@ PART_RE = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|which|when|where|who|who
 COMPARE_RE = re.compile(r"\b(vs\.?|versus|compar\w*|differ\w*|distinguish\w*|contrast\w*|both|between|"
                         r"similar\w*|same as|unlike)\b", re.I)
 
-CONTRACTION_RE = re.compile(r"\b(what|who|where|when|how|which|that|it|there)['’]s\b", re.I)
+# "what's" is "what is", and so is "whats" as it is often typed (not "its", a word of its own)
+CONTRACTION_RE = re.compile(r"\b(?:(what|who|where|when|how|which|that|there)['’]?s|(it)['’]s)\b", re.I)
+
+
+def expand_contractions(question: str) -> str:
+    """ "what's" / "whats" -> "what is" (the forms the answer-type and term rules read)."""
+    return CONTRACTION_RE.sub(lambda m: (m.group(1) or m.group(2)) + " is", question)
 
 # The kind of answer a question asks for, by its form (first rule that matches wins).
 ANSWER_TYPES: list[tuple[str, re.Pattern]] = [
@@ -136,7 +142,7 @@ def answer_type(question: str) -> str:
     >>> answer_type("Can a state refuse to extradite its own nationals?")
     'yes-no'
     """
-    question = CONTRACTION_RE.sub(lambda m: m.group(1) + " is", question)  # "what's" is "what is"
+    question = expand_contractions(question)
     for name, pattern in ANSWER_TYPES:
         if pattern.search(question):
             return name
@@ -322,6 +328,7 @@ ASKED_TERM_RE = re.compile(r"\b(?:what(?:['’]s| is| are| counts as)|definition
 def defined_term(question: str) -> str:
     """The term a definition question asks about ("what's a BCN weapon in the Beijing
     convention?" -> "BCN weapon"), "" when none is found."""
+    question = expand_contractions(question)
     m = (QUOTED_TERM_RE.search(question) or MEAN_TERM_RE.search(question) or DEFINITION_OF_RE.search(question)
          or ASKED_TERM_RE.search(question))
     return " ".join(m.group("t").split()) if m else ""
@@ -333,7 +340,9 @@ def defines(term: str, sentence: str) -> bool:
     if not term:
         return False
     words = r"\s+".join(re.escape(w) for w in term.split())
-    return bool(re.search(rf"(?:^|[\s(‘“\"'])(?:{words})[’”\"']{{0,2}}\s*(?:\([^)]*\)\s*)?(?:shall\s+)?means?\b",
+    # the term may be the short name a definition gives in brackets: ‘‘financial intelligence
+    # unit’’ (hereinafter referred to as ‘‘FIU’’) means …
+    return bool(re.search(rf"(?:^|[\s(‘“\"'])(?:{words})[’”\"']{{0,2}}\)?\s*(?:\([^)]*\)\s*)?(?:shall\s+)?means?\b",
                           sentence, re.I))
 
 

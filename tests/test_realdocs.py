@@ -3,6 +3,7 @@ answerability decision, comparisons, and a real-text smoke set with floors."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -436,14 +437,19 @@ def test_a_definition_question_is_answered_by_the_sentence_that_defines_the_term
     assert defined_term("what's the 'administering State' in the prisoner transfer convention?") == "administering State"
     assert defined_term("What's the EU's definition of terrorism?") == "terrorism"
     assert defines("proceeds", "a. ‘‘proceeds’’ means any economic advantage")
+    assert defines("FIU", "f. ‘‘financial intelligence unit’’ (hereinafter referred to as ‘‘FIU’’) means a central")
+    assert defined_term("whats an FIU according to the warsaw convention") == "FIU"
     assert not defines("proceeds", "knowing that such property is proceeds, for the purpose of")
     # the article of definitions resembles the question less than the articles that use the term
     for question, start in (("what counts as 'proceeds' in the warsaw convention?", "‘‘proceeds’’ means any economic advantage"),
                             ("what's the 'administering State' in the prisoner transfer convention?",
                              '"administering State" means the State to which')):
         answer = realdocs_bot.ask(question)
-        assert answer.text.startswith(start), answer.text[:120]
+        # the definition first, whole, its list marker ("a.") quoted with it; no lead-in before it
+        assert re.sub(r"^[a-z]\. ?", "", answer.text).startswith(start), answer.text[:120]
         assert answer.citations[0].section.startswith("Article 1")
+    fiu = realdocs_bot.ask("whats an FIU according to the warsaw convention")  # typed without the apostrophe
+    assert fiu.text.startswith("f. ‘‘financial intelligence unit’’ (hereinafter referred to as ‘‘FIU’’) means"), fiu.text[:120]
 
 
 @pytest.mark.integration
