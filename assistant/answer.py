@@ -535,15 +535,17 @@ def compose(question: str, chosen: list[Candidate], passages: list[Passage],
     ordered: list[list] = []
     taken: set[int] = set()
 
-    def join(seg: tuple | None, score: float) -> list[list]:
-        """The group that quotes ``seg`` (a span of a neighbouring chunk): a chosen group of that
-        chunk that touches it, widened, or a new one; none when a group already quoted holds it."""
+    def join(seg: tuple | None, score: float, widen: bool) -> list[list]:
+        """The group that quotes ``seg`` (the lead-in before a unit, or the items after it): a
+        new one; for items, a chosen group of that chunk that touches them, widened; none when a
+        chosen group holds a lead-in (it is quoted there: the unit's own sentence stays first)
+        or a group already written holds the items."""
         if seg is None:
             return []
         q, s2, e2 = seg
         for k, g in enumerate(groups):
             if g[0].chunk_id == q.chunk_id and s2 <= g[2] and g[1] <= e2:
-                if k in taken:
+                if k in taken or not widen:
                     return []
                 taken.add(k)
                 g[1], g[2] = min(g[1], s2), max(g[2], e2)
@@ -555,7 +557,7 @@ def compose(question: str, chosen: list[Candidate], passages: list[Passage],
             continue
         taken.add(k)
         before, after = _across(g[0], g[1], g[2], spans, chain, budget + LIST_EXTRA_WORDS)
-        ordered += join(before, g[3]) + [g] + join(after, g[3])
+        ordered += join(before, g[3], False) + [g] + join(after, g[3], True)
     parts: list[str] = []
     citations: list[Citation] = []
     for marker, (p, s, e, score) in enumerate(ordered, first_marker):
