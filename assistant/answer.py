@@ -385,7 +385,6 @@ def _extend(c: Candidate, spans: list[tuple[int, int]], budget: int) -> tuple[in
     return start, end
 
 
-_DIGIT_ITEM_RE = re.compile(r"^\W{0,2}\d{1,2}\.\s*\S")  # "2. Where …": a numbered paragraph, not an item
 # a lead-in and its first item split as one sentence: "… except in the following cases: (a) When …"
 _INLINE_LEAD_IN_RE = re.compile(r":\s*(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.)\s*\S", re.I)
 # a list item that defines a term is whole by itself: "a. ‘‘proceeds’’ means any economic advantage …"
@@ -550,6 +549,8 @@ def compose(question: str, chosen: list[Candidate], passages: list[Passage],
                 taken.add(k)
                 g[1], g[2] = min(g[1], s2), max(g[2], e2)
                 return [g]
+        if any(g[0].chunk_id == q.chunk_id and s2 < g[2] and g[1] < e2 for g in ordered):
+            return []  # already quoted for another unit (two items of one list share a lead-in)
         return [[q, s2, e2, score]]
 
     for k, g in enumerate(groups):

@@ -97,7 +97,7 @@ class QueryPlan:
     def focus_query(self) -> str | None:
         """What the search within the documents the question names looks for by meaning: its
         :attr:`topic` (a comparison's sides are searched on their own), else None (the query)."""
-        return self.topic or None if self.focus_docs and not self.is_comparison else None
+        return (self.topic or None) if self.focus_docs and not self.is_comparison else None
 
 
 def leans_on_history(question: str) -> bool:

@@ -376,3 +376,20 @@ def test_the_lead_in_of_a_list_item_is_its_own_not_a_siblings():
     assert _lead_in_index(texts, 3) == 0  # back over a sibling of two sentences
     assert _lead_in_index(["(c) the third case."], 0) == -1  # the list began in an earlier chunk
     assert _lead_in_index(["2. Where the following apply:", "3. No lead-in here.", "(c) item"], 2) is None
+
+
+def test_two_items_of_one_list_share_one_quote_of_its_lead_in():
+    from assistant.answer import Candidate, compose
+    from assistant.chunking import sentence_spans
+
+    lead = "2. Each State Party shall take the following measures as soon as possible:"
+    filler = " ".join(["Plans build on existing structures and methodologies of mine action."] * 12)
+    text = f"{lead}\n\na) Survey the threat. {filler}\n\nb) Mark the areas. {filler}\n\nc) Clear the remnants; and\n\nd) Educate the public."
+    p = _chunk("ccm:0001:a", text)
+    own = sentence_spans(text)
+    items = [Candidate(0, p, *own[k], score=1.0 - k / 100) for k, (s, e) in enumerate(own)
+             if text[s:e].startswith(("b)", "d)"))]
+    answer = compose("which measures?", items, [p], {p.chunk_id: own}, budget=40)
+    quotes = [c.quote for c in answer.citations]
+    assert quotes.count(lead) == 1, quotes
+    assert quotes[0] == lead and any(q.startswith("b)") for q in quotes) and any("d) Educate" in q for q in quotes)
