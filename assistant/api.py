@@ -5,7 +5,6 @@ import copy
 import dataclasses
 import functools
 import threading
-import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
