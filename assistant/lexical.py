@@ -203,6 +203,7 @@ class Segment:
         # The manifest path that owns each chunk, as a table and a number per chunk.
         self.owner_table, self.owner_of = owners if isinstance(owners, tuple) else _table(owners, lambda o: o)
         self.owner_index = {o: i for i, o in enumerate(self.owner_table)}
+        self._sections: tuple[dict[tuple[str, str], int], np.ndarray, np.ndarray] | None = None
 
     @property
     def owners(self) -> list[str]:
@@ -216,6 +217,26 @@ class Segment:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def section_slots(self, doc_id: str, section: str) -> np.ndarray:
+        """The positions of the chunks of ``doc_id`` under heading ``section`` (dead ones too),
+        ascending. The table behind it is built on first use and kept: a segment never changes."""
+        table = self._sections
+        if table is None:
+            keys: dict[tuple[str, str], int] = {}
+            by_meta: dict[int, int] = {}  # the chunks of a section share one metadata dict
+            codes = np.empty(len(self.metas), dtype=np.int32)
+            for i, m in enumerate(self.metas):
+                c = by_meta.get(id(m))
+                if c is None:
+                    c = by_meta[id(m)] = keys.setdefault((m.get("doc_id", ""), m.get("section", "")), len(keys))
+                codes[i] = c
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+            table = self._sections = (keys, order, bounds)
+        keys, order, bounds = table
+        c = keys.get((doc_id, section))
+        return order[bounds[c]:bounds[c + 1]] if c is not None else np.zeros(0, dtype=np.int64)
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str], metas: list[dict], owners: list[str]) -> "Segment":
@@ -460,6 +481,17 @@ class LexicalIndex:
         if self._metas is None:
             self._metas = self.slot_metas if self.whole else [m for m, a in zip(self.slot_metas, self.alive) if a]
         return self._metas
+
+    def section_ids(self, doc_id: str, section: str) -> list[str]:
+        """The live chunk ids of ``doc_id`` under heading ``section``: what a Chroma get filtered
+        by both finds, without the request (through a server at a million chunks, seconds)."""
+        out: list[str] = []
+        for seg in self.segments:
+            slots = seg.section_slots(doc_id, section)
+            if len(slots):
+                alive = self.alive_by_seg[seg.name]
+                out += [seg.ids[i] for i in slots[alive[slots]].tolist()]
+        return out
 
     @property
     def fingerprint(self) -> str:
