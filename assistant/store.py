@@ -44,6 +44,7 @@ PRESENT_TTL_S = 1.0
 MAX_PRESENT = 1024
 _present: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=MAX_PRESENT, ttl=PRESENT_TTL_S)
 GET_PAGE = 5000  # ids per Chroma get()
+LEXICAL_PAGE = 10_000  # chunks (texts and metadata) per Chroma get() when the lexical index is built whole
 # An embedded Chroma client keeps the vectors it loaded: chunks another process re-wrote later
 # come back with their new text and metadata but the old vector. So, per manifest, the state it
 # had when this process's view of the store was last known to be current; see view_is_current().
@@ -778,9 +779,11 @@ class Index:
         owner = {cid: path for path, e in manifest["files"].items() for cid in e["chunks"]}
 
         def pages():
-            # Pages as large as SQLite allows (32,766 variables: a larger page with metadata fails
-            # with "too many SQL variables"); each page costs more the further it starts.
-            offset, page = 0, 30_000
+            # Each page costs more the further it starts, so pages are large, but not as large
+            # as SQLite allows (32,766 variables: a larger page with metadata fails with "too many
+            # SQL variables"): through a server a page of 30,000 chunks (texts and metadata) took
+            # ~0.3 GB of the client's memory while it was parsed, on top of the index being built.
+            offset, page = 0, LEXICAL_PAGE
             while True:  # one page of texts in memory at a time
                 got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
                 yield from zip(got["ids"], got["documents"], got["metadatas"])
