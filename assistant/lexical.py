@@ -203,7 +203,7 @@ class Segment:
         # The manifest path that owns each chunk, as a table and a number per chunk.
         self.owner_table, self.owner_of = owners if isinstance(owners, tuple) else _table(owners, lambda o: o)
         self.owner_index = {o: i for i, o in enumerate(self.owner_table)}
-        self._sections: tuple[dict[tuple[str, str], int], np.ndarray, np.ndarray] | None = None
+        self._docs: tuple[dict[str, int], np.ndarray, np.ndarray] | None = None
 
     @property
     def owners(self) -> list[str]:
@@ -220,23 +220,23 @@ class Segment:
 
     def section_slots(self, doc_id: str, section: str) -> np.ndarray:
         """The positions of the chunks of ``doc_id`` under heading ``section`` (dead ones too),
-        ascending. The table behind it is built on first use and kept: a segment never changes."""
-        table = self._sections
+        ascending. The table behind it (each document's chunks) is built on first use and kept:
+        a segment never changes."""
+        table = self._docs
         if table is None:
-            keys: dict[tuple[str, str], int] = {}
-            by_meta: dict[int, int] = {}  # the chunks of a section share one metadata dict
-            codes = np.empty(len(self.metas), dtype=np.int32)
-            for i, m in enumerate(self.metas):
-                c = by_meta.get(id(m))
-                if c is None:
-                    c = by_meta[id(m)] = keys.setdefault((m.get("doc_id", ""), m.get("section", "")), len(keys))
-                codes[i] = c
-            order = np.argsort(codes, kind="stable")
+            keys: dict[str, int] = {}
+            codes = np.fromiter((keys.setdefault(m.get("doc_id", ""), len(keys)) for m in self.metas),
+                                dtype=np.int32, count=len(self.metas))
+            order = np.argsort(codes, kind="stable").astype(np.int32)
             bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
-            table = self._sections = (keys, order, bounds)
+            table = self._docs = (keys, order, bounds)
         keys, order, bounds = table
-        c = keys.get((doc_id, section))
-        return order[bounds[c]:bounds[c + 1]] if c is not None else np.zeros(0, dtype=np.int64)
+        c = keys.get(doc_id)
+        if c is None:
+            return np.zeros(0, dtype=np.int64)
+        slots = order[bounds[c]:bounds[c + 1]]  # one document's chunks: a few, or a few thousand
+        metas = self.metas
+        return np.asarray([i for i in slots.tolist() if metas[i].get("section", "") == section], dtype=np.int64)
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str], metas: list[dict], owners: list[str]) -> "Segment":
