@@ -290,14 +290,26 @@ def expand_provisions(index: Index, retrieval: Retrieval, n: int, before: int, a
     a qualification. Reading the chunks around it lets the answer quote the paragraph that answers.
     The added chunks carry the score and similarity of the passage they were found through.
     """
+    # The chunks around each passage are found in the lexical index, then fetched in one get by
+    # id for all of them (a get filtered by document and heading per passage cost seconds
+    # through a Chroma server at a million chunks).
+    around: dict[str, list[str]] = {}
     for p in retrieval.passages[:n]:
         position = chunk_position(p.chunk_id)
-        if not p.section or position is None or p.chunk_id in retrieval.provisions:
+        if not p.section or position is None or p.chunk_id in retrieval.provisions or p.chunk_id in around:
             continue
         try:
-            found = index.neighbours(p.doc_id, p.section, position, before, after)
-        except Exception:  # noqa: BLE001 - a chunk of another index (an upload), or a store error:
-            found = {}  # the passage alone stands, as before
+            around[p.chunk_id] = index.neighbour_ids(p.doc_id, p.section, position, before, after)
+        except Exception:  # noqa: BLE001 - a store error: the passage alone stands, as before
+            around[p.chunk_id] = []
+    try:
+        stored = index.get([cid for ids in around.values() for cid in ids])
+    except Exception:  # noqa: BLE001 - a store error: the passages alone stand, as before
+        stored = {}
+    for p in retrieval.passages[:n]:
+        if p.chunk_id not in around or p.chunk_id in retrieval.provisions:
+            continue
+        found = {cid: stored[cid][:2] for cid in around[p.chunk_id] if cid in stored}
         chunks = sorted(((chunk_position(cid) or 0, cid, text, meta) for cid, (text, meta) in found.items()
                          if meta.get("doc_id") == p.doc_id), key=lambda t: t[0])
         group = []

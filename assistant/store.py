@@ -44,6 +44,7 @@ PRESENT_TTL_S = 1.0
 MAX_PRESENT = 1024
 _present: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=MAX_PRESENT, ttl=PRESENT_TTL_S)
 GET_PAGE = 5000  # ids per Chroma get()
+LEXICAL_PAGE = 10_000  # chunks (texts and metadata) per Chroma get() when the lexical index is built whole
 # An embedded Chroma client keeps the vectors it loaded: chunks another process re-wrote later
 # come back with their new text and metadata but the old vector. So, per manifest, the state it
 # had when this process's view of the store was last known to be current; see view_is_current().
@@ -778,9 +779,11 @@ class Index:
         owner = {cid: path for path, e in manifest["files"].items() for cid in e["chunks"]}
 
         def pages():
-            # Pages as large as SQLite allows (32,766 variables: a larger page with metadata fails
-            # with "too many SQL variables"); each page costs more the further it starts.
-            offset, page = 0, 30_000
+            # Each page costs more the further it starts, so pages are large, but not as large
+            # as SQLite allows (32,766 variables: a larger page with metadata fails with "too many
+            # SQL variables"): through a server a page of 30,000 chunks (texts and metadata) took
+            # ~0.3 GB of the client's memory while it was parsed, on top of the index being built.
+            offset, page = 0, LEXICAL_PAGE
             while True:  # one page of texts in memory at a time
                 got = self.collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
                 yield from zip(got["ids"], got["documents"], got["metadatas"])
@@ -969,19 +972,28 @@ class Index:
             out[cid] = (got["documents"][i], got["metadatas"][i], None if vecs is None else vecs[i])
         return out
 
-    def neighbours(self, doc_id: str, section: str, position: int, before: int, after: int) -> dict[str, tuple[str, dict]]:
-        """The chunks of ``doc_id`` under heading ``section`` whose positions lie from
-        ``position - before`` to ``position + after``, and the first chunk under that heading
-        (texts and metadata, by id)."""
-        same = [{"doc_id": doc_id}, {"section": section}]
-        earlier = self.collection.get(where={"$and": same + [{"position": {"$lte": position + after}}]}, include=[])
-        at = {cid: int(cid.rsplit(":", 2)[1]) for cid in earlier["ids"] if cid.rsplit(":", 2)[1].isdigit()}
+    def neighbour_ids(self, doc_id: str, section: str, position: int, before: int, after: int) -> list[str]:
+        """The ids of the chunks of ``doc_id`` under heading ``section`` whose positions lie from
+        ``position - before`` to ``position + after``, and of the first chunk under that heading.
+
+        Found in the lexical index, which holds every chunk's id, document and heading and follows
+        the collection file by file: no request to the store (a get filtered by document and
+        heading cost seconds through a server at a million chunks)."""
+        at = {}
+        for cid in self.lexical().section_ids(doc_id, section):
+            parts = cid.rsplit(":", 2)
+            pos = parts[1] if len(parts) > 1 else ""
+            if pos.isdigit() and int(pos) <= position + after:
+                at[cid] = int(pos)
         if not at:
-            return {}
+            return []
         first = min(at.values())
-        wanted = [cid for cid, pos in at.items() if pos == first or pos >= position - before]
-        got = self.collection.get(ids=wanted, include=["documents", "metadatas"])
-        return {cid: (got["documents"][i], got["metadatas"][i]) for i, cid in enumerate(got["ids"])}
+        return [cid for cid, pos in at.items() if pos == first or pos >= position - before]
+
+    def neighbours(self, doc_id: str, section: str, position: int, before: int, after: int) -> dict[str, tuple[str, dict]]:
+        """Texts and metadata, by id, of the chunks :meth:`neighbour_ids` names (one get by id)."""
+        return {cid: (text, meta) for cid, (text, meta, _) in
+                self.get(self.neighbour_ids(doc_id, section, position, before, after)).items()}
 
     def _reembed(self, ids: list[str], texts: list[str], metas: list[dict]) -> list:
         # Keyed by the embedded text, not the chunk id: an id stays the same when only the

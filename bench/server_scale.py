@@ -293,20 +293,89 @@ def fill_server(base: Path, url: str, size: int, seed: int = 0, start: int = 0) 
     return {"chunks": col.count(), "fill_s": round(time.perf_counter() - t0, 1)}
 
 
-def query(size: int, n_queries: int, base: Path | None, work: Path) -> dict:
+def query(size: int, n_queries: int, base: Path | None, work: Path, server_dir: Path | None = None,
+          settle: float = 0, trees: list[Path] | None = None) -> dict:
+    """Fill a server to ``size`` chunks and time a fresh client against it.
+
+    ``server_dir``: a server data folder kept between runs: only the chunks it lacks are written
+    (so 100k, then 500k, then 1M grow one store). ``settle``: after the fill, wait (at most that
+    many seconds) until the server process is idle (< 5 % of a core over 15 s) before any client
+    starts: right after a large fill the server is still compacting, and a client timed then
+    measures that. ``trees``: run the client of each of these checkouts (its own
+    ``bench/server_scale.py serve``, so its own ``assistant`` package) one after the other
+    against the same server, each with a fresh, empty index folder (before/after in one run)."""
     base = _base_index(base, work)
-    with ChromaServer(work / f"qserver-{size}", timeout=120) as chroma:
-        filled = fill_server(base, chroma.url, size)
-        client_dir = work / f"client-{size}"
-        out = subprocess.run([PY, str(Path(__file__).resolve()), "serve", "--index", str(client_dir),
-                              "--queries", str(n_queries)], capture_output=True, text=True, cwd=ROOT, timeout=7200,
-                             env={**os.environ, "ASSISTANT_CHROMA_URL": chroma.url, "ASSISTANT_ENCODER": "onnx"})
-        if out.returncode != 0:
-            raise RuntimeError(out.stderr[-3000:])
-        served = json.loads(out.stdout.strip().splitlines()[-1])
-        served.update(filled)
-        served["server_peak_rss_mb"] = chroma.peak_rss_mb()
-        return served
+    with ChromaServer(server_dir or work / f"qserver-{size}", timeout=600) as chroma:
+        filled = fill_server(base, chroma.url, size, start=_held(chroma.url))
+        if settle:
+            filled["settle"] = wait_idle(chroma.proc.pid, settle)
+        runs = []
+        for n, tree in enumerate(trees or [ROOT]):
+            client_dir = work / f"client-{size}-{n}"
+            shutil.rmtree(client_dir, ignore_errors=True)
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            load_before = round(os.getloadavg()[0], 2)
+            out = subprocess.run([PY, str(Path(tree).resolve() / "bench" / "server_scale.py"), "serve", "--index",
+                                  str(client_dir), "--queries", str(n_queries)], capture_output=True, text=True,
+                                 cwd=tree, timeout=7200,
+                                 env={**env, "ASSISTANT_CHROMA_URL": chroma.url, "ASSISTANT_ENCODER": "onnx"})
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr[-3000:])
+            served = json.loads(out.stdout.strip().splitlines()[-1])
+            served.update(filled)
+            served["tree"] = str(tree)
+            served["loadavg_1m_at_client_start"] = load_before
+            served["server_peak_rss_mb"] = chroma.peak_rss_mb()
+            served["server_cpu_s_so_far"] = _cpu_s(chroma.proc.pid)
+            print(json.dumps(served), file=sys.stderr)
+            runs.append(served)
+        if len(runs) == 1:
+            return runs[0]
+        return {**runs[-1], "runs": runs}
+
+
+def _held(url: str) -> int:
+    """How many chunks the server's "policy" collection holds already (0: none)."""
+    import chromadb
+
+    from assistant.settings import Settings
+    from assistant.store import make_client
+
+    client = make_client(Settings(chroma_url=url, index_dir=Path(tempfile.mkdtemp())))
+    try:
+        return client.get_collection("policy").count()
+    except Exception:  # noqa: BLE001 - no collection yet
+        return 0
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) of process ``pid`` so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, limit: float, window: float = 15.0, busy: float = 0.05) -> dict:
+    """Wait until process ``pid`` used less than ``busy`` of a core over ``window`` seconds (at
+    most ``limit`` seconds): the server's background work after a fill."""
+    t0 = time.perf_counter()
+    last = _cpu_s(pid)
+    samples = []
+    while time.perf_counter() - t0 < limit:
+        time.sleep(window)
+        now = _cpu_s(pid)
+        if now is None or last is None:
+            break
+        share = (now - last) / window
+        samples.append(round(share, 2))
+        last = now
+        print(f"  server CPU {share:.0%} over {window:g} s, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
+        if share < busy:
+            break
+    return {"waited_s": round(time.perf_counter() - t0, 1), "server_cpu_share_samples": samples,
+            "idle": bool(samples) and samples[-1] < busy, "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def serve(index_dir: Path, n_queries: int) -> dict:
@@ -349,6 +418,13 @@ def main() -> None:
     q.add_argument("--queries", type=int, default=30)
     q.add_argument("--base", type=Path, default=None, help="an index of corpus/ to seed from (default: built)")
     q.add_argument("--work", type=Path, default=None)
+    q.add_argument("--server-dir", type=Path, default=None,
+                   help="server data folder kept between runs (only the missing chunks are written)")
+    q.add_argument("--settle", type=float, default=0,
+                   help="after the fill, wait up to this many seconds for the server to go idle")
+    q.add_argument("--tree", type=Path, action="append", default=None,
+                   help="a checkout whose client is timed (repeat: before/after against one server)")
+    q.add_argument("--fill-only", action="store_true", help="fill --server-dir to --size, then stop")
     s = sub.add_parser("serve", help=argparse.SUPPRESS)
     s.add_argument("--index", type=Path, required=True)
     s.add_argument("--queries", type=int, default=30)
@@ -365,8 +441,18 @@ def main() -> None:
                         ["chunks", "store", "whole BM25 rebuild s", "changed file s (in-process)",
                          "changed file s (CLI)", "RSS MB"]), file=sys.stderr)
             emit({"bench": "changed", "machine": machine(), "results": rows})
+        elif args.fill_only:
+            assert args.server_dir, "--fill-only needs --server-dir"
+            with ChromaServer(args.server_dir, timeout=600) as chroma:
+                have = _held(chroma.url)
+                filled = fill_server(_base_index(args.base, work), chroma.url, args.size, start=have)
+                filled["held_before"] = have
+                if args.settle:
+                    filled["settle"] = wait_idle(chroma.proc.pid, args.settle)
+                filled["server_peak_rss_mb"] = chroma.peak_rss_mb()
+            emit({"bench": "fill", "machine": machine(), "result": filled})
         else:
-            r = query(args.size, args.queries, args.base, work)
+            r = query(args.size, args.queries, args.base, work, args.server_dir, args.settle, args.tree)
             print(table([[r["chunks"], r["retrieve_ms"]["p50"], r["ask_ms"]["p95"], r["peak_rss_mb"],
                           r["server_peak_rss_mb"], r["derive_lexical_s"]]],
                         ["chunks", "retrieve p50 ms", "ask p95 ms", "client RSS MB", "server RSS MB",

@@ -104,3 +104,49 @@ def test_removing_many_files_is_one_batch(tmp_path, monkeypatch):
     left = {c for e in index.load_manifest()["files"].values() for c in e["chunks"]}
     assert set(index.collection.get(include=[])["ids"]) == left and len(left) >= 10
     assert set(index.lexical().ids) == left
+
+
+def test_the_chunks_around_a_passage_are_found_locally_as_a_filtered_get_finds_them(tmp_path, docs_dir):
+    """The answerer reads the chunks of a provision around a passage (same document and heading):
+    they are found in the lexical index, not by a get filtered by document, heading and position
+    (through a server at a million chunks, seconds per passage). After an update (a second segment,
+    the file's old chunks dead in the first) they are exactly the chunks Chroma's filter finds."""
+    paragraphs = [" ".join(f"Rule {i}.{j} of the Gamma rules governs the exchange of liaison officers."
+                           for j in range(12)) for i in range(6)]
+    gamma = docs_dir / "gamma.md"
+    gamma.write_text("---\nid: gamma-rules\ntitle: The Gamma Rules\nissuer: Test Org\ntype: rules\n---\n\n"
+                     "# The Gamma Rules\n\n## Article 3 – Liaison\n\n" + "\n\n".join(paragraphs)
+                     + "\n\n## Article 4 – Notice\n\nNotice is given in writing.\n", encoding="utf-8")
+    bot = Assistant(index_dir=tmp_path / "idx")
+    assert bot.ingest([docs_dir]).ok
+    gamma.write_text(gamma.read_text(encoding="utf-8") + "\nNotice takes effect after ninety days.\n", encoding="utf-8")
+    assert bot.ingest([docs_dir]).ok
+    index = bot.index()
+    lex = index.lexical()
+    assert len(lex.segments) == 2 and not lex.whole  # gamma's old chunks are dead slots of the first
+
+    def filtered(doc_id: str, section: str, position: int, before: int, after: int) -> set[str]:
+        """What Index.neighbours found before: a get filtered by document, heading and position."""
+        same = [{"doc_id": doc_id}, {"section": section}]
+        ids = index.collection.get(where={"$and": same + [{"position": {"$lte": position + after}}]}, include=[])["ids"]
+        at = {cid: int(cid.rsplit(":", 2)[1]) for cid in ids}
+        first = min(at.values(), default=None)
+        return {cid for cid, pos in at.items() if pos == first or pos >= position - before}
+
+    got = index.collection.get(include=["metadatas", "documents"])
+    sizes = []
+    for cid, meta in zip(got["ids"], got["metadatas"]):
+        position = int(cid.rsplit(":", 2)[1])
+        for before, after in ((2, 1), (0, 0), (1, 3)):
+            found = index.neighbour_ids(meta["doc_id"], meta["section"], position, before, after)
+            assert len(found) == len(set(found))
+            assert set(found) == filtered(meta["doc_id"], meta["section"], position, before, after), (cid, before, after)
+            sizes.append(len(found))
+    assert max(sizes) >= 4  # Article 3 is several chunks: some ranges hold more than one
+    texts = dict(zip(got["ids"], got["documents"]))
+    liaison = next(m for m in got["metadatas"] if m["section"].startswith("Article 3"))
+    around = index.neighbours("gamma-rules", liaison["section"], 3, 1, 1)
+    assert sorted(int(c.rsplit(":", 2)[1]) for c in around) == sorted(
+        int(c.rsplit(":", 2)[1]) for c in filtered("gamma-rules", liaison["section"], 3, 1, 1))
+    assert all(text == texts[cid] and meta["doc_id"] == "gamma-rules" for cid, (text, meta) in around.items())
+    assert index.neighbour_ids("no-such-doc", liaison["section"], 3, 1, 1) == []
