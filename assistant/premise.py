@@ -298,6 +298,8 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
     ("entered into force on 23 May 2001" dates the event the question dates). ``named_docs``:
     the documents the question names; a sentence of one that speaks of itself ("this Convention",
     "the present Statute") shares the question's name for it, which counts as one shared word.
+    With ``whether``, the word denied must be one of the clause that asks ("who can trigger an
+    investigation - can the UNSC refer cases?": a "No." answers whether the UNSC can refer).
     """
     if comparison or not (whether or presupposes(question)):
         return None
@@ -308,6 +310,7 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
         return None  # the question negates something itself: its polarity is not a premise
     q_content = _content(q_words, names)
     q_stems = {s for _, s in q_content}
+    asking = {st for _, st in _content(_words(_last_clause(asked)), names)}  # the clause a "No." answers
     q_all = {_stem(w) for w in q_words}
     parts = [_words(part) for part in question_parts(asked)]
     part_stems = [{st for _, st in _content(pw, names)} for pw in parts]
@@ -382,6 +385,8 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                         _stem(x) == stem_at[denied[0]] and y == after for x, y in zip(q_words, q_words[1:])):
                     continue
                 hit = stem_at[denied[0]]
+                if whether and hit not in asking:
+                    continue  # a "No." answers the clause that asks, not a wh-clause before it
                 # the words shared must be those of the part of the question that assumes it
                 # ("how many votes …, and where does the veto come from?": "veto" and "come")
                 own = next((ps for ps in part_stems if hit in ps), q_stems)

@@ -206,3 +206,16 @@ def test_a_denial_for_one_case_only_contradicts_no_premise():
         assert premise.check(question, [passage(text)], set()) is None, text
     assert premise.check(question, [passage("Article 7(3) provides that if a risk remains, the exporting State must "
                                             "not authorise the export.")], set()) is None
+
+
+def test_a_no_answers_the_clause_that_asks():
+    """ "who can trigger an ICC investigation - can the UNSC refer cases?": a "No." must deny a word
+    of the yes/no clause, not of the wh-clause before it ("No investigation may be commenced …")."""
+    p = Passage(chunk_id="x:1", doc_id="rome", title="x", section="Article 16", url="", score=1.0,
+                text="No investigation may be commenced under this Statute for twelve months after the Security "
+                     "Council has so requested.")
+    question = "who can trigger an ICC investigation - can the UNSC refer cases?"
+    assert premise.check(question, [p], {"icc", "unsc"}, whether=True, named_docs={"rome"}) is None
+    # the denied word in the asking clause: the "No." stands
+    asked = "under the Rome Statute, can an investigation start at once after the Security Council asks?"
+    assert premise.check(asked, [p], {"rome", "statute"}, whether=True, named_docs={"rome"}) is not None
