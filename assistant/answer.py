@@ -203,8 +203,9 @@ class ExtractiveAnswerer:
             return []
         best: list[Candidate] = []
         for part, pvec in zip(plan.parts, self.embeddings.encode(plan.parts)):
-            typed = answer_type(part) not in {"other", "yes-no"}
-            values = [v + bonus[id(c)] + (TYPE_BONUS if typed and holds_answer(answer_type(part), c.text) else 0.0)
+            asked = answer_type(part)
+            typed = asked not in {"other", "yes-no"}
+            values = [v + bonus[id(c)] + (TYPE_BONUS if typed and holds_answer(asked, c.text) else 0.0)
                       for c, v in zip(cands, self._scores(part, pvec, cands, words, lexical))]
             best.append(cands[int(np.argmax(values))])
         return best

@@ -18,7 +18,8 @@ PARA_RE = re.compile(r"\n\s*\n")
 
 # The list structure of legal text, at the level of sentences: a list item ("(a) …", "b. …",
 # "2. …") and a lead-in that announces items ("… as follows:", "… including").
-LIST_ITEM_RE = re.compile(r"^\W{0,2}(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.|\d{1,2}\.)\s*\S", re.I)
+_MARKER = r"(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.|\d{1,2}\.)"  # "(a)", "b)", "(iv)", "c.", "2."
+LIST_ITEM_RE = re.compile(rf"^\W{{0,2}}{_MARKER}\s*\S", re.I)
 LEAD_IN_RE = re.compile(r"(?::|\bfollowing|\bincluding|\bnamely|\bas follows)\W*$", re.I)
 
 
@@ -209,7 +210,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
                                for s, e in _line_sentences(block)])
 
 
-_MARKER_ONLY_RE = re.compile(r"^\W{0,2}(?:\(?[a-z]\)|\(?[ivx]{1,4}\)|[a-z]\.|[ivx]{1,4}\.|\d{1,2}\.)$", re.I)
+_MARKER_ONLY_RE = re.compile(rf"^\W{{0,2}}(?:{_MARKER}|[ivx]{{1,4}}\.)$", re.I)
 
 
 def mend_markers(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -228,6 +229,18 @@ def mend_markers(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int
         out.append((s, e))
         k += 1
     return out
+
+
+def stored_spans(text: str, meta: dict) -> list[tuple[int, int]] | None:
+    """The sentence spans stored with a chunk at ingest (metadata ``sents``), mended as
+    :func:`mend_markers` mends them; None when none were stored."""
+    return mend_markers(text, decode_spans(meta["sents"])) if meta.get("sents") else None
+
+
+def chunk_position(chunk_id: str) -> int | None:
+    """A chunk's position in its document, from its id ``{doc_id}:{position}:{digest}``."""
+    parts = chunk_id.rsplit(":", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:

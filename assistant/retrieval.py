@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from .chunking import decode_spans, mend_markers
+from .chunking import chunk_position, stored_spans  # noqa: F401 - chunk_position: also imported from here
 from .settings import Settings
 from .store import Index
 from .types import Passage
@@ -196,7 +196,7 @@ def select(index: Index, rankings: Rankings, settings: Settings, k: int) -> Retr
         per_doc[doc] = per_doc.get(doc, 0) + 1
         passages.append(passage_from(cid, text, meta, fused[cid], sim))
         if meta.get("sents"):
-            spans[cid] = mend_markers(text, decode_spans(meta["sents"]))
+            spans[cid] = stored_spans(text, meta)
         if len(passages) == k:
             break
     return Retrieval(passages, qvec, spans)
@@ -263,7 +263,7 @@ def _fetched(retrieval: Retrieval, cid: str, text: str, meta: dict, vec) -> Pass
     similarity = float(np.dot(retrieval.query_vector, np.asarray(vec, dtype=np.float32)))
     top = retrieval.passages[0].score if retrieval.passages else 0.0
     if meta.get("sents"):
-        retrieval.spans[cid] = mend_markers(text, decode_spans(meta["sents"]))
+        retrieval.spans[cid] = stored_spans(text, meta)
     return passage_from(cid, text, meta, top, similarity)
 
 
@@ -272,12 +272,6 @@ def _put_first(retrieval: Retrieval, passages: list[Passage]) -> None:
     first = {p.chunk_id for p in passages}
     if first:
         retrieval.passages[:] = passages + [p for p in retrieval.passages if p.chunk_id not in first]
-
-
-def chunk_position(chunk_id: str) -> int | None:
-    """A chunk's position in its document, from its id ``{doc_id}:{position}:{digest}``."""
-    parts = chunk_id.rsplit(":", 2)
-    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
 def expand_provisions(index: Index, retrieval: Retrieval, n: int, before: int, after: int) -> None:
@@ -319,7 +313,7 @@ def expand_provisions(index: Index, retrieval: Retrieval, n: int, before: int, a
                 continue
             group.append(passage_from(cid, text, meta, p.score, p.similarity))
             if meta.get("sents") and cid not in retrieval.spans:
-                retrieval.spans[cid] = mend_markers(text, decode_spans(meta["sents"]))
+                retrieval.spans[cid] = stored_spans(text, meta)
         if group:
             retrieval.openings.add(group[0].chunk_id)
         if len(group) > 1:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache, TTLCache
 
-from .chunking import embed_text
+from .chunking import chunk_position, embed_text
 from .errors import BadInput, IndexNotFound, StoreUnavailable
 from .lexical import LexicalIndex
 from .settings import Settings
@@ -981,10 +981,9 @@ class Index:
         heading cost seconds through a server at a million chunks)."""
         at = {}
         for cid in self.lexical().section_ids(doc_id, section):
-            parts = cid.rsplit(":", 2)
-            pos = parts[1] if len(parts) > 1 else ""
-            if pos.isdigit() and int(pos) <= position + after:
-                at[cid] = int(pos)
+            pos = chunk_position(cid)
+            if pos is not None and pos <= position + after:
+                at[cid] = pos
         if not at:
             return []
         first = min(at.values())

@@ -58,6 +58,15 @@ def _count_id_lists(monkeypatch) -> list[int]:
     return calls
 
 
+def _cleanly_ingested(tmp_path: Path, monkeypatch) -> tuple[Path, Index, list[str], list[int]]:
+    """A folder ingested into a new index by a clean run: (folder, index, its consistent ids,
+    the calls to ``Index.all_ids`` counted from then on)."""
+    folder = _folder(tmp_path)
+    index = _index(tmp_path)
+    ingest(index, [folder])
+    return folder, index, _consistent(index), _count_id_lists(monkeypatch)
+
+
 # --- the clean-run record --------------------------------------------------------------------------
 def test_after_a_clean_run_the_next_skips_the_id_list_and_stays_exact(tmp_path, monkeypatch):
     folder = _folder(tmp_path)
@@ -92,11 +101,7 @@ def test_any_write_through_the_index_removes_the_record_first(tmp_path):
 
 
 def test_a_store_changed_behind_the_manifests_back_gets_the_full_check(tmp_path, monkeypatch):
-    folder = _folder(tmp_path)
-    index = _index(tmp_path)
-    ingest(index, [folder])
-    clean_ids = _consistent(index)
-    calls = _count_id_lists(monkeypatch)
+    folder, index, clean_ids, calls = _cleanly_ingested(tmp_path, monkeypatch)
     # Another program deletes a chunk from the collection directly: the record does not know.
     index.collection.delete(ids=[clean_ids[0]])
     assert (index.dir / CLEAN_FILE).exists()
@@ -107,11 +112,7 @@ def test_a_store_changed_behind_the_manifests_back_gets_the_full_check(tmp_path,
 
 
 def test_a_manifest_written_by_another_program_gets_the_full_check(tmp_path, monkeypatch):
-    folder = _folder(tmp_path)
-    index = _index(tmp_path)
-    ingest(index, [folder])
-    clean_ids = _consistent(index)
-    calls = _count_id_lists(monkeypatch)
+    folder, index, clean_ids, calls = _cleanly_ingested(tmp_path, monkeypatch)
     # An older version (or a person) rewrites the manifest: the same content, a new file. And a
     # chunk it does not list is in the store with the same total count (one listed chunk gone).
     manifest = json.loads(index.manifest_path.read_text(encoding="utf-8"))
