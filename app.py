@@ -268,13 +268,19 @@ def live_script(text: str, scroll: bool) -> str:
     the start of the answer into view. (No "<" in it: Streamlit drops a script that holds one.)"""
     return ("<script>(function(){const r=document.getElementById('answer-live');"
             f"if(r) r.textContent={js_string(text)};"
-            # for 3 s (while the page settles and Streamlit follows the bottom), keep the start of
-            # the answer at the top of a phone's screen
-            + (f"if({MOBILE_WIDTH}>window.innerWidth){{let n=0;const t=setInterval(function(){{"
-               "const m=document.querySelectorAll('[data-testid=stChatMessage]');"
+            # until the reader touches, scrolls or types (at most 20 s), keep the start of the
+            # answer at the top of a phone's screen: Streamlit follows the bottom whenever the page
+            # grows, and a loaded machine can settle the page after any fixed delay
+            + (f"if({MOBILE_WIDTH}>window.innerWidth){{let n=0;const t=setInterval(keep,250);"
+               "const stop=function(){clearInterval(t);"
+               "['touchstart','wheel','keydown','mousedown'].forEach(function(e){"
+               "window.removeEventListener(e,stop,true);});};"
+               "['touchstart','wheel','keydown','mousedown'].forEach(function(e){"
+               "window.addEventListener(e,stop,true);});"
+               "function keep(){const m=document.querySelectorAll('[data-testid=stChatMessage]');"
                "if(m.length){const y=m[m.length-1].getBoundingClientRect().top;"
                "if(-2>y||y>window.innerHeight/3) m[m.length-1].scrollIntoView({block:'start'});}"
-               "if(++n>12) clearInterval(t);},250);}"
+               "if(++n>80) stop();}}"
                if scroll else "")
             + "})();</script>")
 

@@ -266,6 +266,12 @@ def test_mobile_lands_on_the_answer_with_filters_and_cards_in_reach(server):
             assert -2 <= top < 844 / 3, top  # the view lands on the start of the answer
             text_box, panel_box = answer.locator(".answer").first.bounding_box(), answer.locator(".sources").bounding_box()
             assert panel_box["y"] >= text_box["y"] + text_box["height"] - 1  # sources below the text
+            page.mouse.move(195, 500)
+            page.mouse.wheel(0, 400)  # the reader scrolls on: the view is theirs, not pulled back
+            page.wait_for_timeout(1000)
+            assert answer.bounding_box()["y"] < top - 200, answer.bounding_box()["y"]
+            page.mouse.wheel(0, -2000)
+            page.wait_for_timeout(500)
             cite = answer.locator("a.cite").first
             cite.click()
             pop = cite.locator(".pop")
