@@ -114,8 +114,11 @@ class ExtractiveAnswerer:
         quote = p.text[conflict.start:conflict.end]
         claim = f"“{conflict.claim}”"
         reason = f"a passage contradicts the question's premise ({claim})"
+        if conflict.kind == "rule":
+            reason = f"the sources state the rule, not the event the question asks about ({claim})"
         lead = {"quantity": f"The sources give a different figure from {claim}",
-                "date": f"The sources give a different date from {claim}"}.get(
+                "date": f"The sources give a different date from {claim}",
+                "rule": "The sources give the rule, not whether or when it happened"}.get(
                     conflict.kind, f"The sources say otherwise about {claim}")
         text = f"{lead}: {' '.join(quote.split())} [1]"
         citation = Citation(marker=1, doc_id=p.doc_id, title=p.title, section=p.section, url=p.url, quote=quote,

@@ -34,6 +34,12 @@ a proper name ("Why did the EU sanction *Iran* over WannaCry?") that none of the
 mention at all (nor its demonym) assumes what the sources do not say (:func:`unsupported_names`).
 A hypothesis ("If German police run a DNA profile …, how …?") assumes nothing.
 
+A fifth needs no contradiction either (:func:`rule_only`): a question about what has happened
+("When did the Warsaw convention enter into force?", "How many joint investigation teams have
+been set up?") when the passages found state it only as a rule ("shall enter into force on the
+first day of the month following …", "may set up a joint investigation team") and narrate it
+nowhere: the sources give the rule, not the event.
+
 The check reports the sentence that contradicts the premise; the answer then quotes it instead
 of refusing or answering beside the question.
 """
@@ -92,7 +98,7 @@ QUESTION_WORDS = frozenset({"what", "which", "who", "whom", "whose", "when", "wh
 class Conflict:
     """A sentence of a passage that contradicts the question's premise."""
 
-    kind: str  # "negation", "quantity" or "date"
+    kind: str  # "negation", "quantity", "date" or "rule" (an event asked about that the sources only state as a rule)
     claim: str  # the question's words it contradicts ("arrest", "90 days")
     passage: Passage
     start: int  # the sentence's span in passage.text
@@ -457,3 +463,108 @@ def unsupported_names(question: str, passages: list[Passage], mention_words: set
         seen |= passage_tokens(f"{p.title} {p.section} {p.text}")  # cached: the decision read them
     vocab = Vocabulary(seen)
     return [w for w in dict.fromkeys(candidates) if not all(vocab.related(t) for t in tokenize(w))]
+
+
+# A question about what has happened ("when did the Warsaw convention enter into force?", "how
+# many joint investigation teams have been set up?") asks for an event; an official text states
+# the rule for it ("shall enter into force on the first day of the month following …", "may set
+# up a joint investigation team"), not whether or when it happened.
+MODALS = frozenset({"shall", "may", "will", "would", "should", "must", "can", "could", "might"})
+PAST_AUX = frozenset({"did", "have", "has", "had", "was", "were"})
+# words that open a subordinate clause: a verb after one is part of a rule's condition ("after the
+# date on which five States *have expressed* their consent"), not a narrated event
+SUBORDINATE = frozenset({"which", "that", "who", "whom", "whose", "where", "when", "whenever", "if", "after",
+                         "once", "unless", "until", "before", "since", "provided", "as", "whether", "than"})
+DETERMINERS = frozenset({"a", "an", "the", "any", "each", "every", "such", "no", "this", "that", "its", "their"})
+
+
+# past participles that do not end in -ed/-en ("have been set up", "was held"): a closed class of English
+IRREGULAR_PARTICIPLES = frozenset({"set", "made", "done", "held", "taken", "given", "brought", "sent", "kept",
+                                   "found", "put", "begun", "paid", "won", "built", "laid", "led", "left", "lost",
+                                   "shown", "spent", "told", "seen", "said", "met", "sold", "struck", "cut", "shut"})
+LIGHT = frozenset({"not", "be", "been", "also", "only", "thereupon", "then", "therefore", "nevertheless"})
+
+
+def _event_verbs(question: str, names: set[str]) -> list[str]:
+    """Stems of the verbs a wh-question asks about as past events: in its main clause after a
+    past auxiliary, the base forms after "did" ("when did … enter into force?") and the past
+    participles after "have/has/had/was/were" ("have been set up", "have … destroyed"); not an
+    infinitive of the question's own ("did SUA need *to enter* into force" asks what it
+    needed), nothing after the first subordinate clause."""
+    if not presupposes(question):
+        return []
+    words = _words(TAG_RE.sub("?", question))
+    at = next((i for i, w in enumerate(words) if w in PAST_AUX or w in MODALS or w in {"does", "do", "is", "are"}),
+              None)
+    if at is None or words[at] not in PAST_AUX:
+        return []  # the main clause is in the present or has a modal: a rule is what it asks
+    out = []
+    for j in range(at + 1, len(words)):
+        w = words[j]
+        if w in SUBORDINATE or w in PAST_AUX or w in MODALS or w in {"and", "or"}:
+            break
+        if (w in stopwords() or w in QUESTION_WORDS or w in names or len(w) < 3 or w == "been" or w[:1].isdigit()
+                or words[j - 1] == "to"):
+            continue
+        if words[at] == "did" or w.endswith(("ed", "en", "wn")) or w in IRREGULAR_PARTICIPLES:
+            out.append(w)
+    return out
+
+
+def _verb_at(words: list[str], i: int) -> str | None:
+    """How the word at ``i`` is used as a verb: "rule" after a modal ("shall enter", "may not be
+    set up") or inside a subordinate clause ("on which five States have ratified"), "narrated"
+    as a past in a main clause ("entered into force", "was adopted"), None otherwise (a noun, an
+    adjective: "a convicted person")."""
+    clause = next((k + 1 for k in range(i - 1, -1, -1) if words[k] in PUNCTUATION), 0)
+    k = i - 1
+    while k >= clause and (words[k] in LIGHT or words[k].endswith("ly")):
+        k -= 1
+    before = words[k] if k >= clause else ""
+    if _modal(words, k):
+        return "rule"
+    past = before in PAST_AUX or (words[i].endswith("ed") and before not in DETERMINERS and before != "to")
+    if not past:
+        return None
+    # a past inside a subordinate clause of a rule ("shall enter into force … on which five States
+    # have expressed their consent", "Where the team needs assistance from a Party other than
+    # those which have set up the team, the request … may be made …") is its condition; of a
+    # narrative sentence, narration ("an Amending Protocol that the Committee of Ministers
+    # adopted … on 18 May 2018")
+    opener = next((j for j in range(i - 1, clause - 1, -1) if words[j] in SUBORDINATE), None)
+    if opener is not None and any(_modal(words, j) for j in range(len(words))):
+        return "rule"
+    return "narrated"
+
+
+def _modal(words: list[str], at: int) -> bool:
+    """Is the word at ``at`` a modal verb ("may", not the month of "18 May 2018")?"""
+    if at < 0 or words[at] not in MODALS:
+        return False
+    return not (words[at] == "may" and ((at and words[at - 1].isdigit()) or
+                                        (at + 1 < len(words) and words[at + 1].isdigit())))
+
+
+def rule_only(question: str, passages: list[Passage], mention_words: set[str] | None = None) -> Conflict | None:
+    """The sentence that states as a rule the event a question asks about, when no passage found
+    narrates it: ``None`` unless the question asks what happened (see :func:`_event_verbs`), one
+    of its verbs occurs in ``passages`` (best first) as a rule (see :func:`_verb_at`: "shall
+    enter into force", "may set up", "on which … have ratified") and nowhere as a narrated past
+    ("entered into force on 1 July 2002", "was adopted", "have signed the present Charter"). The
+    answer then says that the sources give the rule, not the event."""
+    verbs = {_stem(w) for w in _event_verbs(question, {w.lower() for w in (mention_words or set())})}
+    if not verbs:
+        return None
+    rule: Conflict | None = None
+    for p in passages:
+        for s, e, _ in _units(p.text):
+            words = [t.lower() for t in TOKEN_RE.findall(p.text[s:e])]
+            for i, w in enumerate(words):
+                if w in stopwords() or _stem(w) not in verbs:
+                    continue
+                use = _verb_at(words, i)
+                if use == "narrated":
+                    return None  # the sources say what happened
+                if use == "rule" and rule is None:
+                    rule = Conflict("rule", w, p, s, e)
+    return rule

@@ -219,3 +219,46 @@ def test_a_no_answers_the_clause_that_asks():
     # the denied word in the asking clause: the "No." stands
     asked = "under the Rome Statute, can an investigation start at once after the Security Council asks?"
     assert premise.check(asked, [p], {"rome", "statute"}, whether=True, named_docs={"rome"}) is not None
+
+
+def test_an_event_asked_about_that_the_text_only_states_as_a_rule():
+    """ "When did the Beijing convention enter into force?" asks for an event; Article 22 states the
+    rule for it ("shall enter into force on the first day of the second month following …"), not
+    the date. A narrated past anywhere in the passages answers it instead, and a question about
+    the rule itself (present tense, a modal, or a past of its own with the event as an infinitive)
+    is not an event question."""
+    if not REALDOCS.is_dir():
+        pytest.skip("the real official texts are not on this machine")
+    beijing = _article("beijing_aviation_convention.md", "22")
+    names = {"beijing", "aviation", "convention"}
+    rule = premise.rule_only("when did the beijing aviation convention actually enter into force?", [beijing], names)
+    assert rule and rule.kind == "rule" and rule.claim == "enter" and "shall enter into force" in rule.sentence
+    jit = _article("second_protocol_mla.md", "20")
+    rule = premise.rule_only("how many joint investigation teams have been set up under ets 182 so far?", [jit], {"ets", "182"})
+    assert rule and rule.claim == "set"
+    for asked in ("when does the beijing aviation convention enter into force?",
+                  "how many ratifications did the beijing aviation convention need to enter into force?",
+                  "when can the beijing aviation convention enter into force?"):
+        assert premise.rule_only(asked, [beijing], names) is None, asked
+    narrated = Passage(chunk_id="b:1", doc_id="b", title="b", section="", url="", score=1.0,
+                       text="The Beijing Convention entered into force on 1 July 2018, after the deposit of the "
+                            "twenty-second instrument of ratification.")
+    assert premise.rule_only("when did the beijing aviation convention actually enter into force?",
+                             [beijing, narrated], names) is None
+
+
+def test_what_is_a_rule_and_what_is_narrated():
+    """A past inside a subordinate clause of a rule is the rule's condition ("shall enter into
+    force … on which five States have expressed their consent"); inside a narrative sentence it is
+    narration ("a protocol that the Committee adopted on 18 May 2018", where "May" is a month, not
+    a modal); a participle after a determiner is an adjective ("a convicted person")."""
+    def use(text: str, word: str) -> str | None:
+        words = [t.lower() for t in premise.TOKEN_RE.findall(text)]
+        return premise._verb_at(words, words.index(word))
+
+    assert use("This Convention shall enter into force three months after the date on which five States have "
+               "expressed their consent.", "expressed") == "rule"
+    assert use("The Convention was amended by a protocol that the Committee adopted on 18 May 2018.", "adopted") == "narrated"
+    assert use("The team may be set up for a limited period.", "set") == "rule"
+    assert use("A convicted person may appeal.", "convicted") is None
+    assert use("The Convention entered into force on 1 June 2007.", "entered") == "narrated"
