@@ -244,6 +244,10 @@ class Assistant:
         from . import spelling
 
         fixes = spelling.corrections(question, self.lexicon())
+        from .decision import WORD_RE
+
+        named = {w.lower() for m in self.names().mentions(question) for w in WORD_RE.findall(m.surface)}
+        fixes |= spelling.shortenings(question, self.lexicon(), skip=set(fixes) | named)  # not "sua", "ccm"
         return spelling.apply(question, fixes), fixes
 
     def retrieve(self, query: str, k: int | None = None, filters: dict | None = None, mode: str = "hybrid") -> list[Passage]:

@@ -253,6 +253,12 @@ class Glossary:
                     hit = Mention(spans[i][0], spans[i + n - 1][1], surface,
                                   tuple(sorted(self.forms.get(form, ()))), tuple(sorted(extra.get(form, ()))))
                     break
+            if hit is None and re.fullmatch(r"[A-Z][A-Za-z]*[A-Z]s", text[spans[i][0]:spans[i][1]]):
+                # an acronym in the plural ("MSPs", "JITs", "FIUs"): the name of its singular
+                form = (toks[i][:-1],)
+                if form in self.forms or form in extra:
+                    hit = Mention(spans[i][0], spans[i][1], text[spans[i][0]:spans[i][1]],
+                                  tuple(sorted(self.forms.get(form, ()))), tuple(sorted(extra.get(form, ()))))
             if hit is None:
                 hit = self._near(text, spans, toks, i)
             if hit:

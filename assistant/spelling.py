@@ -14,7 +14,17 @@ left alone:
   one in most chunks wins ("extradtion" is one letter from "extraction" and from "extradition";
   a corpus of treaties holds the second).
 
-The corrected question is what is searched and decided; the answer says what was read as what.
+A shortened word is read the same way ("conv" -> "convention", "addl" -> "additional", "req'd"
+-> "required", "2nd" -> "second"), when all of these hold:
+
+- it has at least ``MIN_SHORT`` letters, is written in lower case, is rare in general English
+  (Zipf below ``SHORT_ZIPF``: "conv" 2.4, "addl" 1.6; "art" 5.3 and "para" 3.9 are words of their
+  own) and the index holds no chunk with it;
+- it is the start of a longer English word ("conv" of "convention": a truncation) or keeps the
+  first and last letters of one and some of the letters between, in order ("addl" of
+  "additional", "req'd" of "required": a contraction), and that word is in the index. Among
+  several, the one in most chunks wins, as for typing errors;
+- an ordinal written in figures ("2nd") is read as its word ("second") when the index holds it.
 """
 from __future__ import annotations
 
@@ -28,6 +38,11 @@ MAX_EDITS = 1
 LONG_WORD = 9
 VOCABULARY = 60000
 WORD_RE = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
+MIN_SHORT = 3
+SHORT_ZIPF = 3.0
+FULL_ZIPF = 2.5  # the words a shortening may stand for: known English (wordfreq's list, read by assistant/zipf.py)
+SHORT_RE = re.compile(r"(?<![\w'’-])(?:[a-z]+['’][a-z]+|[a-z]+|\d+(?:st|nd|rd|th))(?![\w'’-])")
+ORDINAL_RE = re.compile(r"(\d+)(?:st|nd|rd|th)")
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +74,58 @@ def corrections(text: str, lexical) -> dict[str, str]:
     return out
 
 
+def _in_index(word: str, lexical) -> int:
+    """Chunks holding ``word`` (the fewest of its tokens'; 0 when it has none)."""
+    tokens = tokenize(word)
+    return min(lexical.document_frequency(t) for t in tokens) if tokens else 0
+
+
+def shortenings(text: str, lexical, skip: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+    """The shortened words of ``text`` and the word each is read as (module docstring); words in
+    ``skip`` (those already read as typing errors) are left alone."""
+    out: dict[str, str] = {}
+    for m in SHORT_RE.finditer(text):
+        word = m.group(0)
+        if word in out or word in skip:
+            continue
+        ordinal = ORDINAL_RE.fullmatch(word)
+        if ordinal:
+            from num2words import num2words
+
+            full = num2words(int(ordinal.group(1)), to="ordinal") if int(ordinal.group(1)) < 1000 else ""
+            if full and " " not in full and "-" not in full and _in_index(full, lexical):
+                out[word] = full
+            continue
+        letters = re.sub(r"['’]", "", word)
+        if len(letters) < MIN_SHORT or _zipf(word) >= SHORT_ZIPF or _in_index(letters, lexical):
+            continue
+        best = _fullest(letters, lexical)
+        if best:
+            out[word] = best
+    return out
+
+
+def _fullest(short: str, lexical) -> str:
+    """The word of the index ``short`` most likely shortens (a truncation or a contraction)."""
+    from .zipf import common_words
+
+    best, best_df = "", 0
+    for word in common_words(FULL_ZIPF) or _english():
+        if len(word) <= len(short) + 1 or word[0] != short[0]:
+            continue
+        if not (word.startswith(short) or (word[-1] == short[-1] and _subsequence(short, word))):
+            continue
+        df = _in_index(word, lexical)
+        if df > best_df:
+            best, best_df = word, df
+    return best
+
+
+def _subsequence(short: str, word: str) -> bool:
+    letters = iter(word)
+    return all(c in letters for c in short)
+
+
 def _closest(word: str, lexical) -> str:
     from rapidfuzz import process
     from rapidfuzz.distance import DamerauLevenshtein
@@ -78,10 +145,10 @@ def _closest(word: str, lexical) -> str:
 
 
 def apply(text: str, fixes: dict[str, str]) -> str:
-    """``text`` with each misspelt word replaced."""
+    """``text`` with each misspelt or shortened word replaced."""
     if not fixes:
         return text
-    return WORD_RE.sub(lambda m: fixes.get(m.group(0), m.group(0)), text)
+    return SHORT_RE.sub(lambda m: fixes.get(m.group(0), m.group(0)), text)
 
 
 def notice(fixes: dict[str, str]) -> str:

@@ -139,3 +139,16 @@ def english_zipf(word: str) -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
+
+
+@lru_cache(maxsize=4)
+def common_words(min_zipf: float) -> tuple[str, ...]:
+    """The English words of letters only with a Zipf value of at least ``min_zipf``, most frequent
+    first, from the same list (empty when it cannot be read this way)."""
+    _listed("the")  # loads the buckets
+    out: list[str] = []
+    for freq, words in _buckets or []:
+        if _rounded_zipf(freq) < min_zipf:
+            break
+        out += [w for w in words if w.isalpha()]
+    return tuple(out)

@@ -229,6 +229,28 @@ def test_typing_errors_are_read_as_what_they_stand_for_and_said_so(realdocs_bot)
     answer = realdocs_bot.ask("art 16 rome statue")
     assert not answer.abstained and answer.citations[0].doc_id == "rome-statute"
     assert answer.citations[0].section.startswith("Article 16")
+    # shorthand, and bodies by their acronyms (the glossary's, one in the plural)
+    answer = realdocs_bot.ask("plastic explosives conv - who appoints the members of the IETC?")
+    assert not answer.abstained and "Read “conv” as “convention”." in answer.notice
+    assert answer.citations[0].doc_id == "plastic-explosives-convention"
+    assert "appointed by the Council of the International Civil Aviation Organization" in answer.text
+    answer = realdocs_bot.ask("what does the 2nd addl protocol to the extradition conv say about amnesty?")
+    assert "Read “2nd” as “second”, “addl” as “additional”, “conv” as “convention”." in answer.notice
+    assert not answer.abstained and answer.citations[0].doc_id == "second-protocol-extradition"
+    assert "amnesty" in answer.text
+    answer = realdocs_bot.ask("CCM MSPs - who convenes the first one?")
+    assert not answer.abstained and "Secretary-General of the United Nations" in answer.text
+
+
+@pytest.mark.integration
+def test_an_event_the_text_states_only_as_a_rule_is_not_answered_as_if_it_happened(realdocs_bot):
+    answer = realdocs_bot.ask("when did the criminal law convention on corruption enter into force?")
+    assert answer.abstained and answer.text.startswith("The sources give the rule, not whether or when it happened")
+    assert answer.citations[0].doc_id == "coe-criminal-law-corruption"
+    assert "shall enter into force" in answer.citations[0].quote
+    # the rule itself is answered
+    answer = realdocs_bot.ask("when does the criminal law convention on corruption enter into force?")
+    assert not answer.abstained and "fourteen States" in answer.text
 
 
 def test_a_provision_belongs_to_the_name_written_beside_it_only():
