@@ -353,7 +353,11 @@ _MONTH = r"(?:January|February|March|April|May|June|July|August|September|Octobe
 ANSWER_KINDS: dict[str, re.Pattern] = {
     "duration": re.compile(rf"\b{_NUM_WORD}(?:\s*\(\d+\))?\s+(?:calendar\s+|working\s+|full\s+)?(?:days?|weeks?|months?|years?|hours?)\b|"
                            r"\b(?:without delay|forthwith|promptly|immediately)\b", re.I),
-    "date": re.compile(rf"\b\d{{1,2}}\s+{_MONTH}\b|\b{_MONTH}\s+\d{{4}}\b|\b(?:1[89]|20)\d\d\b"),
+    # a date, or the time a legal text sets by reference to an event ("on the first day of the
+    # sixth month after the month in which …", "ninety days after the date of …", "within one year of")
+    "date": re.compile(rf"\b\d{{1,2}}\s+{_MONTH}\b|\b{_MONTH}\s+\d{{4}}\b|\b(?:1[89]|20)\d\d\b|"
+                       r"\bon the \w+ day of\b|\b(?:days?|weeks?|months?|years?) (?:after|following|from)\b|"
+                       r"\bwithin \w+ (?:days?|weeks?|months?|years?)\b", re.I),
     "number": re.compile(rf"\b{_NUM_WORD}\b|\bper ?cent\b|%|\b(?:majority|two-thirds|one-third|half)\b", re.I),
     "definition": re.compile(r"\bmeans\b|\bshall mean\b|\bshall be understood\b|\bis defined\b|\brefers? to\b|"
                              r"\bfor the purposes? of\b|\bshall include\b|\bshall be deemed\b", re.I),
