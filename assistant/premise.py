@@ -180,7 +180,16 @@ def _governed(words: list[str], at: int) -> tuple[int, list[int]] | None:
     if predicate is None:
         return None
     if words[at] == "no":
-        return predicate, []  # "no jurisdiction": the noun is what is denied
+        # "no jurisdiction": the noun is what is denied; "no investigation may be commenced": the
+        # act on it (its verb, after the modal), which the question must name too
+        for k in range(predicate + 1, min(len(words), predicate + 1 + NEGATION_SPAN)):
+            if (words[k] in CLAUSE_END and words[k] not in {"or", "and"}) or words[k] in PUNCTUATION:
+                break  # ("no investigation or prosecution may be …": one noun phrase)
+            if words[k] in MODALS:
+                verb = next((j for j in range(k + 1, min(len(words), k + 4))
+                             if words[j] not in LIGHT and not words[j].endswith("ly")), None)
+                return predicate, ([verb] if verb is not None else [])
+        return predicate, []
     phrase = []
     for k in range(predicate + 1, min(len(words), predicate + 1 + NEGATION_SPAN)):
         w = words[k]
@@ -367,7 +376,9 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                 if not denied or _conditional(words, i, denied, items_from):
                     continue
                 if words[i] == "no" and stem_at.get(denied[0]) in heads:
-                    pass  # "no reservations may be made": what the question asks which of
+                    denied = (denied[0], [])  # "no reservations may be made": what the question asks which of
+                elif words[i] == "no" and whether:
+                    denied = (denied[0], [])  # "can an investigation start …?" - "No investigation may be commenced …"
                 elif stem_at.get(denied[0]) not in targets:
                     # a negated lead-in denies its list items ("does not apply to: (a) a warship"),
                     # a negated verb its object ("shall not apply to aircraft used in military
@@ -376,7 +387,10 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                     if not items and stem_at.get(denied[0]) == SCOPE_STEM:
                         # a scope clause's exclusion: the question must assume what marks the
                         # excluded thing out ("military … aircraft"), not only name its kind
-                        excluded = {st for k, st in content if k > denied[0]} & q_stems
+                        # (not the kind itself: "aircraft … in military, customs or police
+                        # services" is not assumed by "when is an aircraft 'in service'?")
+                        after = [st for k, st in content if k > denied[0]]
+                        excluded = (set(after[1:]) - set(after[:1])) & q_stems
                         if concepts(excluded) >= MIN_SHARED:
                             items = [k for k in denied[1] if stem_at.get(k) in targets]
                     if not items:

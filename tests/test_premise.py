@@ -179,6 +179,10 @@ def test_a_scope_clause_and_a_denied_which_contradict_and_a_named_text_speaks_of
     # a scope clause contradicts only a question that assumes what it excludes
     assert premise.check("since the hague hijacking convention covers civil aircraft in flight, when does a flight start?",
                          [hague], {"hague", "hijacking", "convention"}, named_docs={hague.doc_id}) is None
+    # ... and what marks it out, not its kind: "services" of "aircraft used in … police services"
+    # is not the "service" of "when is an aircraft 'in service'?"
+    assert premise.check("hague hijacking convention - when is an aircraft 'in service'?",
+                         [hague], {"hague", "hijacking", "convention"}, named_docs={hague.doc_id}) is None
     rome = _article("rome_statute.md", "120")
     asked = "which reservations did states lodge to article 8 of the rome statute?"
     conflict = premise.check(asked, [rome], {"rome", "statute"}, named_docs={rome.doc_id})
@@ -216,6 +220,12 @@ def test_a_no_answers_the_clause_that_asks():
                      "Council has so requested.")
     question = "who can trigger an ICC investigation - can the UNSC refer cases?"
     assert premise.check(question, [p], {"icc", "unsc"}, whether=True, named_docs={"rome"}) is None
+    # "No investigation may be commenced …" denies commencing one, not that there are any: "for
+    # how long can the SC freeze an ICC investigation?" assumes nothing it denies
+    assert premise.check("for how long can the security council freeze an investigation under the rome statute?",
+                         [p], {"rome", "statute"}, named_docs={"rome"}) is None
+    assert premise.check("why can an investigation be commenced under the rome statute at once after the "
+                         "security council asks?", [p], {"rome", "statute"}, named_docs={"rome"}) is not None
     # the denied word in the asking clause: the "No." stands
     asked = "under the Rome Statute, can an investigation start at once after the Security Council asks?"
     assert premise.check(asked, [p], {"rome", "statute"}, whether=True, named_docs={"rome"}) is not None
