@@ -243,9 +243,11 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names,
     name_unknown = 0.0
     unknown_phrases: list[str] = []
     unknown_names: list[str] = []
+    terms = []
     for m in plan.mentions:
         if names.is_term(m):
-            continue  # "leave", "join": ordinary words of the question, with a legal synonym
+            terms.append(m)  # "leave", "join": ordinary words of the question, with a legal synonym
+            continue
         mention_words |= {w.lower() for w in WORD_RE.findall(m.surface)}
         # The words of a proper name ("European Arrest Warrant") stand together in a text that names
         # it; what the glossary writes in lower case ("aut dedere aut judicare") is described in
@@ -278,14 +280,17 @@ def features(plan: QueryPlan, passages: list[Passage], lexical, names,
     for doc in dict.fromkeys(p.doc_id for p in passages[:TOP]):
         seen |= names.name_tokens(doc)
     vocab = Vocabulary(seen)
-    unsupported = [w for w in specific if w not in unknown and not _held(w, vocab)]
+    # a term is held by a passage that uses any of its names ("join" by "accession")
+    said = {w for m in terms if any(all(vocab.related(t) for t in tokenize(n)) for n in [m.surface, *names.names_of(m)])
+            for w in WORD_RE.findall(m.surface)}
+    unsupported = [w for w in specific if w not in unknown and w not in said and not _held(w, vocab)]
     # the words that make a question a comparison ("difference", "compared", "unlike") are its
     # form, as "what" and "which" are, not what it asks about
     content = [w for w in dict.fromkeys(WORD_RE.findall(plan.question)) if len(w) > 2
                and w.lower() not in QUESTION_WORDS and w.lower() not in function_words() and w.lower() not in mention_words
                and not COMPARE_RE.fullmatch(w)]
     c_unknown = [w for w in content if not _known(w, lexical, named)]
-    c_unsupported = [w for w in content if w not in c_unknown and not _held(w, vocab)]
+    c_unsupported = [w for w in content if w not in c_unknown and w not in said and not _held(w, vocab)]
     named_doc = 1.0 if any(p.doc_id in plan.focus_docs for p in passages[:TOP]) else 0.0
     type_missing = 0.0
     if plan.answer_type in {"duration", "date", "number"}:

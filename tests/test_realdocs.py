@@ -554,3 +554,11 @@ def test_a_comparison_side_that_names_a_provision_quotes_that_provision(realdocs
     charter = answer.parts[1]
     assert charter.citations and charter.citations[0].section.startswith("Article 51"), charter.text
     assert "inherent right" in charter.text, charter.text
+
+
+@pytest.mark.integration
+def test_a_term_is_held_by_a_passage_that_uses_any_of_its_names(realdocs_bot):
+    """ "join" is the everyday word for accession: a passage on accession holds it (the decision
+    does not count it among the words no passage mentions)."""
+    decision = realdocs_bot.decide("can a state outside the council of europe join the sentenced persons convention?")
+    assert decision.answer and "join" not in decision.terms["unsupported"]
