@@ -393,6 +393,14 @@ def check(question: str, passages: list[Passage], mention_words: set[str] | None
                         excluded = (set(after[1:]) - set(after[:1])) & q_stems
                         if concepts(excluded) >= MIN_SHARED:
                             items = [k for k in denied[1] if stem_at.get(k) in targets]
+                    p_at = denied[0]
+                    if (not items and p_at and words[p_at - 1] in {"be", "been"} and not words[p_at].endswith("ed")
+                            and p_at + 2 < len(words) and words[p_at + 1] in {"to", "for"} and words[p_at + 2] != "be"):
+                        # a negated state and what it is to or for ("shall not be subject to
+                        # reservations", "shall not be eligible for re-election"): that is denied
+                        # (not an act and its object, "shall not be granted for an offence", nor a
+                        # classification, "shall not be deemed to be a political offence")
+                        items = [k for k in denied[1] if stem_at.get(k) in targets]
                     if not items:
                         continue
                     denied = (items[0], [])

@@ -272,3 +272,20 @@ def test_what_is_a_rule_and_what_is_narrated():
     assert use("The team may be set up for a limited period.", "set") == "rule"
     assert use("A convicted person may appeal.", "convicted") is None
     assert use("The Convention entered into force on 1 June 2007.", "entered") == "narrated"
+
+
+def test_a_negated_state_denies_what_it_is_to_or_for():
+    """ "The Articles of this Convention shall not be subject to reservations" denies the
+    reservations a question assumes; an act and its object ("shall not be granted for an
+    offence") and a classification ("shall not be deemed to be a political offence") do not
+    deny the object."""
+    if not REALDOCS.is_dir():
+        pytest.skip("the real official texts are not on this machine")
+    ccm = _article("cluster_munitions_convention.md", "19")
+    names = {"cluster", "munitions", "convention"}
+    conflict = premise.check("since states may enter reservations to the cluster munitions convention, which articles "
+                             "do they usually target?", [ccm], names, named_docs={ccm.doc_id})
+    assert conflict and conflict.claim == "reservations" and "shall not be subject to reservations" in conflict.sentence
+    ets24 = _article("european_extradition_convention.md", "3")
+    assert premise.check("how does the political offence exception of the european convention on extradition work?",
+                         [ets24], {"european", "convention", "extradition"}, named_docs={ets24.doc_id}) is None
