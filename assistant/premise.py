@@ -81,6 +81,7 @@ NAMING_BEFORE = frozenset({"article", "articles", "art", "arts", "paragraph", "p
                            "number", "nos", "regulation", "directive", "decision", "resolutions", "chapters",
                            "sections", "rules", "protocols", "annexes", "parts", "regulations", "directives",
                            "decisions", "and", "or"})
+TIME_UNITS = frozenset({"year", "years", "month", "months", "week", "weeks", "day", "days", "hour", "hours"})
 PARTITIVE = frozenset({"other", "remaining", "first", "last", "next", "another", "further"})
 YEAR_RE = re.compile(r"^(?:1[6-9]|20)\d\d$")
 NUMBER_WORDS = {w: i for i, w in enumerate(
@@ -243,8 +244,12 @@ def _quantities(words: list[str]) -> list[tuple[int, int]]:
     out = []
     for i, w in enumerate(words):
         value = _value(w)
-        if value is None or (w.isdigit() and YEAR_RE.match(w)) or w in {"zero", "one", "no"}:
+        if value is None or (w.isdigit() and YEAR_RE.match(w)) or w in {"zero", "no"}:
             continue
+        if w == "one" and not (i + 1 < len(words) and words[i + 1] in TIME_UNITS):
+            continue  # "one of the Parties"; but "at least one year" is a quantity
+        if i + 1 < len(words) and words[i + 1] == "." and (i == 0 or words[i - 1] in PUNCTUATION):
+            continue  # "2. If the request …": a paragraph's number
         if i and words[i - 1] in NAMING_BEFORE | PARTITIVE:
             continue  # "Article 26", "the other three countries"
         if (i and words[i - 1] in MONTHS) or (i + 1 < len(words) and words[i + 1] in MONTHS):

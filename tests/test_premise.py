@@ -289,3 +289,16 @@ def test_a_negated_state_denies_what_it_is_to_or_for():
     ets24 = _article("european_extradition_convention.md", "3")
     assert premise.check("how does the political offence exception of the european convention on extradition work?",
                          [ets24], {"european", "convention", "extradition"}, named_docs={ets24.doc_id}) is None
+
+
+def test_one_of_a_unit_is_a_quantity_and_a_paragraph_number_is_not():
+    """ "at least one year" is a figure ("one of the Parties" is not); "2." opening a paragraph
+    numbers it: a question's "2 years" is not held by it."""
+    if not REALDOCS.is_dir():
+        pytest.skip("the real official texts are not on this machine")
+    ets24 = _article("european_extradition_convention.md", "2")
+    conflict = premise.check("since the european convention on extradition only covers offences punishable by at least "
+                             "2 years, what about lesser ones?", [ets24], {"european", "convention", "extradition"},
+                             named_docs={ets24.doc_id})
+    assert conflict and conflict.kind == "quantity" and "at least one year" in conflict.sentence
+    assert premise._quantities(["one", "of", "the", "parties"]) == []
