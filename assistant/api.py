@@ -401,7 +401,7 @@ class Assistant:
                 conflict = premise.check(asked, top, named, the_plan.is_comparison, phrases=terms,
                                          named_docs=set(the_plan.focus_docs))
                 missing = premise.unsupported_names(asked, seen[:SEEN], named, the_plan.is_comparison)
-                if conflict is None and not missing and decision.answer:
+                if conflict is None and not missing and decision.answer and not the_plan.is_comparison:
                     conflict = premise.rule_only(asked, top, named)  # "when did it enter into force?"
                 if conflict is None and missing and decision.answer:
                     quoted = ", ".join(f"“{w}”" for w in missing[:4])
