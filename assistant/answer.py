@@ -24,6 +24,7 @@ from .settings import default
 from .types import Answer, AnswerPart, Citation, Passage
 
 CACHE_SENTENCES = 20000  # sentence vectors an answerer keeps between questions (~30 MB), least recently used out
+PROVISION_WORDS = 220  # a question that asks what a provision says is answered with up to this much of it
 PART_EXTRA_WORDS = 40  # a question that asks two things may get one sentence more, this much longer
 LIST_EXTRA_WORDS = 60  # a quoted list may run this much over the budget to be whole (lead-in and items)
 ABSTAIN_TEXT = "The sources I have do not cover this question, so I cannot answer it from them."
@@ -300,7 +301,9 @@ class ExtractiveAnswerer:
     def answer(self, plan: QueryPlan, retrieval: Retrieval, lexical, hedge: bool = False, denial=None) -> Answer:
         """The answer to a question the decision stage let through. ``denial`` (a yes/no question's
         :class:`assistant.premise.Conflict`) is the sentence that says no: it leads, after "No."."""
-        chosen = self._pick(plan, retrieval, lexical)
+        whole = self._provision(plan, retrieval) if asks_whole_provision(plan) else []
+        budget = max(self.max_words, PROVISION_WORDS) if whole else self.max_words
+        chosen = whole or self._pick(plan, retrieval, lexical)
         if not chosen:
             return self.abstention(plan.question, retrieval.passages, "the passages found hold no usable sentence")
         lead = None
@@ -314,13 +317,47 @@ class ExtractiveAnswerer:
             chosen = [lead] + [c for c in chosen if not (c.passage is lead.passage and c.start == lead.start)]
             lead.score = top + 1.0  # compose puts the best-supported unit first
             chosen = chosen[:self.max_sentences]
-        answer = compose(plan.question, chosen, retrieval.passages, retrieval.spans, self.max_words + PART_EXTRA_WORDS,
+        answer = compose(plan.question, chosen, retrieval.passages, retrieval.spans, budget + PART_EXTRA_WORDS,
                          provisions=retrieval.provisions)
         if lead is not None:
             answer.text = "No. " + answer.text
         if hedge:
             answer.notice = HEDGE_NOTICE
         return answer
+
+    def _provision(self, plan: QueryPlan, retrieval: Retrieval) -> list[Candidate]:
+        """The sentences of the provision a question names, in the order of the text, up to
+        ``PROVISION_WORDS`` ("what does art 20 of the CCM say?" is answered by Article 20 itself);
+        [] when the passages found do not hold it."""
+        from .chunking import chunk_position
+
+        refs = set(plan.refs)
+        cands = [c for c in self.candidates(retrieval.passages, retrieval.spans, None, retrieval.provisions)
+                 if c.passage.doc_id in plan.focus_docs and refs & set(references(c.passage.section))]
+        cands.sort(key=lambda c: (chunk_position(c.passage.chunk_id) or 0, c.start))
+        out: list[Candidate] = []
+        words, seen = 0, set()
+        for c in cands:
+            # chunks overlap: a sentence or list item that ends one opens the next, alone or run
+            # together with what follows ("c. … and d. …"): what was quoted already is skipped
+            key = " ".join(c.text.split())
+            done = next((k for k in seen if key.startswith(k + " ")), None)
+            if done is not None:
+                m = re.match(r"\s*" + r"\s+".join(re.escape(w) for w in done.split()) + r"\s*", c.text)
+                if m:
+                    c = Candidate(c.passage_rank, c.passage, c.start + m.end(), c.end)
+                    key = " ".join(c.text.split())
+            n = len(c.text.split())
+            if key in seen or (out and words + n > PROVISION_WORDS):
+                continue
+            seen.add(key)
+            out.append(c)
+            words += n
+        if out:
+            self._vectors(out)
+            for i, c in enumerate(out):
+                c.score = float(len(out) - i)  # compose keeps the text's order
+        return out
 
     def compare(self, plan: QueryPlan, sides: list[tuple[str, QueryPlan, Retrieval]], lexical,
                 passages: list[Passage], hedge: bool = False) -> Answer:
@@ -563,6 +600,25 @@ def compose(question: str, chosen: list[Candidate], passages: list[Passage],
         taken.add(k)
         before, after = _across(g[0], g[1], g[2], spans, chain, budget + LIST_EXTRA_WORDS)
         ordered += join(before, g[3], False) + [g] + join(after, g[3], True)
+    # chunks overlap: a unit that opens with what an earlier one ended with (a list item at the
+    # end of one chunk and the start of the next) is quoted from where the earlier one stopped,
+    # and one an earlier unit holds whole is not quoted again: no text twice
+    written: list[list[str]] = []
+    kept: list[list] = []
+    for p, s, e, score in ordered:
+        tokens = [(m.start(), m.group(0)) for m in re.finditer(r"\S+", p.text[s:e])]
+        words = [w for _, w in tokens]
+        if not words or any(_holds_run(prior, words) for prior in written):
+            continue
+        skip = max((k for prior in written for k in range(min(len(prior), len(words)), MIN_OVERLAP - 1, -1)
+                    if prior[-k:] == words[:k]), default=0)
+        if skip:
+            s += tokens[skip][0] if skip < len(tokens) else e - s
+            words = words[skip:]
+        if words:
+            written.append(words)
+            kept.append([p, s, e, score])
+    ordered = kept
     parts: list[str] = []
     citations: list[Citation] = []
     for marker, (p, s, e, score) in enumerate(ordered, first_marker):
@@ -581,3 +637,27 @@ def compose(question: str, chosen: list[Candidate], passages: list[Passage],
     read = [g[0] for g in ordered if g[0].chunk_id not in held]
     passages = passages + list({p.chunk_id: p for p in read}.values())
     return Answer(question=question, text=" ".join(parts), citations=citations, abstained=False, passages=passages)
+
+
+MIN_OVERLAP = 5  # words a unit must repeat from the end of an earlier one to be read as the overlap of two chunks
+
+
+def _holds_run(prior: list[str], words: list[str]) -> bool:
+    """Does ``prior`` hold ``words`` as one run (the same text quoted again)?"""
+    n = len(words)
+    return n <= len(prior) and any(prior[i:i + n] == words for i in range(len(prior) - n + 1))
+
+
+# the words of a question that asks only what a provision says ("what does art 20 of the CCM
+# say?", "art 3 of ETS 98 - what does it add?"): its topic holds nothing else
+SAYING_RE = re.compile(r"(?:what|which|does|do|did|is|are|it|its|in|of|the|that|this|article|provision|"
+                       r"say|says|provide|provides|state|states|contain|contains|cover|covers|add|adds|set|sets|"
+                       r"out|lay|lays|down|require|requires|establish|establishes|mean|means|exactly|actually|"
+                       r"whats|tell|me|about)", re.I)
+
+
+def asks_whole_provision(plan: QueryPlan) -> bool:
+    """Does the question name one provision of one document and ask only what it says?"""
+    if len(plan.refs) != 1 or len(plan.focus_docs) != 1 or plan.is_comparison:
+        return False
+    return all(SAYING_RE.fullmatch(w) for w in re.findall(r"[^\W\d_]+", plan.topic))  # "UN charter art 2(4)?" too

@@ -562,3 +562,22 @@ def test_a_term_is_held_by_a_passage_that_uses_any_of_its_names(realdocs_bot):
     does not count it among the words no passage mentions)."""
     decision = realdocs_bot.decide("can a state outside the council of europe join the sentenced persons convention?")
     assert decision.answer and "join" not in decision.terms["unsupported"]
+
+
+@pytest.mark.integration
+def test_a_question_about_what_a_provision_says_gets_that_provision_whole_and_once(realdocs_bot):
+    """ "CCM art 20?", "what does article 11 of ETS 112 provide?": the article itself, in the
+    order of the text, up to PROVISION_WORDS, nothing from other articles; a list item at the end
+    of one chunk that opens the next (chunks overlap) is quoted once."""
+    answer = realdocs_bot.ask("CCM art 20?")
+    assert not answer.abstained and "shall only take effect six months after the receipt" in answer.text
+    assert answer.text.index("unlimited duration") < answer.text.index("six months after the receipt")
+    assert all(c.section.startswith("Article 20") for c in answer.citations)
+    answer = realdocs_bot.ask("what does article 11 of ETS 112 provide?")
+    assert answer.text.count("shall deduct the full period") == 1 and "shall not aggravate" in answer.text
+    assert all(c.section.startswith("Article 11") for c in answer.citations)
+    stored = realdocs_bot.index().get([c.chunk_id for c in answer.citations])
+    assert all(c.quote in stored[c.chunk_id][0] for c in answer.citations)
+    # a question about something in the article is answered as before, by its sentences
+    answer = realdocs_bot.ask("under article 11 of ETS 112, can the administering state convert a prison term to a fine?")
+    assert "may not convert a sanction involving deprivation of liberty to a pecuniary sanction" in answer.text
