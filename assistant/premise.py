@@ -83,6 +83,23 @@ NAMING_BEFORE = frozenset({"article", "articles", "art", "arts", "paragraph", "p
                            "decisions", "and", "or"})
 TIME_UNITS = frozenset({"year", "years", "month", "months", "week", "weeks", "day", "days", "hour", "hours"})
 PARTITIVE = frozenset({"other", "remaining", "first", "last", "next", "another", "further"})
+# A question about what has happened ("when did the Warsaw convention enter into force?", "how
+# many joint investigation teams have been set up?") asks for an event; an official text states
+# the rule for it ("shall enter into force on the first day of the month following …", "may set
+# up a joint investigation team"), not whether or when it happened.
+MODALS = frozenset({"shall", "may", "will", "would", "should", "must", "can", "could", "might"})
+PAST_AUX = frozenset({"did", "have", "has", "had", "was", "were"})
+# words that open a subordinate clause: a verb after one is part of a rule's condition ("after the
+# date on which five States *have expressed* their consent"), not a narrated event
+SUBORDINATE = frozenset({"which", "that", "who", "whom", "whose", "where", "when", "whenever", "if", "after",
+                         "once", "unless", "until", "before", "since", "provided", "as", "whether", "than"})
+DETERMINERS = frozenset({"a", "an", "the", "any", "each", "every", "such", "no", "this", "that", "its", "their"})
+# past participles that do not end in -ed/-en ("have been set up", "was held"): a closed class of English
+IRREGULAR_PARTICIPLES = frozenset({"set", "made", "done", "held", "taken", "given", "brought", "sent", "kept",
+                                   "found", "put", "begun", "paid", "won", "built", "laid", "led", "left", "lost",
+                                   "shown", "spent", "told", "seen", "said", "met", "sold", "struck", "cut", "shut"})
+# words between a modal and its verb ("shall not be", "may also")
+LIGHT = frozenset({"not", "be", "been", "also", "only", "thereupon", "then", "therefore", "nevertheless"})
 YEAR_RE = re.compile(r"^(?:1[6-9]|20)\d\d$")
 NUMBER_WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -492,28 +509,8 @@ def unsupported_names(question: str, passages: list[Passage], mention_words: set
     return [w for w in dict.fromkeys(candidates) if not all(vocab.related(t) for t in tokenize(w))]
 
 
-# A question about what has happened ("when did the Warsaw convention enter into force?", "how
-# many joint investigation teams have been set up?") asks for an event; an official text states
-# the rule for it ("shall enter into force on the first day of the month following …", "may set
-# up a joint investigation team"), not whether or when it happened.
-MODALS = frozenset({"shall", "may", "will", "would", "should", "must", "can", "could", "might"})
-PAST_AUX = frozenset({"did", "have", "has", "had", "was", "were"})
-# words that open a subordinate clause: a verb after one is part of a rule's condition ("after the
-# date on which five States *have expressed* their consent"), not a narrated event
-SUBORDINATE = frozenset({"which", "that", "who", "whom", "whose", "where", "when", "whenever", "if", "after",
-                         "once", "unless", "until", "before", "since", "provided", "as", "whether", "than"})
-DETERMINERS = frozenset({"a", "an", "the", "any", "each", "every", "such", "no", "this", "that", "its", "their"})
-
-
-# past participles that do not end in -ed/-en ("have been set up", "was held"): a closed class of English
-IRREGULAR_PARTICIPLES = frozenset({"set", "made", "done", "held", "taken", "given", "brought", "sent", "kept",
-                                   "found", "put", "begun", "paid", "won", "built", "laid", "led", "left", "lost",
-                                   "shown", "spent", "told", "seen", "said", "met", "sold", "struck", "cut", "shut"})
-LIGHT = frozenset({"not", "be", "been", "also", "only", "thereupon", "then", "therefore", "nevertheless"})
-
-
 def _event_verbs(question: str, names: set[str]) -> list[str]:
-    """Stems of the verbs a wh-question asks about as past events: in its main clause after a
+    """The verbs (as typed) a wh-question asks about as past events: in its main clause after a
     past auxiliary, the base forms after "did" ("when did … enter into force?") and the past
     participles after "have/has/had/was/were" ("have been set up", "have … destroyed"); not an
     infinitive of the question's own ("did SUA need *to enter* into force" asks what it

@@ -135,8 +135,7 @@ def _closest(word: str, lexical) -> str:
     for distance in sorted({d for _, d, _ in found}):  # the nearest words first; among them, the index decides
         best, best_df = "", 0
         for candidate, d, _ in found:
-            tokens = tokenize(candidate) if d == distance else []
-            df = min(lexical.document_frequency(t) for t in tokens) if tokens else 0
+            df = _in_index(candidate, lexical) if d == distance else 0
             if df > best_df:
                 best, best_df = candidate, df
         if best:
