@@ -12,7 +12,10 @@ from conftest import REALDOCS
 
 
 def _article(file: str, number: str) -> Passage:
-    """Article ``number`` of a real text, as one passage (read in place, never copied)."""
+    """Article ``number`` of a real text, as one passage (read in place, never copied); the test
+    is skipped on a machine without the real texts."""
+    if not REALDOCS.is_dir():
+        pytest.skip("the real official texts are not on this machine")
     text = (REALDOCS / file).read_text(encoding="utf-8")
     match = re.search(rf"^### Article {number}\n(.*?)(?=^### Article )", text, re.S | re.M)
     assert match, (file, number)
@@ -22,8 +25,6 @@ def _article(file: str, number: str) -> Passage:
 
 @pytest.fixture(scope="module")
 def provisional_arrest() -> Passage:
-    if not REALDOCS.is_dir():
-        pytest.skip("the real official texts are not on this machine")
     return _article("european_extradition_convention.md", "16")
 
 
@@ -54,8 +55,6 @@ def test_a_different_figure_for_the_same_thing_contradicts(provisional_arrest):
 
 
 def test_a_denied_act_contradicts_only_when_the_question_assumes_it():
-    if not REALDOCS.is_dir():
-        pytest.skip("the real official texts are not on this machine")
     observation = _article("second_protocol_mla.md", "17")
     conflict = premise.check("why does the second MLA protocol let foreign police arrest the suspect during "
                              "cross-border observation?", [observation], {"second", "mla", "protocol"})
@@ -69,8 +68,6 @@ def test_a_denied_act_contradicts_only_when_the_question_assumes_it():
 
 
 def test_a_different_year_for_the_same_event_contradicts():
-    if not REALDOCS.is_dir():
-        pytest.skip("the real official texts are not on this machine")
     final = _article("hague_hijacking_convention.md", "13")
     conflict = premise.check("why was the hague hijacking convention opened for signature in 1975?", [final],
                              {"hague", "hijacking", "convention"})
@@ -99,8 +96,6 @@ def test_a_name_the_question_assumes_and_no_passage_mentions(provisional_arrest)
 
 
 def test_a_denial_stated_as_a_lead_in_and_its_list_items_counts_as_one_sentence():
-    if not REALDOCS.is_dir():
-        pytest.skip("the real official texts are not on this machine")
     scope = _article("sua_convention.md", "2")  # "This Convention does not apply to: (a) a warship; …"
     conflict = premise.check("which article of SUA brings warships used for terrorist attacks within the convention?",
                              [scope], {"sua"})
@@ -136,8 +131,6 @@ def test_the_words_of_one_term_count_as_one_word_shared():
     """ "What's needed for CETS 198 to enter into force?" shares only the term "enter into force"
     with "… the amendment shall not enter into force": one term, not two words, so no premise is
     denied (with the term's words counted apart, "enter" and "force" made a false correction)."""
-    if not REALDOCS.is_dir():
-        pytest.skip("the real official texts are not on this machine")
     amendments = _article("warsaw_laundering_convention.md", "54")
     question = "what's needed for CETS 198 to enter into force?"
     # (the article's own sentence is a rule for a case, "If … shall not enter into force", which
@@ -169,8 +162,6 @@ def test_a_scope_clause_and_a_denied_which_contradict_and_a_named_text_speaks_of
     aircraft used in military … services"), "no reservations may be made" denies what a
     which-question asks about, and a sentence of the document the question names that says "this
     Convention" / "this Statute" shares the question's name for it (one of the two shared words)."""
-    if not REALDOCS.is_dir():
-        pytest.skip("the real official texts are not on this machine")
     hague = _article("hague_hijacking_convention.md", "3")
     conflict = premise.check("since the hague hijacking convention also covers military and police aircraft, how is "
                              "jurisdiction split when an air force jet is seized?", [hague], {"hague", "hijacking", "convention"},
@@ -237,8 +228,6 @@ def test_an_event_asked_about_that_the_text_only_states_as_a_rule():
     the date. A narrated past anywhere in the passages answers it instead, and a question about
     the rule itself (present tense, a modal, or a past of its own with the event as an infinitive)
     is not an event question."""
-    if not REALDOCS.is_dir():
-        pytest.skip("the real official texts are not on this machine")
     beijing = _article("beijing_aviation_convention.md", "22")
     names = {"beijing", "aviation", "convention"}
     rule = premise.rule_only("when did the beijing aviation convention actually enter into force?", [beijing], names)
@@ -279,8 +268,6 @@ def test_a_negated_state_denies_what_it_is_to_or_for():
     reservations a question assumes; an act and its object ("shall not be granted for an
     offence") and a classification ("shall not be deemed to be a political offence") do not
     deny the object."""
-    if not REALDOCS.is_dir():
-        pytest.skip("the real official texts are not on this machine")
     ccm = _article("cluster_munitions_convention.md", "19")
     names = {"cluster", "munitions", "convention"}
     conflict = premise.check("since states may enter reservations to the cluster munitions convention, which articles "
@@ -294,8 +281,6 @@ def test_a_negated_state_denies_what_it_is_to_or_for():
 def test_one_of_a_unit_is_a_quantity_and_a_paragraph_number_is_not():
     """ "at least one year" is a figure ("one of the Parties" is not); "2." opening a paragraph
     numbers it: a question's "2 years" is not held by it."""
-    if not REALDOCS.is_dir():
-        pytest.skip("the real official texts are not on this machine")
     ets24 = _article("european_extradition_convention.md", "2")
     conflict = premise.check("since the european convention on extradition only covers offences punishable by at least "
                              "2 years, what about lesser ones?", [ets24], {"european", "convention", "extradition"},
