@@ -338,15 +338,9 @@ class ExtractiveAnswerer:
         out: list[Candidate] = []
         words, seen = 0, set()
         for c in cands:
-            # chunks overlap: a sentence or list item that ends one opens the next, alone or run
-            # together with what follows ("c. … and d. …"): what was quoted already is skipped
+            # chunks overlap: a sentence that ends one opens the next (a partial overlap, "c. …
+            # and d. …", is trimmed where every answer's is, in compose)
             key = " ".join(c.text.split())
-            done = next((k for k in seen if key.startswith(k + " ")), None)
-            if done is not None:
-                m = re.match(r"\s*" + r"\s+".join(re.escape(w) for w in done.split()) + r"\s*", c.text)
-                if m:
-                    c = Candidate(c.passage_rank, c.passage, c.start + m.end(), c.end)
-                    key = " ".join(c.text.split())
             n = len(c.text.split())
             if key in seen or (out and words + n > PROVISION_WORDS):
                 continue
